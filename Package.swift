@@ -1,0 +1,73 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "chatstore",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "ChatStore", targets: ["ChatStore"]),
+        .library(name: "ChatStorePostgres", targets: ["ChatStorePostgres"]),
+        .library(name: "ChatStoreZstd", targets: ["ChatStoreZstd"]),
+        .executable(name: "chatstore", targets: ["chatstore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CChatStoreLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        .systemLibrary(
+            name: "CChatStoreZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
+        ),
+        .target(
+            name: "ChatStorePostgres",
+            dependencies: [
+                "CChatStoreLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ChatStoreZstd",
+            dependencies: ["CChatStoreZstd"]
+        ),
+        .target(
+            name: "ChatStore",
+            dependencies: [
+                "ChatStorePostgres",
+                "ChatStoreZstd",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "chatstore",
+            dependencies: [
+                "ChatStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "ChatStorePostgresTests",
+            dependencies: ["ChatStorePostgres", "ChatStore"]
+        ),
+        .testTarget(
+            name: "ChatStoreZstdTests",
+            dependencies: ["ChatStoreZstd", "ChatStore"]
+        ),
+        .testTarget(
+            name: "ChatStoreTests",
+            dependencies: ["ChatStore", "ChatStorePostgres", "ChatStoreZstd"]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["ChatStore", "ChatStorePostgres"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,4 @@
+#ifndef CCHATSTORE_LIBPQ_SHIM_H
+#define CCHATSTORE_LIBPQ_SHIM_H
+#include <libpq-fe.h>
+#endif

@@ -1,0 +1,21 @@
+import ArgumentParser
+import ChatStore
+import Foundation
+
+@main
+struct ChatStoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chatstore",
+        abstract: "Run the PostgreSQL data layer of a 1:1 and group messaging service.",
+        discussion: """
+        Connection: --database-url, else DATABASE_URL, else libpq's PG* variables (PGHOST, PGPORT, \
+        PGUSER, PGDATABASE, PGPASSWORD, .pgpass, PGSERVICE, PGSSLMODE), else the private cluster \
+        started with `chatstore local start` when it is running, else libpq's defaults.
+
+        Exit codes: 0 ok, 1 failure, 2 anomalies found or input rejected, 3 another run holds the \
+        lock, 4 partition coverage low, 5 schema mismatch, 64 usage error, 69 cannot connect.
+        """,
+        version: ChatStoreVersion.string,
+        subcommands: [Local.self, CopyIn.self, CopyOut.self]
+    )
+}

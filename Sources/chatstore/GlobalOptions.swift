@@ -1,0 +1,105 @@
+import ArgumentParser
+import ChatStore
+import ChatStorePostgres
+import Foundation
+import Logging
+
+/// Options every database command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"),
+            help: ArgumentHelp("libpq connection string or postgres:// URL (overrides DATABASE_URL and PG* variables).",
+                               valueName: "url"))
+    var databaseURL: String?
+
+    @Flag(name: .long, help: "Write machine-readable JSON to standard output instead of text.")
+    var json = false
+
+    @Flag(name: [.short, .long], help: "Only errors on standard error (no progress).")
+    var quiet = false
+
+    @Flag(name: [.short, .long], help: "Debug logging on standard error (server notices, statements).")
+    var verbose = false
+
+    /// A logger writing to standard error at the level the flags ask for.
+    func makeLogger(_ label: String = "chatstore") -> Logger {
+        makeStderrLogger(label, verbose: verbose, quiet: quiet || json)
+    }
+
+    /// Resolved connection settings (see `chatstore --help`).
+    func connectionSettings() -> ConnectionSettings {
+        let local = LocalCluster(directory: LocalCluster.defaultDirectory())
+        let fallback: ConnectionSettings?
+        if case .running = local.state { fallback = local.settings } else { fallback = nil }
+        return ConnectionSettings.resolve(option: databaseURL, fallback: fallback)
+    }
+
+    /// Connects, turning a failure into exit code 69 with a message that names no password.
+    func connect(_ logger: Logger) throws -> PostgresConnection {
+        do {
+            return try PostgresConnection(settings: connectionSettings(), logger: logger)
+        } catch let e as PostgresError {
+            printError(e.message)
+            throw ExitCode(ExitCodes.unavailable)
+        }
+    }
+
+    /// Progress on a terminal only, never with --quiet or --json.
+    var showsProgress: Bool { !quiet && !json && isatty(STDERR_FILENO) == 1 }
+}
+
+/// A logger on standard error: debug when verbose, warnings only when quiet.
+func makeStderrLogger(_ label: String = "chatstore", verbose: Bool = false, quiet: Bool = false) -> Logger {
+    LoggingSetup.bootstrapOnce()
+    var logger = Logger(label: label)
+    logger.logLevel = verbose ? .debug : (quiet ? .warning : .info)
+    return logger
+}
+
+enum LoggingSetup {
+    nonisolated(unsafe) private static var done = false
+    static func bootstrapOnce() {
+        guard !done else { return }
+        done = true
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = .info
+            return h
+        }
+    }
+}
+
+/// Prints `chatstore: error: MESSAGE` to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("chatstore: error: \(message)\n".utf8))
+}
+
+/// Prints a line to standard error (progress, summaries in text mode).
+func printInfo(_ message: String) {
+    FileHandle.standardError.write(Data("\(message)\n".utf8))
+}
+
+/// Writes a JSON value to standard output.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    enc.dateEncodingStrategy = .iso8601
+    let data = try enc.encode(value)
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}
+
+/// Runs a command body, mapping library errors to a clean message and exit code 1.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch let e as CleanExit {
+        throw e
+    } catch let e as ValidationError {
+        throw e
+    } catch {
+        printError(String(describing: error))
+        throw ExitCode(ExitCodes.failure)
+    }
+}
