@@ -52,21 +52,25 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "ChatStoreTestSupport",
+            dependencies: ["ChatStore", "ChatStorePostgres"]
+        ),
         .testTarget(
             name: "ChatStorePostgresTests",
-            dependencies: ["ChatStorePostgres", "ChatStore"]
+            dependencies: ["ChatStorePostgres", "ChatStore", "ChatStoreTestSupport"]
         ),
         .testTarget(
             name: "ChatStoreZstdTests",
-            dependencies: ["ChatStoreZstd", "ChatStore"]
+            dependencies: ["ChatStoreZstd", "ChatStore", "ChatStoreTestSupport"]
         ),
         .testTarget(
             name: "ChatStoreTests",
-            dependencies: ["ChatStore", "ChatStorePostgres", "ChatStoreZstd"]
+            dependencies: ["ChatStore", "ChatStorePostgres", "ChatStoreZstd", "ChatStoreTestSupport"]
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ChatStore", "ChatStorePostgres"]
+            dependencies: ["ChatStore", "ChatStorePostgres", "ChatStoreTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

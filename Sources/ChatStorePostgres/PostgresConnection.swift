@@ -164,6 +164,7 @@ public final class PostgresConnection {
 
     /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws. Nested calls
     /// use savepoints.
+    @discardableResult
     public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
         let savepoint = "chatstore_sp_\(transactionDepth)"
         try execute(transactionDepth == 0 ? "BEGIN" : SQL(unsafeRaw: "SAVEPOINT \(savepoint)"))

@@ -21,19 +21,31 @@ public final class AtomicFileWriter {
 
     /// Creates the temporary file next to `path`.
     /// - Throws: `ZstdError` of kind `.io` naming the path.
+    /// When the target exists and is not a regular file (`/dev/null`, a pipe, a terminal), it is
+    /// written directly: there is nothing to rename into place.
     public init(path: String, bufferSize: Int = 1 << 20) throws {
         self.path = path
         self.bufferSize = bufferSize
-        temporaryPath = path + ".partial-\(getpid())"
-        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        var st = stat()
+        if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+            temporaryPath = path
+            isSpecial = true
+            fd = open(path, O_WRONLY | O_CLOEXEC)
+        } else {
+            temporaryPath = path + ".partial-\(getpid())"
+            isSpecial = false
+            fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        }
         if fd < 0 { throw ZstdError(kind: .io, message: "cannot create: \(String(cString: strerror(errno)))", path: temporaryPath) }
         buffer.reserveCapacity(bufferSize)
     }
 
+    private let isSpecial: Bool
+
     deinit {
         if !done {
             close(fd)
-            unlink(temporaryPath)
+            if !isSpecial { unlink(temporaryPath) }
         }
     }
 
@@ -69,6 +81,11 @@ public final class AtomicFileWriter {
     /// Flushes, fsyncs and renames the file into place.
     public func commit() throws {
         try drain()
+        if isSpecial {
+            close(fd)
+            done = true
+            return
+        }
         if fsync(fd) != 0 { throw ZstdError(kind: .io, message: "fsync failed: \(String(cString: strerror(errno)))", path: temporaryPath) }
         close(fd)
         done = true
@@ -83,7 +100,7 @@ public final class AtomicFileWriter {
     public func abandon() {
         guard !done else { return }
         close(fd)
-        unlink(temporaryPath)
+        if !isSpecial { unlink(temporaryPath) }
         done = true
     }
 }
