@@ -13,9 +13,13 @@ public struct ZstdSettings: Sendable, Equatable {
     public var longDistanceMatching = false
     /// log2 of the window size (nil: the level's default). Readers need `--long=N` above 27.
     public var windowLog: Int32?
+    /// Size of each worker's job in bytes (nil: libzstd's default, 4x the window). Smaller jobs
+    /// use less memory at a slight cost in ratio.
+    public var jobSize: Int32?
 
     public init(level: Int32 = 3, checksum: Bool = true, workers: Int32 = 0,
-                longDistanceMatching: Bool = false, windowLog: Int32? = nil) {
+                longDistanceMatching: Bool = false, windowLog: Int32? = nil, jobSize: Int32? = nil) {
+        self.jobSize = jobSize
         self.level = level
         self.checksum = checksum
         self.workers = workers
@@ -54,6 +58,7 @@ public final class ZstdCompressor {
         if settings.workers > 0 { try set(ZSTD_c_nbWorkers, settings.workers, "nbWorkers \(settings.workers)") }
         if settings.longDistanceMatching { try set(ZSTD_c_enableLongDistanceMatching, 1, "long-distance matching") }
         if let w = settings.windowLog { try set(ZSTD_c_windowLog, w, "windowLog \(w)") }
+        if let j = settings.jobSize, settings.workers > 0 { try set(ZSTD_c_jobSize, j, "jobSize \(j)") }
         if let dictionary {
             try dictionary.bytes.withUnsafeBytes { raw in
                 try ZstdError.check(ZSTD_CCtx_loadDictionary(cctx, raw.baseAddress, raw.count), "loading dictionary")

@@ -41,8 +41,10 @@ extension ChatStoreCommand {
         var out: String
         @Option(name: .long, help: "zstd level (1-19).")
         var level: Int32 = 3
-        @Option(name: .long, help: "zstd worker threads (0: none).")
-        var workers: Int32 = 2
+        @Option(name: .long, help: "zstd worker threads (0: compress in the receiving thread). One worker overlaps compression with receiving; more rarely helps on 2 cores.")
+        var workers: Int32 = 1
+        @Option(name: .long, help: "zstd job size in bytes for workers (smaller: less memory).")
+        var jobSize: Int32 = 1 << 20
         @Flag(name: .long, help: "Write plain COPY text, uncompressed.")
         var noCompress = false
 
@@ -57,7 +59,7 @@ extension ChatStoreCommand {
                 let conn = try global.connect(logger)
                 let q = query ?? "SELECT * FROM \(table!.split(separator: ".").map { conn.quoteIdentifier(String($0)) }.joined(separator: "."))"
                 let stats = try TableTransfer.export(connection: conn, query: q, path: out,
-                                                     compression: noCompress ? nil : ZstdSettings(level: level, workers: workers))
+                                                     compression: noCompress ? nil : ZstdSettings(level: level, workers: workers, jobSize: jobSize))
                 if global.json { try printJSON(stats) } else if !global.quiet {
                     print("wrote \(stats.rows) rows, \(stats.bytes) bytes → \(stats.fileBytes) bytes in \(out) (\(String(format: "%.2f", stats.seconds)) s)")
                 }

@@ -28,7 +28,7 @@ public enum TableTransfer {
         var fileBytes: Int64 = 0
         let target = qualifiedName(table, connection)
         let cols = columns.isEmpty ? "" : " (" + columns.map(connection.quoteIdentifier).joined(separator: ", ") + ")"
-        let rows = try connection.copyIn(SQL(unsafeRaw: "COPY \(target)\(cols) FROM STDIN")) { w in
+        let rows = try connection.copyIn(SQL(unsafeRaw: "COPY \(target)\(cols) FROM STDIN"), flushThreshold: 1 << 16) { w in
             if path.hasSuffix(".zst") {
                 let d = try ZstdDecompressor()
                 try FileChunks.read(path: path) { chunk in
@@ -41,7 +41,7 @@ public enum TableTransfer {
                 }
                 do { try d.finish() } catch var e as ZstdError { e.path = path; throw e }
             } else {
-                try FileChunks.read(path: path) { chunk in
+                try FileChunks.read(path: path, chunkSize: 1 << 16) { chunk in
                     bytes += Int64(chunk.count)
                     try w.writeRaw(chunk)
                     progress?(bytes)
@@ -55,7 +55,7 @@ public enum TableTransfer {
     /// Runs `COPY (query) TO STDOUT` and writes the rows zstd-compressed to `path` (or plain when
     /// `compression` is nil). The file appears under its name only when complete.
     public static func export(connection: PostgresConnection, query: String, path: String,
-                              compression: ZstdSettings? = ZstdSettings(level: 3, workers: 2),
+                              compression: ZstdSettings? = ZstdSettings(level: 3, workers: 1, jobSize: 1 << 20),
                               progress: ((Int) -> Void)? = nil) throws -> Stats {
         let start = Date()
         let file = try AtomicFileWriter(path: path)
