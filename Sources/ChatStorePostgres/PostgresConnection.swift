@@ -56,8 +56,7 @@ public final class PostgresConnection {
             let msg = PQresultErrorField(res, Int32(UInt8(ascii: "M"))).map { String(cString: $0) } ?? ""
             switch severity {
             case "WARNING": box.logger.warning("server: \(msg)")
-            case "DEBUG", "LOG": box.logger.debug("server: \(msg)")
-            default: box.logger.info("server \(severity.lowercased()): \(msg)")
+            default: box.logger.debug("server \(severity.lowercased()): \(msg)")
             }
         }, box.toOpaque())
         try execute("SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'", simple: true)

@@ -1,0 +1,278 @@
+import ChatStorePostgres
+import Foundation
+import Logging
+
+/// Applies versioned migrations under a session-level advisory lock.
+///
+/// - The lock is taken outside any transaction, so `CREATE INDEX CONCURRENTLY` steps can run
+///   while it is held; a second migrator waits for it (bounded by `lockWait`), then finds nothing
+///   left to do.
+/// - Each transactional migration runs in its own transaction: a failure leaves the database at
+///   the previous version and names the file, line, statement and SQLSTATE.
+/// - Applied checksums are compared with the files: an edited migration, or a version the binary
+///   does not know, is refused before anything runs.
+/// - Non-transactional migrations record each completed statement; a rerun resumes after the last
+///   one, and an index left INVALID by a failed concurrent build is dropped and rebuilt.
+///
+/// ```swift
+/// let migrator = try Migrator(migrations: Migration.embedded(), logger: logger)
+/// let report = try migrator.migrate(connection: conn)
+/// ```
+public struct Migrator: Sendable {
+    public let migrations: [Migration]
+    public let logger: Logger
+    /// The advisory lock every chatstore migrator takes.
+    public static let lockKey = AdvisoryLockKey("chatstore.migrate")
+    /// How long to wait for another migrator's lock.
+    public var lockWait: Duration = .seconds(300)
+    /// `lock_timeout` for each statement (table locks), so a migration never queues behind a long
+    /// transaction while blocking the application's queries behind itself.
+    public var statementLockTimeout: Duration = .seconds(10)
+
+    /// - Throws: `MigrationError.duplicateVersion` when two files share a version.
+    public init(migrations: [Migration], logger: Logger) throws {
+        let sorted = migrations.sorted { $0.version < $1.version }
+        for (a, b) in zip(sorted, sorted.dropFirst()) where a.version == b.version {
+            throw MigrationError.duplicateVersion(a.version, a.fileName, b.fileName)
+        }
+        self.migrations = sorted
+        self.logger = logger
+    }
+
+    /// A migration's state in a database.
+    public struct Entry: Codable, Sendable {
+        public var version: Int
+        public var file: String
+        public var checksum: String
+        public var state: String          // applied, pending, partial (resumable), changed, unknown
+        public var appliedAt: Date?
+        public var recordedChecksum: String?
+        public var transactional: Bool
+        public var stepsDone: Int?
+        public var steps: Int
+    }
+
+    /// Applied and pending migrations.
+    public struct Status: Codable, Sendable {
+        public var currentVersion: Int
+        public var latestVersion: Int
+        public var planChecksum: String
+        public var entries: [Entry]
+        public var pending: [Int] { entries.filter { $0.state == "pending" || $0.state == "partial" }.map(\.version) }
+        public var problems: [String]
+    }
+
+    /// What `migrate` did.
+    public struct Report: Codable, Sendable {
+        public var applied: [Int]
+        public var resumed: [Int]
+        public var fromVersion: Int
+        public var toVersion: Int
+        public var seconds: Double
+    }
+
+    // MARK: - History
+
+    static let historyDDL = """
+        CREATE SCHEMA IF NOT EXISTS chat;
+        CREATE TABLE IF NOT EXISTS chat.schema_migrations (
+            version       integer PRIMARY KEY,
+            file          text NOT NULL,
+            checksum      text NOT NULL,
+            transactional boolean NOT NULL,
+            completed     boolean NOT NULL,
+            applied_at    timestamptz NOT NULL DEFAULT now(),
+            duration_ms   bigint,
+            applied_by    text NOT NULL DEFAULT current_user,
+            tool_version  text NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS chat.schema_migration_steps (
+            version       integer NOT NULL REFERENCES chat.schema_migrations (version),
+            step          integer NOT NULL,
+            line          integer NOT NULL,
+            completed_at  timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (version, step)
+        )
+        """
+
+    struct Recorded {
+        var version: Int
+        var file: String
+        var checksum: String
+        var completed: Bool
+        var appliedAt: Date
+        var stepsDone: Int
+    }
+
+    func recorded(_ conn: PostgresConnection) throws -> [Int: Recorded] {
+        let exists = try conn.scalar(Bool.self, "SELECT to_regclass('chat.schema_migrations') IS NOT NULL")
+        guard exists else { return [:] }
+        var out: [Int: Recorded] = [:]
+        for row in try conn.query("""
+            SELECT m.version, m.file, m.checksum, m.completed, m.applied_at,
+                   (SELECT count(*) FROM chat.schema_migration_steps s WHERE s.version = m.version) AS steps
+            FROM chat.schema_migrations m ORDER BY m.version
+            """) {
+            let v = try row.decode(Int.self, "version")
+            out[v] = Recorded(version: v, file: try row.decode(String.self, "file"), checksum: try row.decode(String.self, "checksum"),
+                              completed: try row.decode(Bool.self, "completed"), appliedAt: try row.decode(Date.self, "applied_at"),
+                              stepsDone: try row.decode(Int.self, "steps"))
+        }
+        return out
+    }
+
+    /// Reads the database's migration state without changing anything.
+    public func status(connection conn: PostgresConnection) throws -> Status {
+        let rec = try recorded(conn)
+        var entries: [Entry] = []
+        var problems: [String] = []
+        let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
+        for m in migrations {
+            var e = Entry(version: m.version, file: m.fileName, checksum: m.checksum, state: "pending", appliedAt: nil,
+                          recordedChecksum: nil, transactional: m.isTransactional, stepsDone: nil, steps: m.statements.count)
+            if let r = rec[m.version] {
+                e.appliedAt = r.appliedAt
+                e.recordedChecksum = r.checksum
+                e.stepsDone = m.isTransactional ? nil : r.stepsDone
+                if r.checksum != m.checksum {
+                    e.state = "changed"
+                    problems.append(MigrationError.checksumMismatch(version: m.version, file: m.fileName, recorded: r.checksum, current: m.checksum).description)
+                } else {
+                    e.state = r.completed ? "applied" : "partial"
+                }
+            }
+            entries.append(e)
+        }
+        for (v, r) in rec.sorted(by: { $0.key < $1.key }) where known[v] == nil {
+            entries.append(Entry(version: v, file: r.file, checksum: r.checksum, state: "unknown", appliedAt: r.appliedAt,
+                                 recordedChecksum: r.checksum, transactional: true, stepsDone: nil, steps: 0))
+            problems.append(MigrationError.unknownVersion(version: v, name: r.file).description)
+        }
+        let current = rec.values.filter(\.completed).map(\.version).max() ?? 0
+        return Status(currentVersion: current, latestVersion: migrations.last?.version ?? 0,
+                      planChecksum: Migration.planChecksum(migrations), entries: entries, problems: problems)
+    }
+
+    /// The migrations that `migrate(to:)` would run, in order (resumable ones first).
+    public func plan(connection conn: PostgresConnection, to target: Int? = nil) throws -> [Migration] {
+        let rec = try recorded(conn)
+        try validate(rec)
+        if let target, !migrations.contains(where: { $0.version == target }) { throw MigrationError.unknownTarget(target) }
+        return migrations.filter { m in
+            if let target, m.version > target { return false }
+            if let r = rec[m.version] { return !r.completed }
+            return true
+        }
+    }
+
+    func validate(_ rec: [Int: Recorded]) throws {
+        let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
+        for (v, r) in rec.sorted(by: { $0.key < $1.key }) {
+            guard let m = known[v] else { throw MigrationError.unknownVersion(version: v, name: r.file) }
+            if m.checksum != r.checksum {
+                throw MigrationError.checksumMismatch(version: v, file: m.fileName, recorded: r.checksum, current: m.checksum)
+            }
+        }
+    }
+
+    // MARK: - Applying
+
+    /// Applies pending migrations up to `target` (all when nil).
+    /// - Throws: `MigrationError` (refusals, the failing statement), `PostgresError` (connection).
+    @discardableResult
+    public func migrate(connection conn: PostgresConnection, to target: Int? = nil,
+                        progress: ((Migration, Int, Int) -> Void)? = nil) throws -> Report {
+        let started = Date()
+        try conn.setTimeouts(lock: lockWait)
+        do {
+            try conn.advisoryLock(Migrator.lockKey)
+        } catch let e as PostgresError where e.sqlState == .lockNotAvailable {
+            throw MigrationError.lockTimeout(waited: lockWait)
+        }
+        defer { _ = try? conn.advisoryUnlock(Migrator.lockKey) }
+        try conn.setTimeouts(lock: statementLockTimeout)
+
+        try conn.executeScript(Migrator.historyDDL)
+        let before = try status(connection: conn).currentVersion
+        let todo = try plan(connection: conn, to: target)
+        var applied: [Int] = [], resumed: [Int] = []
+        let rec = try recorded(conn)
+        for m in todo {
+            let t0 = Date()
+            if m.isTransactional {
+                logger.info("applying \(m.fileName)")
+                try conn.transaction { c in
+                    for (i, s) in m.statements.enumerated() {
+                        progress?(m, i, m.statements.count)
+                        try run(s, of: m, on: c)
+                    }
+                    try c.execute("""
+                        INSERT INTO chat.schema_migrations (version, file, checksum, transactional, completed, duration_ms, tool_version)
+                        VALUES (\(m.version), \(m.fileName), \(m.checksum), true, true, \(Int(Date().timeIntervalSince(t0) * 1000)), \(ChatStoreVersion.string))
+                        """)
+                }
+                applied.append(m.version)
+            } else {
+                let done = rec[m.version]?.stepsDone ?? 0
+                if rec[m.version] == nil {
+                    try conn.execute("""
+                        INSERT INTO chat.schema_migrations (version, file, checksum, transactional, completed, tool_version)
+                        VALUES (\(m.version), \(m.fileName), \(m.checksum), false, false, \(ChatStoreVersion.string))
+                        """)
+                    logger.info("applying \(m.fileName) step by step (\(m.statements.count) statements, no transaction)")
+                } else {
+                    logger.info("resuming \(m.fileName) after step \(done) of \(m.statements.count)")
+                    resumed.append(m.version)
+                }
+                for (i, s) in m.statements.enumerated() where i >= done {
+                    progress?(m, i, m.statements.count)
+                    try dropInvalidIndex(for: s, on: conn)
+                    try run(s, of: m, on: conn)
+                    try conn.execute("INSERT INTO chat.schema_migration_steps (version, step, line) VALUES (\(m.version), \(i), \(s.line))")
+                }
+                try conn.execute("""
+                    UPDATE chat.schema_migrations SET completed = true, applied_at = now(),
+                           duration_ms = \(Int(Date().timeIntervalSince(t0) * 1000)) WHERE version = \(m.version)
+                    """)
+                if !resumed.contains(m.version) { applied.append(m.version) }
+            }
+        }
+        let after = try status(connection: conn).currentVersion
+        return Report(applied: applied, resumed: resumed, fromVersion: before, toVersion: after,
+                      seconds: Date().timeIntervalSince(started))
+    }
+
+    private func run(_ s: SQLStatement, of m: Migration, on conn: PostgresConnection) throws {
+        do {
+            try conn.execute(SQL(unsafeRaw: s.text))
+        } catch let e as PostgresError {
+            var line = s.line
+            if let pos = e.position {
+                // Point at the line inside the statement where the server found the error.
+                line += s.text.unicodeScalars.prefix(pos - 1).filter { $0 == "\n" }.count
+            }
+            throw MigrationError.statementFailed(file: m.fileName, line: line, statement: s.text,
+                                                 sqlState: e.sqlState?.rawValue, message: e.message, detail: e.detail)
+        }
+    }
+
+    /// For `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name`: if an index of that name
+    /// exists but is INVALID (a failed concurrent build), drop it so the build runs again.
+    private func dropInvalidIndex(for s: SQLStatement, on conn: PostgresConnection) throws {
+        let words = s.text.split(whereSeparator: { $0.isWhitespace }).map { String($0) }
+        let upper = words.map { $0.uppercased() }
+        guard let idx = upper.firstIndex(of: "CONCURRENTLY"), upper.prefix(idx).contains("INDEX"), upper.first == "CREATE" else { return }
+        var n = idx + 1
+        if upper.count > n + 2, upper[n] == "IF", upper[n + 1] == "NOT", upper[n + 2] == "EXISTS" { n += 3 }
+        guard n < words.count, upper[n] != "ON" else { return }
+        let name = words[n]
+        let qualified = name.contains(".") ? name : "chat." + name
+        let invalid = try conn.scalar(Bool.self, """
+            SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = to_regclass(\(qualified)) AND NOT i.indisvalid)
+            """)
+        if invalid {
+            logger.warning("index \(qualified) is INVALID (an earlier concurrent build failed): dropping and rebuilding it")
+            try conn.execute(SQL(unsafeRaw: "DROP INDEX CONCURRENTLY IF EXISTS \(qualified)"))
+        }
+    }
+}

@@ -1,0 +1,322 @@
+import ChatStorePostgres
+import Foundation
+import Logging
+
+/// Keeps the time-partitioned tables covered: premakes partitions, reports coverage and rows
+/// stranded in DEFAULT partitions, and moves such rows into proper partitions.
+///
+/// Every step runs in its own short transaction with `lock_timeout`, retried on lock timeouts
+/// and deadlocks. Locks are always taken in one order: tables by `chat.partition_config.lock_order`,
+/// and within a table the parent, then its DEFAULT partition, then the new partition. New
+/// partitions are created as plain tables and ATTACHed, which takes only SHARE UPDATE EXCLUSIVE on
+/// the parent, so the application's inserts and reads are not blocked.
+public struct PartitionManager: Sendable {
+    public let logger: Logger
+    /// `lock_timeout` for each step.
+    public var lockTimeout: Duration = .seconds(3)
+    /// Attempts per step before giving up (lock timeouts, deadlocks).
+    public var attempts = 5
+    /// Coverage below this many intervals ahead is reported as low (exit code 4).
+    public var minimumAhead = 2
+    /// The schema holding the tables.
+    public static let schema = "chat"
+
+    public init(logger: Logger) { self.logger = logger }
+
+    /// One partitioned table's configuration.
+    public struct TableConfig: Codable, Sendable {
+        public var parent: String
+        public var granularity: PartitionGranularity
+        public var premake: Int
+        public var retention: String?
+        public var partitionColumn: String
+    }
+
+    /// One partition.
+    public struct Partition: Codable, Sendable {
+        public var name: String
+        public var from: Date
+        public var to: Date
+        public var bytes: Int64
+        public var estimatedRows: Int64
+    }
+
+    /// Reads `chat.partition_config` in lock order.
+    public func configs(_ conn: PostgresConnection) throws -> [TableConfig] {
+        try conn.query("""
+            SELECT c.parent_table, c.granularity, c.premake, c.retention::text AS retention,
+                   (SELECT a.attname FROM pg_partitioned_table p
+                      JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
+                     WHERE p.partrelid = ('chat.' || quote_ident(c.parent_table))::regclass) AS column_name
+            FROM chat.partition_config c ORDER BY c.lock_order
+            """).map { row in
+            let g = try row.decode(String.self, "granularity")
+            return TableConfig(parent: try row.decode(String.self, "parent_table"),
+                               granularity: PartitionGranularity(rawValue: g) ?? .day,
+                               premake: try row.decode(Int.self, "premake"),
+                               retention: try row.decode(String?.self, "retention"),
+                               partitionColumn: try row.decode(String.self, "column_name"))
+        }
+    }
+
+    /// The non-default partitions of a table, by range.
+    public func partitions(_ conn: PostgresConnection, parent: String) throws -> [Partition] {
+        let rows = try conn.query("""
+            SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound,
+                   pg_total_relation_size(c.oid) AS bytes, greatest(c.reltuples, 0)::bigint AS est
+            FROM pg_inherits i
+            JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent = to_regclass(\(PartitionManager.schema + "." + parent))
+            """)
+        var out: [Partition] = []
+        for row in rows {
+            let bound = try row.decode(String.self, "bound")
+            guard bound != "DEFAULT" else { continue }
+            let quoted = bound.split(separator: "'", omittingEmptySubsequences: false)
+            guard quoted.count >= 4, let from = PostgresTimestamp.parse(String(quoted[1])),
+                  let to = PostgresTimestamp.parse(String(quoted[3])) else {
+                throw PartitionError("cannot read the bounds of partition \(try row.decode(String.self, "relname")): \(bound)")
+            }
+            out.append(Partition(name: try row.decode(String.self, "relname"), from: from, to: to,
+                                 bytes: try row.decode(Int64.self, "bytes"), estimatedRows: try row.decode(Int64.self, "est")))
+        }
+        return out.sorted { $0.from < $1.from }
+    }
+
+    // MARK: - ensure
+
+    /// What `ensure` did.
+    public struct EnsureReport: Codable, Sendable {
+        public var created: [String]
+        public var movedFromDefault: [String: Int]
+        public var status: StatusReport
+    }
+
+    /// Premakes partitions so that each table is covered from the current interval through
+    /// `ahead` intervals (default: the table's `premake`). Idempotent. Rows already sitting in the
+    /// DEFAULT partition for a new range are moved into it in the same transaction.
+    public func ensure(_ conn: PostgresConnection, ahead: Int? = nil, now: Date = Date()) throws -> EnsureReport {
+        let ledger = JobLedger()
+        let run = try ledger.start("partitions.ensure", on: conn)
+        var created: [String] = []
+        var moved: [String: Int] = [:]
+        do {
+            for cfg in try configs(conn) {
+                let horizon = (0..<(ahead ?? cfg.premake)).reduce(cfg.granularity.next(now)) { d, _ in cfg.granularity.next(d) }
+                for (from, to) in try gaps(conn, cfg, from: cfg.granularity.floor(now), until: horizon) {
+                    let (name, n) = try createPartition(conn, cfg, from: from, to: to)
+                    created.append(name)
+                    if n > 0 { moved[name] = n }
+                }
+            }
+            try ledger.finish(run, succeeded: true, statsJSON: jsonText(["created": created.count, "moved_rows": moved.values.reduce(0, +)]), on: conn)
+            let st = try status(conn, now: now)
+            return EnsureReport(created: created, movedFromDefault: moved, status: st)
+        } catch {
+            try? ledger.finish(run, succeeded: false, error: String(describing: error), on: conn)
+            throw error
+        }
+    }
+
+    /// The uncovered ranges in [from, until), cut at interval boundaries and existing partitions.
+    func gaps(_ conn: PostgresConnection, _ cfg: TableConfig, from: Date, until: Date) throws -> [(Date, Date)] {
+        let existing = try partitions(conn, parent: cfg.parent)
+        var out: [(Date, Date)] = []
+        var cursor = from
+        while cursor < until {
+            if let p = existing.first(where: { $0.from <= cursor && cursor < $0.to }) {
+                cursor = p.to
+                continue
+            }
+            var end = cfg.granularity.next(cursor)
+            if let nextStart = existing.map(\.from).filter({ $0 > cursor }).min(), nextStart < end { end = nextStart }
+            out.append((cursor, end))
+            cursor = end
+        }
+        return out
+    }
+
+    /// Creates one partition as a plain table and attaches it, moving any rows for its range out
+    /// of the DEFAULT partition in the same transaction.
+    /// - Returns: the partition name and the number of rows moved.
+    func createPartition(_ conn: PostgresConnection, _ cfg: TableConfig, from: Date, to: Date) throws -> (String, Int) {
+        let schema = PartitionManager.schema
+        var name = "\(cfg.parent)_\(PartitionGranularity.suffix(from))"
+        if try conn.scalar(Bool.self, "SELECT to_regclass(\(schema + "." + name)) IS NOT NULL") {
+            name += "_\(Int(from.timeIntervalSince1970))"
+        }
+        let parent = "\(conn.quoteIdentifier(schema)).\(conn.quoteIdentifier(cfg.parent))"
+        let def = "\(conn.quoteIdentifier(schema)).\(conn.quoteIdentifier(cfg.parent + "_default"))"
+        let child = "\(conn.quoteIdentifier(schema)).\(conn.quoteIdentifier(name))"
+        let col = conn.quoteIdentifier(cfg.partitionColumn)
+        let lo = PostgresTimestamp.format(from), hi = PostgresTimestamp.format(to)
+        let hasDefault = try conn.scalar(Bool.self, "SELECT to_regclass(\(schema + "." + cfg.parent + "_default")) IS NOT NULL")
+        let moved = try withRetries("create \(name)") {
+            try conn.transaction { c in
+                try c.execute("SELECT set_config('lock_timeout', \(String(lockTimeoutMillis)), true)")
+                try c.execute(SQL(unsafeRaw: "LOCK TABLE \(parent) IN SHARE UPDATE EXCLUSIVE MODE"))
+                var n = 0
+                try c.execute(SQL(unsafeRaw: "CREATE TABLE \(child) (LIKE \(parent) INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)"))
+                try c.execute(SQL(unsafeRaw: """
+                    ALTER TABLE \(child) ADD CONSTRAINT \(c.quoteIdentifier(name + "_range"))
+                    CHECK (\(col) IS NOT NULL AND \(col) >= '\(lo)' AND \(col) < '\(hi)')
+                    """))
+                if hasDefault {
+                    let stranded = try c.scalar(Bool.self, SQL(unsafeRaw: "SELECT EXISTS (SELECT 1 FROM \(def) WHERE \(col) >= '\(lo)' AND \(col) < '\(hi)')"))
+                    if stranded {
+                        try c.execute(SQL(unsafeRaw: "LOCK TABLE \(def) IN ACCESS EXCLUSIVE MODE"))
+                        let inserted = try c.execute(SQL(unsafeRaw: "INSERT INTO \(child) SELECT * FROM \(def) WHERE \(col) >= '\(lo)' AND \(col) < '\(hi)'")).affectedRows
+                        let deleted = try c.execute(SQL(unsafeRaw: "DELETE FROM \(def) WHERE \(col) >= '\(lo)' AND \(col) < '\(hi)'")).affectedRows
+                        guard inserted == deleted else {
+                            throw PartitionError("moving rows of \(name) out of \(cfg.parent)_default: copied \(inserted) but removed \(deleted); rolled back")
+                        }
+                        n = inserted
+                    }
+                }
+                try c.execute(SQL(unsafeRaw: "ALTER TABLE \(parent) ATTACH PARTITION \(child) FOR VALUES FROM ('\(lo)') TO ('\(hi)')"))
+                return n
+            }
+        }
+        logger.debug("created partition \(schema).\(name) [\(lo), \(hi))\(moved > 0 ? ", moved \(moved) rows from the default partition" : "")")
+        return (name, moved)
+    }
+
+    var lockTimeoutMillis: Int {
+        Int(lockTimeout.components.seconds * 1000 + lockTimeout.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    func withRetries<T>(_ what: String, _ body: () throws -> T) throws -> T {
+        var attempt = 1
+        while true {
+            do { return try body() } catch let e as PostgresError where (e.sqlState?.isTransient ?? false) && attempt < attempts {
+                logger.warning("\(what): \(e.message) (attempt \(attempt) of \(attempts)); retrying")
+                Thread.sleep(forTimeInterval: 0.2 * Double(attempt * attempt))
+                attempt += 1
+            }
+        }
+    }
+
+    // MARK: - repair-default
+
+    /// What `repairDefault` moved, per new partition.
+    public struct RepairReport: Codable, Sendable {
+        public var moved: [String: Int]
+        public var remainingInDefault: [String: Int]
+    }
+
+    /// Moves every row out of the DEFAULT partitions into proper partitions (created as needed),
+    /// one transaction per target partition; rows are never lost or duplicated: each is copied and
+    /// deleted in the same transaction, and the counts must match.
+    public func repairDefault(_ conn: PostgresConnection) throws -> RepairReport {
+        let ledger = JobLedger()
+        let run = try ledger.start("partitions.repair-default", on: conn)
+        var moved: [String: Int] = [:]
+        do {
+            for cfg in try configs(conn) {
+                let def = "\(conn.quoteIdentifier(PartitionManager.schema)).\(conn.quoteIdentifier(cfg.parent + "_default"))"
+                let col = conn.quoteIdentifier(cfg.partitionColumn)
+                let starts = try conn.query(SQL(unsafeRaw: """
+                    SELECT DISTINCT date_trunc('\(cfg.granularity.rawValue)', \(col)) AS s FROM \(def) ORDER BY 1
+                    """)).map { try $0.decode(Date.self, "s") }
+                for s in starts {
+                    for (from, to) in try gaps(conn, cfg, from: s, until: cfg.granularity.next(s)) {
+                        let (name, n) = try createPartition(conn, cfg, from: from, to: to)
+                        moved[name] = n
+                    }
+                }
+            }
+            let remaining = try defaultRows(conn)
+            try ledger.finish(run, succeeded: true, statsJSON: jsonText(["moved_rows": moved.values.reduce(0, +)]), on: conn)
+            return RepairReport(moved: moved, remainingInDefault: remaining)
+        } catch {
+            try? ledger.finish(run, succeeded: false, error: String(describing: error), on: conn)
+            throw error
+        }
+    }
+
+    func defaultRows(_ conn: PostgresConnection) throws -> [String: Int] {
+        var out: [String: Int] = [:]
+        for cfg in try configs(conn) {
+            let def = "\(conn.quoteIdentifier(PartitionManager.schema)).\(conn.quoteIdentifier(cfg.parent + "_default"))"
+            out[cfg.parent] = try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM \(def)"))
+        }
+        return out
+    }
+
+    // MARK: - status
+
+    /// One table's coverage.
+    public struct TableStatus: Codable, Sendable {
+        public var table: String
+        public var granularity: PartitionGranularity
+        public var premake: Int
+        public var partitions: [Partition]
+        /// End of contiguous coverage starting at the current interval (nil: current interval not covered).
+        public var coveredUntil: Date?
+        /// Whole intervals covered after the current one.
+        public var intervalsAhead: Int
+        public var rowsInDefault: Int
+        public var totalBytes: Int64
+    }
+
+    /// Coverage of every table, and what is wrong.
+    public struct StatusReport: Codable, Sendable {
+        public var tables: [TableStatus]
+        public var lastSuccessfulUpkeep: Date?
+        public var warnings: [String]
+        public var healthy: Bool { warnings.isEmpty }
+    }
+
+    /// Reports partitions, coverage ahead, rows in DEFAULT partitions and the last upkeep.
+    public func status(_ conn: PostgresConnection, now: Date = Date()) throws -> StatusReport {
+        var tables: [TableStatus] = []
+        var warnings: [String] = []
+        let inDefault = try defaultRows(conn)
+        for cfg in try configs(conn) {
+            let parts = try partitions(conn, parent: cfg.parent)
+            var cursor = cfg.granularity.floor(now)
+            var covered: Date?
+            while let p = parts.first(where: { $0.from <= cursor && cursor < $0.to }) {
+                cursor = p.to
+                covered = p.to
+            }
+            var ahead = 0
+            if let covered {
+                var d = cfg.granularity.next(now)
+                while cfg.granularity.next(d) <= covered { ahead += 1; d = cfg.granularity.next(d) }
+            }
+            let rows = inDefault[cfg.parent] ?? 0
+            if covered == nil {
+                warnings.append("\(cfg.parent): the current \(cfg.granularity.rawValue) has no partition; new rows land in \(cfg.parent)_default. Run `chatstore partitions ensure`.")
+            } else if ahead < minimumAhead {
+                warnings.append("\(cfg.parent): only \(ahead) \(cfg.granularity.rawValue)(s) of partitions ahead (minimum \(minimumAhead)); coverage ends \(PostgresTimestamp.format(covered!)). Run `chatstore partitions ensure`.")
+            }
+            if rows > 0 {
+                warnings.append("\(cfg.parent): \(rows) rows in \(cfg.parent)_default. Run `chatstore partitions repair-default`.")
+            }
+            tables.append(TableStatus(table: cfg.parent, granularity: cfg.granularity, premake: cfg.premake, partitions: parts,
+                                      coveredUntil: covered, intervalsAhead: ahead, rowsInDefault: rows,
+                                      totalBytes: parts.map(\.bytes).reduce(0, +)))
+        }
+        let last = try JobLedger().lastSuccess("partitions.ensure", on: conn)
+        return StatusReport(tables: tables, lastSuccessfulUpkeep: last, warnings: warnings)
+    }
+
+    /// Changes a table's granularity or premake count (applies to partitions created from now on).
+    public func configure(_ conn: PostgresConnection, table: String, granularity: PartitionGranularity?, premake: Int?) throws {
+        let n = try conn.execute("""
+            UPDATE chat.partition_config SET granularity = coalesce(\(granularity?.rawValue), granularity),
+                   premake = coalesce(\(premake.map { Int64($0) }), premake)
+            WHERE parent_table = \(table)
+            """).affectedRows
+        if n == 0 { throw PartitionError("no partitioned table named \(table) in chat.partition_config") }
+    }
+}
+
+/// A partition upkeep failure.
+public struct PartitionError: Error, CustomStringConvertible, LocalizedError {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+    public var errorDescription: String? { message }
+}
