@@ -38,3 +38,16 @@ public func runCommand(_ executable: String, _ arguments: [String], environment 
                          stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
                          stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
 }
+
+/// A value guarded by a lock, for collecting results from concurrent test work.
+public final class Locked<T>: @unchecked Sendable {
+    private var value: T
+    private let lock = NSLock()
+    public init(_ value: T) { self.value = value }
+    public func withValue<R>(_ body: (inout T) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+    public var get: T { withValue { $0 } }
+}

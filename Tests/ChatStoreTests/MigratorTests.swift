@@ -1,0 +1,187 @@
+import ChatStore
+import ChatStorePostgres
+import ChatStoreTestSupport
+import Foundation
+import Testing
+
+@Suite struct MigratorTests {
+    let logger = TestDatabase.logger
+
+    @Test func embeddedSQLMatchesTheFilesOnDisk() throws {
+        let check = try runCommand("/usr/bin/env", ["python3", TestPaths.packageRoot + "/scripts/embed-sql.py", "--check"])
+        #expect(check.status == 0, "\(check.stderr)")
+        let onDisk = try Migration.load(directory: TestPaths.packageRoot + "/Migrations")
+        #expect(try Migration.embedded() == onDisk)
+        let sum = try runCommand("/usr/bin/sha256sum", [TestPaths.packageRoot + "/Migrations/0001_schema_v1.sql"])
+        #expect(sum.stdout.hasPrefix(try Migration.embedded()[0].checksum))
+    }
+
+    @Test func splitterHonoursQuotesCommentsAndDollarQuotes() {
+        let script = """
+            -- a comment; with a semicolon
+            CREATE TABLE a (x text DEFAULT 'semi;colon');
+            /* block; comment */
+            DO $$ BEGIN PERFORM 1; END $$;
+
+            SELECT $tag$ ; $tag$, "we;ird";
+            -- trailing comment only
+            """
+        let parts = SQLScript.split(script)
+        #expect(parts.count == 3)
+        #expect(parts[0].line == 2)
+        #expect(parts[1].text.hasPrefix("/* block; comment */\nDO $$ BEGIN PERFORM 1; END $$") || parts[1].text.contains("DO $$ BEGIN PERFORM 1; END $$"))
+        #expect(parts[1].line == 3 || parts[1].line == 4)
+        #expect(parts[2].text == "SELECT $tag$ ; $tag$, \"we;ird\"")
+        #expect(parts[2].line == 6)
+    }
+
+    @Test func migratesAFreshDatabaseAndIsIdempotent() throws {
+        try TestDatabase.withSettings { conn, _ in
+            let m = try Migrator(migrations: Migration.embedded(), logger: logger)
+            let first = try m.migrate(connection: conn)
+            #expect(first.fromVersion == 0)
+            #expect(first.toVersion == m.migrations.last!.version)
+            #expect(first.applied == m.migrations.map(\.version))
+            let second = try m.migrate(connection: conn)
+            #expect(second.applied.isEmpty && second.resumed.isEmpty)
+            let st = try m.status(connection: conn)
+            #expect(st.problems.isEmpty)
+            #expect(st.entries.allSatisfy { $0.state == "applied" })
+            #expect(try m.plan(connection: conn).isEmpty)
+        }
+    }
+
+    @Test func migrateToAVersionStopsThere() throws {
+        try TestDatabase.withSettings { conn, _ in
+            let m = try Migrator(migrations: Migration.embedded(), logger: logger)
+            let r = try m.migrate(connection: conn, to: 1)
+            #expect(r.toVersion == 1)
+            #expect(try m.plan(connection: conn).map(\.version) == [2])
+            #expect(throws: MigrationError.self) { try m.migrate(connection: conn, to: 99) }
+        }
+    }
+
+    @Test func twoConcurrentMigratorsBothSucceedAndApplyOnce() throws {
+        try TestDatabase.withSettings { conn, settings in
+            let results = Locked<[Int: CommandResult]>([:])
+            let url = settings.conninfo
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                let r = try? runCommand(TestPaths.binary, ["migrate", "--json", "--database-url", url])
+                results.withValue { $0[i] = r }
+            }
+            let r0 = try #require(results.get[0]), r1 = try #require(results.get[1])
+            #expect(r0.status == 0, "\(r0.stderr)")
+            #expect(r1.status == 0, "\(r1.stderr)")
+            // Exactly one of them applied the migrations.
+            let appliedCounts = [r0, r1].map { $0.stdout.contains("\"applied\" : [\n      1,") ? 1 : 0 }
+            #expect(appliedCounts.reduce(0, +) == 1, "\(r0.stdout)\n\(r1.stdout)")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.schema_migrations") == (try Migration.embedded().count))
+        }
+    }
+
+    @Test func aFailingMigrationLeavesThePreviousVersionAndNamesTheStatement() throws {
+        try TestDatabase.withSettings { conn, _ in
+            var migrations = try Migration.embedded()
+            migrations.append(try Migration(fileName: "0003_bad.sql", text: """
+                CREATE TABLE chat.half_done (x int);
+
+                INSERT INTO chat.half_done VALUES (1);
+                ALTER TABLE chat.half_done
+                    ADD COLUMN y int REFERENCES chat.no_such_table (id);
+                """))
+            let m = try Migrator(migrations: migrations, logger: logger)
+            do {
+                try m.migrate(connection: conn)
+                Issue.record("expected a failure")
+            } catch let e as MigrationError {
+                guard case .statementFailed(let file, let line, let statement, let state, let message, _) = e else {
+                    Issue.record("wrong error \(e)"); return
+                }
+                #expect(file == "0003_bad.sql")
+                #expect(line == 4 || line == 5)
+                #expect(statement.contains("no_such_table"))
+                #expect(state == "42P01")
+                #expect(message.contains("no_such_table"))
+                #expect(e.description.hasPrefix("0003_bad.sql:"))
+            }
+            #expect(try m.status(connection: conn).currentVersion == 2)
+            #expect(try conn.scalar(Bool.self, "SELECT to_regclass('chat.half_done') IS NULL"))
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.schema_migrations WHERE version = 3") == 0)
+        }
+    }
+
+    @Test func anEditedMigrationIsRefusedNamingFileAndChecksums() throws {
+        try TestDatabase.withSettings { conn, settings in
+            try Migrator(migrations: Migration.embedded(), logger: logger).migrate(connection: conn)
+            let dir = try TestPaths.temporaryDirectory()
+            for m in try Migration.embedded() {
+                let text = m.version == 1 ? m.text + "\n-- an innocent-looking edit\n" : m.text
+                try text.write(toFile: dir + "/" + m.fileName, atomically: true, encoding: .utf8)
+            }
+            let edited = try Migration.load(directory: dir)
+            let m = try Migrator(migrations: edited, logger: logger)
+            do {
+                try m.migrate(connection: conn)
+                Issue.record("expected a refusal")
+            } catch let e as MigrationError {
+                let original = try Migration.embedded()[0].checksum
+                #expect(e.description.contains("0001_schema_v1.sql"))
+                #expect(e.description.contains(original))
+                #expect(e.description.contains(edited[0].checksum))
+            }
+            // Through the CLI: exit code 5 for both migrate and status.
+            let r = try runCommand(TestPaths.binary, ["migrate", "--migrations-dir", dir, "--database-url", settings.conninfo])
+            #expect(r.status == 5)
+            #expect(r.stderr.contains("0001_schema_v1.sql"))
+            let s = try runCommand(TestPaths.binary, ["migrate", "status", "--migrations-dir", dir, "--database-url", settings.conninfo])
+            #expect(s.status == 5)
+        }
+    }
+
+    @Test func aDatabaseWithAnUnknownVersionIsRefused() throws {
+        try TestDatabase.withSettings { conn, _ in
+            let m = try Migrator(migrations: Migration.embedded(), logger: logger)
+            try m.migrate(connection: conn)
+            try conn.execute("""
+                INSERT INTO chat.schema_migrations (version, file, checksum, transactional, completed, tool_version)
+                VALUES (999, '0999_from_the_future.sql', 'abc', true, true, '9.9.9')
+                """)
+            #expect {
+                try m.migrate(connection: conn)
+            } throws: { e in
+                (e as? MigrationError)?.description.contains("0999_from_the_future.sql") == true
+            }
+        }
+    }
+
+    @Test func aFailedConcurrentIndexBuildResumesAndRebuildsTheInvalidIndex() throws {
+        try TestDatabase.withSettings { conn, _ in
+            var migrations = try Migration.embedded()
+            migrations.append(try Migration(fileName: "0003_table.sql", text: """
+                CREATE TABLE chat.resume_t (x int, y int);
+                INSERT INTO chat.resume_t SELECT g, g % 10 FROM generate_series(1, 1000) g;
+                """))
+            migrations.append(try Migration(fileName: "0004_indexes.sql", text: """
+                -- chatstore:no-transaction
+                CREATE INDEX CONCURRENTLY IF NOT EXISTS resume_t_x ON chat.resume_t (x);
+                CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS resume_t_y ON chat.resume_t (y);
+                """))
+            let m = try Migrator(migrations: migrations, logger: logger)
+            #expect(throws: MigrationError.self) { try m.migrate(connection: conn) }
+            let st = try m.status(connection: conn)
+            let e4 = try #require(st.entries.first { $0.version == 4 })
+            #expect(e4.state == "partial")
+            #expect(e4.stepsDone == 1)
+            #expect(st.currentVersion == 3)
+            #expect(try conn.scalar(Bool.self, "SELECT NOT indisvalid FROM pg_index WHERE indexrelid = 'chat.resume_t_y'::regclass"))
+            // Fix the data, rerun: it resumes at step 2, drops the invalid index and rebuilds it.
+            try conn.execute("DELETE FROM chat.resume_t WHERE x > 10")
+            let r = try m.migrate(connection: conn)
+            #expect(r.resumed == [4])
+            #expect(r.toVersion == 4)
+            #expect(try conn.scalar(Bool.self, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'chat.resume_t_y'::regclass"))
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.schema_migration_steps WHERE version = 4") == 2)
+            #expect(try m.status(connection: conn).entries.allSatisfy { $0.state == "applied" })
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import ChatStore
+import ChatStorePostgres
+import ChatStoreTestSupport
+import Foundation
+import Testing
+
+@Suite struct SchemaTests {
+    @Test func conversationScopedTablesFollowTheCitusRules() throws {
+        try TestDatabase.migrated { conn, _ in
+            // Conversation-scoped tables: every table in chat with a conversation_id column.
+            let tables = try conn.query("""
+                SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'chat' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'conversation_id' AND NOT a.attisdropped)
+                ORDER BY 1
+                """).map { try $0.decode(String.self, "relname") }
+            #expect(Set(tables) == Set(CitusPlan.conversationTables))
+
+            // 1. Every PRIMARY KEY / UNIQUE constraint and every index leads with conversation_id.
+            let badIndexes = try conn.query("""
+                SELECT t.relname AS tbl, i.relname AS idx
+                FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid
+                JOIN pg_namespace n ON n.oid = t.relnamespace
+                WHERE n.nspname = 'chat' AND t.relname = ANY(string_to_array(\(CitusPlan.conversationTables.joined(separator: ",")), ','))
+                  AND (SELECT attname FROM pg_attribute WHERE attrelid = t.oid AND attnum = x.indkey[0]) <> 'conversation_id'
+                """).map { "\(try $0.decode(String.self, "tbl")).\(try $0.decode(String.self, "idx"))" }
+            #expect(badIndexes.isEmpty, "indexes not leading with conversation_id: \(badIndexes)")
+
+            // 2. Foreign keys between conversation-scoped tables include conversation_id in the same position.
+            let badFKs = try conn.query("""
+                SELECT con.conname FROM pg_constraint con
+                JOIN pg_class src ON src.oid = con.conrelid JOIN pg_class dst ON dst.oid = con.confrelid
+                JOIN pg_namespace n ON n.oid = src.relnamespace
+                WHERE con.contype = 'f' AND n.nspname = 'chat' AND con.conparentid = 0
+                  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = dst.oid AND a.attname = 'conversation_id')
+                  AND NOT EXISTS (
+                      SELECT 1 FROM generate_subscripts(con.conkey, 1) k
+                      WHERE (SELECT attname FROM pg_attribute WHERE attrelid = src.oid AND attnum = con.conkey[k]) = 'conversation_id'
+                        AND (SELECT attname FROM pg_attribute WHERE attrelid = dst.oid AND attnum = con.confkey[k]) = 'conversation_id')
+                """).map { try $0.decode(String.self, "conname") }
+            #expect(badFKs.isEmpty, "foreign keys without conversation_id: \(badFKs)")
+
+            // 3. No foreign key from a reference table (users) to a distributed one.
+            let fromReference = try conn.scalar(Int.self, """
+                SELECT count(*) FROM pg_constraint con JOIN pg_class src ON src.oid = con.conrelid
+                JOIN pg_class dst ON dst.oid = con.confrelid
+                WHERE con.contype = 'f' AND src.relname = 'users' AND dst.relname <> 'users'
+                """)
+            #expect(fromReference == 0)
+
+            // 4. No triggers on any chat table (other than the internal FK triggers).
+            let triggers = try conn.scalar(Int.self, """
+                SELECT count(*) FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'chat' AND NOT tg.tgisinternal
+                """)
+            #expect(triggers == 0)
+        }
+    }
+
+    @Test func citusPlanDistributesEveryTableOnce() {
+        let s = CitusPlan.statements
+        #expect(s.first == "SELECT create_reference_table('chat.users');")
+        for t in CitusPlan.conversationTables {
+            #expect(s.filter { $0.contains("'chat.\(t)', 'conversation_id'") }.count == 1, "\(t)")
+        }
+        #expect(s.contains("SELECT create_distributed_table('chat.messages', 'conversation_id', colocate_with => 'chat.conversations');"))
+        #expect(s.contains("SELECT create_distributed_table('chat.presence_events', 'user_id', colocate_with => 'none');"))
+        // Referenced tables come before the tables that reference them.
+        #expect(s.firstIndex { $0.contains("'chat.media'") }! < s.firstIndex { $0.contains("'chat.messages'") }!)
+    }
+
+    @Test func migrateCitusWithoutTheExtensionFailsClearly() throws {
+        try TestDatabase.migrated { _, settings in
+            let r = try runCommand(TestPaths.binary, ["migrate", "--citus", "--database-url", settings.conninfo])
+            #expect(r.status == 1)
+            #expect(r.stderr.contains("citus extension is not installed"))
+            let plan = try runCommand(TestPaths.binary, ["migrate", "plan", "--citus", "--database-url", settings.conninfo])
+            #expect(plan.status == 0)
+            #expect(plan.stdout.contains("create_distributed_table('chat.receipts', 'conversation_id'"))
+        }
+    }
+
+    @Test func rolesHaveLeastPrivilege() throws {
+        try TestDatabase.migrated { conn, _ in
+            try TestDatabase.seedConversation(conn)
+            try PartitionManager(logger: TestDatabase.logger).ensure(conn)
+            func denied(_ role: String, _ sql: SQL) throws -> Bool {
+                do {
+                    try conn.transaction { c in
+                        try c.execute(SQL(unsafeRaw: "SET LOCAL ROLE \(role)"))
+                        try c.execute(sql)
+                        throw CancellationError()
+                    }
+                } catch let e as PostgresError where e.sqlState == .insufficientPrivilege {
+                    return true
+                } catch is CancellationError {
+                    return false
+                }
+                return false
+            }
+            let insertMessage: SQL = "INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body) VALUES (100, 1, now(), 1, 'text', 'hi')"
+            #expect(try denied("chatstore_readonly", insertMessage))
+            #expect(try !denied("chatstore_readonly", "SELECT count(*) FROM chat.messages"))
+            #expect(try !denied("chatstore_app", insertMessage))
+            #expect(try denied("chatstore_app", "DELETE FROM chat.messages"))
+            #expect(try denied("chatstore_app", "UPDATE chat.partition_config SET premake = 1"))
+            #expect(try denied("chatstore_app", "CREATE TABLE chat.x (a int)"))
+            #expect(try !denied("chatstore_batch", "DELETE FROM chat.receipts WHERE false"))
+            #expect(try !denied("chatstore_batch", "INSERT INTO chat.job_runs (job) VALUES ('t')"))
+            #expect(try denied("chatstore_batch", "DROP TABLE chat.messages"))
+            #expect(try denied("chatstore_readonly", "UPDATE chat.users SET display_name = 'x'"))
+        }
+    }
+}
