@@ -7,4 +7,8 @@ scripts/install-deps.sh
 swift build -c release
 bin="$PWD/.build/release/chatstore"
 "$bin" local start
-"$bin" local status
+echo "== migrate"
+"$bin" migrate
+"$bin" migrate status
+echo "== partitions"
+"$bin" partitions ensure
