@@ -69,7 +69,30 @@ public struct CopyInWriter: ~Copyable {
     /// Appends a timestamp given as microseconds since the epoch (UTC), formatted as ISO text.
     public mutating func appendTimestamp(microseconds: Int64) {
         separator()
-        buffer.append(contentsOf: PostgresTimestamp.format(microsecondsSinceEpoch: microseconds).utf8)
+        // Civil date from days since the epoch (H. Hinnant's algorithm), written without allocation.
+        var secs = microseconds / 1_000_000
+        var frac = microseconds % 1_000_000
+        if frac < 0 { frac += 1_000_000; secs -= 1 }
+        var days = secs / 86_400
+        var sod = secs % 86_400
+        if sod < 0 { sod += 86_400; days -= 1 }
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        var y = yoe + era * 400
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        if m <= 2 { y += 1 }
+        @inline(__always) func two(_ v: Int64) { buffer.append(UInt8(48 + v / 10)); buffer.append(UInt8(48 + v % 10)) }
+        two(y / 100); two(y % 100)
+        buffer.append(45); two(m); buffer.append(45); two(d)
+        buffer.append(32); two(sod / 3600); buffer.append(58); two(sod / 60 % 60); buffer.append(58); two(sod % 60)
+        buffer.append(46)
+        two(frac / 10_000); two(frac / 100 % 100); two(frac % 100)
+        buffer.append(43); buffer.append(48); buffer.append(48)
     }
 
     /// Appends an optional timestamp.

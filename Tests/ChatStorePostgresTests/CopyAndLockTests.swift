@@ -117,3 +117,17 @@ import Testing
         #expect(PostgresTimestamp.parseMicroseconds("2026-1-02") == nil)
     }
 }
+
+@Suite struct CopyTimestampTests {
+    @Test func fastCopyTimestampMatchesTheServer() throws {
+        try TestDatabase.with { conn in
+            try conn.execute("CREATE TABLE ts (us bigint, t timestamptz)")
+            let values: [Int64] = [0, 1, -1, 951_782_400_000_000, 1_790_000_000_123_456, -2_208_988_800_000_000, 4_102_444_799_999_999]
+            try conn.copyIn("COPY ts FROM STDIN") { w in
+                for v in values { w.append(v); w.appendTimestamp(microseconds: v); try w.endRow() }
+            }
+            let bad = try conn.scalar(Int.self, "SELECT count(*) FROM ts WHERE (extract(epoch FROM t) * 1000000)::bigint <> us")
+            #expect(bad == 0)
+        }
+    }
+}

@@ -118,6 +118,19 @@ public struct PartitionManager: Sendable {
         }
     }
 
+    /// Creates partitions so that every table covers [from, until) (for loading historical data).
+    /// - Returns: the partitions created.
+    @discardableResult
+    public func ensureRange(_ conn: PostgresConnection, from: Date, until: Date) throws -> [String] {
+        var created: [String] = []
+        for cfg in try configs(conn) {
+            for (a, b) in try gaps(conn, cfg, from: cfg.granularity.floor(from), until: until) {
+                created.append(try createPartition(conn, cfg, from: a, to: b).0)
+            }
+        }
+        return created
+    }
+
     /// The uncovered ranges in [from, until), cut at interval boundaries and existing partitions.
     func gaps(_ conn: PostgresConnection, _ cfg: TableConfig, from: Date, until: Date) throws -> [(Date, Date)] {
         let existing = try partitions(conn, parent: cfg.parent)

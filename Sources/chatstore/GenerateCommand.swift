@@ -1,0 +1,60 @@
+import ArgumentParser
+import ChatStore
+import ChatStorePostgres
+import Foundation
+
+extension ChatStoreCommand {
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load a synthetic messaging workload, deterministically for a seed, with planted receipt anomalies.",
+            discussion: "Distributions and parameters: docs/generator.md. The database must be migrated. Load into an empty database: ids start at 1.")
+        @OptionGroup var global: GlobalOptions
+        @Option(name: .long, help: "Number of users.")
+        var users: Int
+        @Option(name: .long, help: "Number of days of traffic.")
+        var days: Int
+        @Option(name: .long, help: "Random seed: the same seed gives the same rows.")
+        var seed: UInt64 = 1
+        @Option(name: .long, help: "First day, YYYY-MM-DD (UTC). Default: DAYS days before today.")
+        var start: String?
+        @Option(name: .long, help: "Mean messages per user per day.")
+        var messagesPerUserDay: Double = 8
+        @Option(name: .long, help: "Probability that a receipt carries one planted anomaly.")
+        var anomalyRate: Double = 0.002
+        @Option(name: .long, help: "Write the answer key (planted anomalies, expected unread totals) to this JSON file.")
+        var answerKey: String?
+
+        func validate() throws {
+            if users < 2 { throw ValidationError("--users must be at least 2") }
+            if !(1...3650).contains(days) { throw ValidationError("--days must be 1...3650") }
+            if let start, PostgresTimestamp.parse(start) == nil { throw ValidationError("--start must be YYYY-MM-DD, got \(start)") }
+            if !(0...0.5).contains(anomalyRate) { throw ValidationError("--anomaly-rate must be 0...0.5") }
+            if messagesPerUserDay <= 0 || messagesPerUserDay > 10_000 { throw ValidationError("--messages-per-user-day must be in (0, 10000]") }
+        }
+
+        func run() throws {
+            try runReportingErrors {
+                let logger = global.makeLogger()
+                var cfg = WorkloadConfig(users: users, days: days, seed: seed, start: start.flatMap { PostgresTimestamp.parse($0) })
+                cfg.messagesPerUserDay = messagesPerUserDay
+                cfg.anomalyRate = anomalyRate
+                let settings = global.connectionSettings()
+                let progress = global.showsProgress
+                let report = try WorkloadGenerator(config: cfg, logger: logger).load(settings: settings) { rows, msgs in
+                    if progress { FileHandle.standardError.write(Data("\r  \(rows) rows, \(msgs) messages…".utf8)) }
+                }
+                if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                if let answerKey {
+                    let enc = JSONEncoder()
+                    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    try enc.encode(report.answerKey).write(to: URL(fileURLWithPath: answerKey), options: .atomic)
+                }
+                if global.json { try printJSON(report) } else if !global.quiet {
+                    let k = report.answerKey
+                    print("loaded \(k.users) users, \(k.conversations) conversations, \(k.messages) messages, \(k.receipts) receipts, \(k.presenceEvents) presence events: \(report.rows) rows in \(String(format: "%.1f", report.seconds)) s (\(Int(report.rowsPerSecond)) rows/s)")
+                    print("planted anomalies: " + k.anomalies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+                }
+            }
+        }
+    }
+}
