@@ -27,6 +27,13 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation, CustomStringConve
 
     public init(stringLiteral value: String) { self.init(unsafeRaw: value) }
 
+    /// Text already holding `$1...$n` placeholders, with their values. For query files whose
+    /// variables were turned into placeholders; the text must be trusted.
+    public init(unsafeRaw text: String, binds: [PostgresBind]) {
+        segments = [.raw(text)]
+        self.binds = binds
+    }
+
     public init(stringInterpolation: StringInterpolation) {
         segments = stringInterpolation.segments
         binds = stringInterpolation.binds

@@ -251,8 +251,555 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS dead_letters_pending
     WHERE redriven_at IS NULL;
 
 """#),
+        ("0003_batch_jobs.sql", #"""
+-- Tables written by the nightly batch jobs (Queries/*.sql).
+
+-- Unread count and last message time per (conversation, member), for the application to read.
+CREATE TABLE chat.unread_counts (
+    conversation_id  bigint NOT NULL REFERENCES chat.conversations (conversation_id),
+    user_id          bigint NOT NULL,
+    unread           integer NOT NULL CHECK (unread >= 0),
+    last_message_at  timestamptz,
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (conversation_id, user_id)
+);
+
+-- Every change the receipt repair made: what, the old and new values, and the run.
+CREATE TABLE chat.receipt_repairs (
+    conversation_id  bigint NOT NULL REFERENCES chat.conversations (conversation_id),
+    run_id           bigint NOT NULL,
+    message_id       bigint NOT NULL,
+    recipient_id     bigint NOT NULL,
+    category         text NOT NULL,
+    action           text NOT NULL CHECK (action IN ('update', 'delete', 'insert')),
+    old_value        jsonb,
+    new_value        jsonb,
+    repaired_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (conversation_id, run_id, message_id, recipient_id, category)
+);
+
+-- Daily activity per user, rolled up from presence and activity.
+CREATE TABLE chat.daily_activity (
+    user_id          bigint NOT NULL,
+    day              date NOT NULL,
+    messages_sent    integer NOT NULL DEFAULT 0,
+    receipts_delivered integer NOT NULL DEFAULT 0,
+    messages_read    integer NOT NULL DEFAULT 0,
+    sessions         integer NOT NULL DEFAULT 0,
+    seconds_online   bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, day)
+);
+
+-- One row per day: daily active users, sessions, time online.
+CREATE TABLE chat.daily_summary (
+    day              date PRIMARY KEY,
+    active_users     integer NOT NULL,
+    sessions         bigint NOT NULL,
+    seconds_online   bigint NOT NULL,
+    messages         bigint NOT NULL
+);
+
+GRANT SELECT ON chat.unread_counts, chat.receipt_repairs, chat.daily_activity, chat.daily_summary
+    TO chatstore_readonly, chatstore_app, chatstore_batch;
+GRANT INSERT, UPDATE, DELETE ON chat.unread_counts, chat.receipt_repairs, chat.daily_activity, chat.daily_summary
+    TO chatstore_batch;
+
+"""#),
     ]
     /// `Queries/*.sql`, by file name, in name order.
     static let queries: [(name: String, text: String)] = [
+        ("last_seen.sql", #"""
+-- Last-seen rollup for the days in [from, to) (UTC dates): daily activity per user, the daily
+-- summary (daily active users, sessions, time online, messages), and each user's last-seen time.
+-- Recomputes whole days, so running a day twice gives the same rows.
+-- Receipts are read from partitions of messages sent up to 3 days before `from` (late deliveries
+-- and reads of older messages are counted on the day they happened only within that lookback).
+--
+-- By hand (in a transaction): psql -1 -v from="'2026-11-28'" -v to="'2026-11-29'" -f Queries/last_seen.sql
+
+DELETE FROM chat.daily_activity WHERE day >= :'from'::date AND day < :'to'::date;
+
+INSERT INTO chat.daily_activity (user_id, day, messages_sent, receipts_delivered, messages_read, sessions, seconds_online)
+SELECT user_id, day, sum(sent), sum(delivered), sum(read_n), sum(sessions), sum(secs)
+FROM (
+    SELECT sender_id AS user_id, (sent_at AT TIME ZONE 'UTC')::date AS day, count(*) AS sent, 0 AS delivered, 0 AS read_n, 0 AS sessions, 0 AS secs
+    FROM chat.messages
+    WHERE sent_at >= :'from'::date::timestamptz AND sent_at < :'to'::date::timestamptz
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT recipient_id, (delivered_at AT TIME ZONE 'UTC')::date, 0, count(*), 0, 0, 0
+    FROM chat.receipts
+    WHERE sent_at >= :'from'::date::timestamptz - interval '3 days' AND sent_at < :'to'::date::timestamptz
+      AND delivered_at >= :'from'::date::timestamptz AND delivered_at < :'to'::date::timestamptz
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT recipient_id, (read_at AT TIME ZONE 'UTC')::date, 0, 0, count(*), 0, 0
+    FROM chat.receipts
+    WHERE sent_at >= :'from'::date::timestamptz - interval '3 days' AND sent_at < :'to'::date::timestamptz
+      AND read_at >= :'from'::date::timestamptz AND read_at < :'to'::date::timestamptz
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT user_id, (occurred_at AT TIME ZONE 'UTC')::date, 0, 0, 0, count(*),
+           sum(extract(epoch FROM next_at - occurred_at))::bigint
+    FROM (SELECT user_id, occurred_at, state,
+                 lead(occurred_at) OVER w AS next_at, lead(state) OVER w AS next_state
+          FROM chat.presence_events
+          WHERE occurred_at >= :'from'::date::timestamptz AND occurred_at < :'to'::date::timestamptz
+          WINDOW w AS (PARTITION BY user_id, device_id ORDER BY occurred_at)) s
+    WHERE state = 'online' AND next_state = 'offline'
+    GROUP BY 1, 2
+) x
+GROUP BY user_id, day;
+
+DELETE FROM chat.daily_summary WHERE day >= :'from'::date AND day < :'to'::date;
+
+INSERT INTO chat.daily_summary (day, active_users, sessions, seconds_online, messages)
+SELECT day, count(*), sum(sessions), sum(seconds_online), sum(messages_sent)
+FROM chat.daily_activity
+WHERE day >= :'from'::date AND day < :'to'::date
+GROUP BY day;
+
+INSERT INTO chat.user_last_seen AS s (user_id, last_seen_at, source, updated_at)
+SELECT user_id, max(t), (array_agg(src ORDER BY t DESC))[1], now()
+FROM (
+    SELECT user_id, max(occurred_at) AS t, 'presence' AS src FROM chat.presence_events
+    WHERE occurred_at >= :'from'::date::timestamptz AND occurred_at < :'to'::date::timestamptz GROUP BY 1
+    UNION ALL
+    SELECT sender_id, max(sent_at), 'sent' FROM chat.messages
+    WHERE sent_at >= :'from'::date::timestamptz AND sent_at < :'to'::date::timestamptz GROUP BY 1
+    UNION ALL
+    SELECT recipient_id, max(read_at), 'read' FROM chat.receipts
+    WHERE sent_at >= :'from'::date::timestamptz - interval '3 days' AND sent_at < :'to'::date::timestamptz
+      AND read_at >= :'from'::date::timestamptz AND read_at < :'to'::date::timestamptz GROUP BY 1
+) x
+GROUP BY user_id
+ON CONFLICT (user_id) DO UPDATE
+   SET last_seen_at = EXCLUDED.last_seen_at, source = EXCLUDED.source, updated_at = now()
+ WHERE EXCLUDED.last_seen_at > s.last_seen_at;
+
+"""#),
+        ("receipt_audit.sql", #"""
+-- Receipt audit: receipts checked against their messages and membership, for messages sent in
+-- [from, to). One row per category: the count and up to 5 sample ids
+-- (conversation_id:message_id:recipient_id).
+--
+-- Categories:
+--   read_without_delivered  read_at set, delivered_at NULL
+--   read_before_delivered   read_at < delivered_at
+--   delivered_before_sent   delivered_at < the message's sent_at
+--   read_before_sent        read_at < the message's sent_at
+--   status_behind_times     status lower than its times show (read_at set but status < 3, or
+--                           delivered_at set but status < 2): a status that moved backwards
+--   sender_receipt          a receipt for the message's own sender
+--   non_member_receipt      a receipt for someone who was not a member when it was sent
+--   duplicate_receipt       more than one row for (message, recipient): the extra rows
+--   orphan_receipt          a receipt whose message does not exist
+--   missing_receipt         a member at send time (not the sender) with no receipt row
+--
+-- By hand: psql -v from="'2026-11-01'" -v to="'2026-12-01'" -f Queries/receipt_audit.sql
+WITH r AS (
+    SELECT r.conversation_id, r.message_id, r.recipient_id, r.status, r.delivered_at, r.read_at,
+           m.sent_at AS message_sent_at, m.sender_id,
+           m.message_id IS NULL AS orphan,
+           count(*) OVER (PARTITION BY r.conversation_id, r.message_id, r.recipient_id) AS copies,
+           row_number() OVER (PARTITION BY r.conversation_id, r.message_id, r.recipient_id
+                              ORDER BY (r.sent_at = m.sent_at) DESC, r.status DESC, r.sent_at) AS copy_rank
+    FROM chat.receipts r
+    LEFT JOIN chat.messages m
+           ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id
+          AND m.sent_at >= :'from'::timestamptz - interval '1 day' AND m.sent_at < :'to'::timestamptz + interval '1 day'
+    WHERE r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
+),
+flags AS (
+    SELECT r.*,
+           (NOT orphan AND recipient_id <> sender_id AND NOT EXISTS (
+               SELECT 1 FROM chat.members mb
+               WHERE mb.conversation_id = r.conversation_id AND mb.user_id = r.recipient_id
+                 AND mb.joined_at <= r.message_sent_at AND (mb.left_at IS NULL OR r.message_sent_at < mb.left_at))) AS non_member
+    FROM r
+),
+found AS (
+    SELECT 'read_without_delivered' AS category, conversation_id, message_id, recipient_id FROM flags WHERE read_at IS NOT NULL AND delivered_at IS NULL
+    UNION ALL SELECT 'read_before_delivered', conversation_id, message_id, recipient_id FROM flags WHERE read_at < delivered_at
+    UNION ALL SELECT 'delivered_before_sent', conversation_id, message_id, recipient_id FROM flags WHERE delivered_at < message_sent_at
+    UNION ALL SELECT 'read_before_sent', conversation_id, message_id, recipient_id FROM flags WHERE read_at < message_sent_at
+    UNION ALL SELECT 'status_behind_times', conversation_id, message_id, recipient_id FROM flags
+              WHERE (read_at IS NOT NULL AND status < 3) OR (delivered_at IS NOT NULL AND status < 2)
+    UNION ALL SELECT 'sender_receipt', conversation_id, message_id, recipient_id FROM flags WHERE recipient_id = sender_id
+    UNION ALL SELECT 'non_member_receipt', conversation_id, message_id, recipient_id FROM flags WHERE non_member
+    UNION ALL SELECT 'duplicate_receipt', conversation_id, message_id, recipient_id FROM flags WHERE copy_rank > 1
+    UNION ALL SELECT 'orphan_receipt', conversation_id, message_id, recipient_id FROM flags WHERE orphan
+    UNION ALL
+    SELECT 'missing_receipt', m.conversation_id, m.message_id, mb.user_id
+    FROM chat.messages m
+    JOIN chat.members mb
+      ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id
+     AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)
+    WHERE m.sent_at >= :'from'::timestamptz AND m.sent_at < :'to'::timestamptz
+      AND NOT EXISTS (SELECT 1 FROM chat.receipts x
+                      WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id)
+)
+SELECT c.category,
+       count(f.category)::bigint AS found,
+       coalesce((array_agg(f.conversation_id || ':' || f.message_id || ':' || f.recipient_id
+                           ORDER BY f.conversation_id, f.message_id, f.recipient_id)
+                 FILTER (WHERE f.category IS NOT NULL))[1:5], '{}') AS samples
+FROM unnest(ARRAY['read_without_delivered', 'read_before_delivered', 'delivered_before_sent', 'read_before_sent',
+                  'status_behind_times', 'sender_receipt', 'non_member_receipt', 'duplicate_receipt',
+                  'orphan_receipt', 'missing_receipt']) AS c(category)
+LEFT JOIN found f ON f.category = c.category
+GROUP BY c.category
+ORDER BY c.category
+
+"""#),
+        ("receipt_repair.sql", #"""
+-- Receipt repair: fixes the categories of Queries/receipt_audit.sql that can be fixed safely,
+-- for messages sent in [from, to), recording every change in chat.receipt_repairs with the old
+-- and new row (as JSON) and the run id. Run in one transaction by `chatstore jobs receipts --repair`.
+-- Repairs never change whether a receipt counts as read, so unread counts are not affected, and
+-- updated_at is left alone. Orphan receipts are reported, never deleted (their message may be
+-- archived).
+--
+-- By hand (in a transaction): psql -1 -v run_id=0 -v from="'2026-11-01'" -v to="'2026-12-01'" -f Queries/receipt_repair.sql
+
+-- 1. Duplicates: keep one row per (message, recipient): the one filed under the message's
+--    sent_at with the highest status; delete the others.
+WITH ranked AS (
+    SELECT r.tableoid AS toid, r.ctid AS rid, r.conversation_id, r.message_id, r.recipient_id, to_jsonb(r) AS old,
+           row_number() OVER (PARTITION BY r.conversation_id, r.message_id, r.recipient_id
+                              ORDER BY (r.sent_at = m.sent_at) DESC, r.status DESC, r.sent_at) AS copy_rank
+    FROM chat.receipts r
+    JOIN chat.messages m ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id
+     AND m.sent_at >= :'from'::timestamptz - interval '1 day' AND m.sent_at < :'to'::timestamptz + interval '1 day'
+    WHERE r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
+), gone AS (
+    DELETE FROM chat.receipts r USING ranked d
+    WHERE d.copy_rank > 1 AND r.tableoid = d.toid AND r.ctid = d.rid AND r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
+      AND r.conversation_id = d.conversation_id AND r.message_id = d.message_id AND r.recipient_id = d.recipient_id
+    RETURNING d.conversation_id, d.message_id, d.recipient_id, d.old
+)
+INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, category, action, old_value, new_value)
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, 'duplicate_receipt', 'delete', old, NULL FROM gone
+ON CONFLICT DO NOTHING;
+
+-- 2. Receipts for the sender, and for non-members at send time: delete.
+WITH bad AS (
+    SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, to_jsonb(r) AS old,
+           CASE WHEN r.recipient_id = m.sender_id THEN 'sender_receipt' ELSE 'non_member_receipt' END AS category
+    FROM chat.receipts r
+    JOIN chat.messages m ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id
+     AND m.sent_at >= :'from'::timestamptz - interval '1 day' AND m.sent_at < :'to'::timestamptz + interval '1 day'
+    WHERE r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
+      AND (r.recipient_id = m.sender_id OR NOT EXISTS (
+          SELECT 1 FROM chat.members mb
+          WHERE mb.conversation_id = r.conversation_id AND mb.user_id = r.recipient_id
+            AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)))
+), gone AS (
+    DELETE FROM chat.receipts r USING bad b
+    WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
+      AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at
+    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.category, b.old
+)
+INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, category, action, old_value, new_value)
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, category, 'delete', old, NULL FROM gone
+ON CONFLICT DO NOTHING;
+
+-- 3. Times before the message was sent: clamp them to sent_at.
+WITH bad AS (
+    SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, m.sent_at AS message_sent_at, to_jsonb(r) AS old,
+           CASE WHEN r.delivered_at < m.sent_at THEN 'delivered_before_sent' ELSE 'read_before_sent' END AS category
+    FROM chat.receipts r
+    JOIN chat.messages m ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id AND m.sent_at = r.sent_at
+    WHERE r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
+      AND (r.delivered_at < m.sent_at OR r.read_at < m.sent_at)
+), fixed AS (
+    UPDATE chat.receipts r
+       SET delivered_at = greatest(r.delivered_at, b.message_sent_at), read_at = greatest(r.read_at, b.message_sent_at)
+      FROM bad b
+     WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
+       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at
+    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.category, b.old, to_jsonb(r) AS new
+)
+INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, category, action, old_value, new_value)
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, category, 'update', old, new FROM fixed
+ON CONFLICT DO NOTHING;
+
+-- 4. Read without delivered, or read before delivered: a read proves delivery by then.
+WITH bad AS (
+    SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, to_jsonb(r) AS old,
+           CASE WHEN r.delivered_at IS NULL THEN 'read_without_delivered' ELSE 'read_before_delivered' END AS category
+    FROM chat.receipts r
+    WHERE r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
+      AND r.read_at IS NOT NULL AND (r.delivered_at IS NULL OR r.read_at < r.delivered_at)
+), fixed AS (
+    UPDATE chat.receipts r SET delivered_at = r.read_at
+      FROM bad b
+     WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
+       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at
+    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.category, b.old, to_jsonb(r) AS new
+)
+INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, category, action, old_value, new_value)
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, category, 'update', old, new FROM fixed
+ON CONFLICT DO NOTHING;
+
+-- 5. Status behind its times (moved backwards): move it forward to what the times show.
+WITH bad AS (
+    SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, to_jsonb(r) AS old,
+           CASE WHEN r.read_at IS NOT NULL THEN 3 ELSE 2 END AS implied
+    FROM chat.receipts r
+    WHERE r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
+      AND ((r.read_at IS NOT NULL AND r.status < 3) OR (r.delivered_at IS NOT NULL AND r.status < 2))
+), fixed AS (
+    UPDATE chat.receipts r SET status = b.implied
+      FROM bad b
+     WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
+       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at
+    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.old, to_jsonb(r) AS new
+)
+INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, category, action, old_value, new_value)
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, 'status_behind_times', 'update', old, new FROM fixed
+ON CONFLICT DO NOTHING;
+
+-- 6. Members at send time with no receipt: add one (sent, not delivered), so reconciliation
+--    redelivers the message.
+WITH missing AS (
+    SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id
+    FROM chat.messages m
+    JOIN chat.members mb
+      ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id
+     AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)
+    WHERE m.sent_at >= :'from'::timestamptz AND m.sent_at < :'to'::timestamptz
+      AND NOT EXISTS (SELECT 1 FROM chat.receipts x
+                      WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id)
+), added AS (
+    INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, updated_at)
+    SELECT conversation_id, message_id, sent_at, user_id, 1, now() FROM missing
+    ON CONFLICT DO NOTHING
+    RETURNING conversation_id, message_id, recipient_id, to_jsonb(receipts) AS new
+)
+INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, category, action, old_value, new_value)
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, 'missing_receipt', 'insert', NULL, new FROM added
+ON CONFLICT DO NOTHING;
+
+"""#),
+        ("reconcile.sql", #"""
+-- Reconciliation of undelivered messages, as of :'now'.
+--
+-- Undelivered: a receipt still at status 1 with no delivered_at or read_at, for a message sent
+-- before now - grace that is not deleted, to a recipient who is still a member, and not already
+-- dead-lettered (or redriven since). For each (message, recipient), attempts count since the last
+-- redrive; then:
+--   expired: the message is older than max_age             → dead letter, reason 'expired'
+--   poison:  max_attempts attempts have failed              → dead letter, reason 'poison'
+--   retry:   no attempt pending                             → schedule attempt n+1 at
+--            now + base_seconds * (n+1)^4 (exponential backoff, as Que and River)
+--   waiting: an attempt is already pending                  → nothing
+-- Receipts delivered since an attempt was scheduled mark its pending attempts 'superseded'.
+-- Only partitions of messages sent after now - max_age - 2 days are read.
+--
+-- The first statement classifies (the dry run shows only it); the others act on its temp table.
+-- By hand: psql -1 -v now="'2026-11-29'" -v grace=600 -v max_age=1209600 -v max_attempts=8 -v base_seconds=30 -f Queries/reconcile.sql
+
+CREATE TEMP TABLE reconcile_plan ON COMMIT DROP AS
+SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at,
+       coalesce(a.attempts, 0) AS attempts,
+       a.pending,
+       a.first_failure_at,
+       a.last_error,
+       CASE
+           WHEN r.sent_at < :'now'::timestamptz - make_interval(secs => :'max_age'::double precision) THEN 'expired'
+           WHEN coalesce(a.attempts, 0) >= :'max_attempts'::integer AND NOT coalesce(a.pending, false) THEN 'poison'
+           WHEN coalesce(a.pending, false) THEN 'waiting'
+           ELSE 'retry'
+       END AS action
+FROM chat.receipts r
+JOIN chat.messages m
+  ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id AND m.sent_at = r.sent_at
+JOIN chat.members mb
+  ON mb.conversation_id = r.conversation_id AND mb.user_id = r.recipient_id AND mb.left_at IS NULL
+LEFT JOIN chat.dead_letters d
+  ON d.conversation_id = r.conversation_id AND d.message_id = r.message_id AND d.recipient_id = r.recipient_id
+LEFT JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE x.attempted_at IS NOT NULL AND x.outcome = 'failed') AS attempts,
+           bool_or(x.attempted_at IS NULL) AS pending,
+           min(x.attempted_at) FILTER (WHERE x.outcome = 'failed') AS first_failure_at,
+           (array_agg(x.error ORDER BY x.attempt DESC) FILTER (WHERE x.outcome = 'failed'))[1] AS last_error
+    FROM chat.delivery_attempts x
+    WHERE x.conversation_id = r.conversation_id AND x.message_id = r.message_id AND x.recipient_id = r.recipient_id
+      AND x.scheduled_at > coalesce(d.redriven_at, '-infinity'::timestamptz)
+) a ON true
+WHERE r.sent_at >= :'now'::timestamptz - make_interval(secs => :'max_age'::double precision) - interval '2 days'
+  AND r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
+  AND r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
+  AND m.deleted_at IS NULL
+  AND (d.message_id IS NULL OR d.redriven_at IS NOT NULL);
+
+-- Schedule the next attempt (idempotent per message, recipient and attempt number).
+INSERT INTO chat.delivery_attempts (conversation_id, message_id, recipient_id, attempt, scheduled_at)
+SELECT p.conversation_id, p.message_id, p.recipient_id,
+       coalesce((SELECT max(x.attempt) FROM chat.delivery_attempts x
+                 WHERE x.conversation_id = p.conversation_id AND x.message_id = p.message_id AND x.recipient_id = p.recipient_id), 0) + 1,
+       :'now'::timestamptz + make_interval(secs => :'base_seconds'::double precision * power(p.attempts + 1, 4))
+FROM pg_temp.reconcile_plan p
+WHERE p.action = 'retry'
+ON CONFLICT DO NOTHING;
+
+-- Dead letters, with the reason, the attempt count and the first failure time.
+INSERT INTO chat.dead_letters AS d (conversation_id, message_id, recipient_id, sent_at, reason, attempts, first_failure_at, last_error, dead_at, redriven_at)
+SELECT p.conversation_id, p.message_id, p.recipient_id, p.sent_at, p.action, p.attempts,
+       coalesce(p.first_failure_at, p.sent_at), p.last_error, :'now'::timestamptz, NULL
+FROM pg_temp.reconcile_plan p
+WHERE p.action IN ('expired', 'poison')
+ON CONFLICT (conversation_id, message_id, recipient_id) DO UPDATE
+   SET reason = EXCLUDED.reason, attempts = d.attempts + EXCLUDED.attempts, last_error = coalesce(EXCLUDED.last_error, d.last_error),
+       dead_at = EXCLUDED.dead_at, redriven_at = NULL;
+
+-- Pending attempts of dead-lettered or delivered receipts will not run.
+UPDATE chat.delivery_attempts x SET outcome = 'superseded', attempted_at = :'now'::timestamptz
+FROM pg_temp.reconcile_plan p
+WHERE p.action IN ('expired', 'poison')
+  AND x.conversation_id = p.conversation_id AND x.message_id = p.message_id AND x.recipient_id = p.recipient_id
+  AND x.attempted_at IS NULL;
+
+UPDATE chat.delivery_attempts x SET outcome = 'superseded', attempted_at = :'now'::timestamptz
+FROM chat.receipts r
+WHERE x.attempted_at IS NULL
+  AND r.conversation_id = x.conversation_id AND r.message_id = x.message_id AND r.recipient_id = x.recipient_id
+  AND r.sent_at >= :'now'::timestamptz - make_interval(secs => :'max_age'::double precision) - interval '2 days'
+  AND (r.status > 1 OR r.delivered_at IS NOT NULL);
+
+"""#),
+        ("redrive.sql", #"""
+-- Redrive: moves up to :'limit' dead letters back to delivery (oldest first), optionally only one
+-- reason, by marking them redriven and scheduling a fresh attempt now. Attempts before a redrive
+-- no longer count toward max_attempts. The first statement selects (the dry run shows only it).
+--
+-- By hand: psql -1 -v now="'2026-11-29'" -v limit=100 -v reason="'poison'" -f Queries/redrive.sql   (reason '' for all)
+
+CREATE TEMP TABLE redrive_plan ON COMMIT DROP AS
+SELECT conversation_id, message_id, recipient_id, reason, attempts, dead_at
+FROM chat.dead_letters
+WHERE redriven_at IS NULL AND (:'reason'::text = '' OR reason = :'reason'::text)
+ORDER BY dead_at, conversation_id, message_id, recipient_id
+LIMIT :'limit'::integer;
+
+UPDATE chat.dead_letters d SET redriven_at = :'now'::timestamptz
+FROM pg_temp.redrive_plan p
+WHERE d.conversation_id = p.conversation_id AND d.message_id = p.message_id AND d.recipient_id = p.recipient_id;
+
+INSERT INTO chat.delivery_attempts (conversation_id, message_id, recipient_id, attempt, scheduled_at)
+SELECT p.conversation_id, p.message_id, p.recipient_id,
+       coalesce((SELECT max(x.attempt) FROM chat.delivery_attempts x
+                 WHERE x.conversation_id = p.conversation_id AND x.message_id = p.message_id AND x.recipient_id = p.recipient_id), 0) + 1,
+       :'now'::timestamptz
+FROM pg_temp.redrive_plan p
+ON CONFLICT DO NOTHING;
+
+"""#),
+        ("unread_full.sql", #"""
+-- Unread count and last message time per (conversation, current member), from scratch.
+--
+-- A message counts as unread for member U when: U is a current member (left_at IS NULL), the
+-- message was sent at or after U joined, U did not send it, it is not deleted, and no receipt of
+-- U for it shows a read (status = 3 or read_at set). A member who never opened the conversation
+-- has every such message unread; a missing receipt row counts as unread; duplicate receipt rows
+-- count once. last_message_at is the latest message since U joined (deleted ones included).
+--
+-- Run by `chatstore jobs unread --full | --verify`. By hand: psql -f Queries/unread_full.sql
+SELECT mb.conversation_id,
+       mb.user_id,
+       (count(m.message_id) FILTER (WHERE m.sender_id <> mb.user_id AND m.deleted_at IS NULL AND rd.message_id IS NULL))::integer AS unread,
+       max(m.sent_at) AS last_message_at
+FROM chat.members mb
+LEFT JOIN chat.messages m
+       ON m.conversation_id = mb.conversation_id AND m.sent_at >= mb.joined_at
+LEFT JOIN (SELECT DISTINCT conversation_id, message_id, recipient_id
+             FROM chat.receipts
+            WHERE status = 3 OR read_at IS NOT NULL) rd
+       ON rd.conversation_id = m.conversation_id AND rd.message_id = m.message_id AND rd.recipient_id = mb.user_id
+WHERE mb.left_at IS NULL
+GROUP BY mb.conversation_id, mb.user_id
+
+"""#),
+        ("unread_incremental.sql", #"""
+-- Changes to unread counts since the last run, per (conversation, current member).
+--
+-- Variables: prev (the last run's watermark), now (this run's watermark), lookback (prev minus
+-- the lookback window). Only partitions from lookback to now are read, so the cost follows the
+-- new data, not the history. Members who joined or left since prev are recomputed in full
+-- separately (Queries/unread_pairs.sql). Reads of messages older than the lookback window are
+-- not seen here: `chatstore jobs unread --verify` reports such drift and `--repair` fixes it.
+--
+-- plus:  messages sent in (prev, now] that are unread now
+-- minus: messages sent in [lookback, prev] that were unread at prev and were read (receipt
+--        updated after prev) or deleted since
+--
+-- By hand: psql -v prev="'2026-11-28'" -v now="'2026-11-29'" -v lookback="'2026-11-26'" -f Queries/unread_incremental.sql
+WITH new_messages AS (
+    SELECT mb.conversation_id, mb.user_id,
+           count(*) FILTER (
+               WHERE m.sender_id <> mb.user_id AND m.deleted_at IS NULL
+                 AND NOT EXISTS (
+                     SELECT 1 FROM chat.receipts r
+                     WHERE r.conversation_id = m.conversation_id AND r.message_id = m.message_id
+                       AND r.sent_at = m.sent_at AND r.recipient_id = mb.user_id
+                       AND (r.status = 3 OR r.read_at IS NOT NULL))) AS plus,
+           max(m.sent_at) AS last_message_at
+    FROM chat.messages m
+    JOIN chat.members mb
+      ON mb.conversation_id = m.conversation_id AND mb.left_at IS NULL AND mb.joined_at <= m.sent_at
+    WHERE m.sent_at > :'prev'::timestamptz AND m.sent_at <= :'now'::timestamptz
+    GROUP BY mb.conversation_id, mb.user_id
+),
+changed AS (
+    SELECT r.conversation_id, r.message_id, r.sent_at, r.recipient_id AS user_id
+    FROM chat.receipts r
+    WHERE r.sent_at >= :'lookback'::timestamptz AND r.sent_at <= :'prev'::timestamptz
+      AND r.updated_at > :'prev'::timestamptz AND (r.status = 3 OR r.read_at IS NOT NULL)
+    UNION
+    SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id
+    FROM chat.messages m
+    JOIN chat.members mb ON mb.conversation_id = m.conversation_id AND mb.left_at IS NULL
+    WHERE m.sent_at >= :'lookback'::timestamptz AND m.sent_at <= :'prev'::timestamptz
+      AND m.deleted_at > :'prev'::timestamptz AND m.deleted_at <= :'now'::timestamptz
+),
+gone AS (
+    SELECT c.conversation_id, c.user_id, count(*) AS minus
+    FROM changed c
+    JOIN chat.messages m
+      ON m.conversation_id = c.conversation_id AND m.message_id = c.message_id AND m.sent_at = c.sent_at
+    JOIN chat.members mb
+      ON mb.conversation_id = c.conversation_id AND mb.user_id = c.user_id AND mb.left_at IS NULL AND mb.joined_at <= m.sent_at
+    WHERE m.sender_id <> c.user_id
+      AND (m.deleted_at IS NULL OR m.deleted_at > :'prev'::timestamptz)
+      AND NOT EXISTS (
+          SELECT 1 FROM chat.receipts r
+          WHERE r.conversation_id = c.conversation_id AND r.message_id = c.message_id AND r.sent_at = c.sent_at
+            AND r.recipient_id = c.user_id AND (r.status = 3 OR r.read_at IS NOT NULL)
+            AND r.updated_at <= :'prev'::timestamptz)
+    GROUP BY c.conversation_id, c.user_id
+)
+SELECT conversation_id, user_id, sum(plus)::integer AS plus, sum(minus)::integer AS minus, max(last_message_at) AS last_message_at
+FROM (SELECT conversation_id, user_id, plus, 0 AS minus, last_message_at FROM new_messages
+      UNION ALL
+      SELECT conversation_id, user_id, 0, minus, NULL FROM gone) d
+WHERE NOT EXISTS (
+    SELECT 1 FROM chat.members x
+    WHERE x.conversation_id = d.conversation_id AND x.user_id = d.user_id
+      AND (x.joined_at > :'prev'::timestamptz OR x.left_at > :'prev'::timestamptz))
+GROUP BY conversation_id, user_id
+
+"""#),
+        ("unread_pairs.sql", #"""
+-- Members who joined or left since the last run (prev): their rows are recomputed in full (the
+-- full query restricted to these pairs) or removed when they left.
+--
+-- By hand: psql -v prev="'2026-11-28'" -f Queries/unread_pairs.sql
+SELECT conversation_id, user_id, bool_and(left_at IS NOT NULL) AS has_left
+FROM chat.members
+WHERE joined_at > :'prev'::timestamptz OR left_at > :'prev'::timestamptz
+GROUP BY conversation_id, user_id
+
+"""#),
     ]
 }

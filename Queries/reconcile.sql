@@ -1,0 +1,84 @@
+-- Reconciliation of undelivered messages, as of :'now'.
+--
+-- Undelivered: a receipt still at status 1 with no delivered_at or read_at, for a message sent
+-- before now - grace that is not deleted, to a recipient who is still a member, and not already
+-- dead-lettered (or redriven since). For each (message, recipient), attempts count since the last
+-- redrive; then:
+--   expired: the message is older than max_age             → dead letter, reason 'expired'
+--   poison:  max_attempts attempts have failed              → dead letter, reason 'poison'
+--   retry:   no attempt pending                             → schedule attempt n+1 at
+--            now + base_seconds * (n+1)^4 (exponential backoff, as Que and River)
+--   waiting: an attempt is already pending                  → nothing
+-- Receipts delivered since an attempt was scheduled mark its pending attempts 'superseded'.
+-- Only partitions of messages sent after now - max_age - 2 days are read.
+--
+-- The first statement classifies (the dry run shows only it); the others act on its temp table.
+-- By hand: psql -1 -v now="'2026-11-29'" -v grace=600 -v max_age=1209600 -v max_attempts=8 -v base_seconds=30 -f Queries/reconcile.sql
+
+CREATE TEMP TABLE reconcile_plan ON COMMIT DROP AS
+SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at,
+       coalesce(a.attempts, 0) AS attempts,
+       a.pending,
+       a.first_failure_at,
+       a.last_error,
+       CASE
+           WHEN r.sent_at < :'now'::timestamptz - make_interval(secs => :'max_age'::double precision) THEN 'expired'
+           WHEN coalesce(a.attempts, 0) >= :'max_attempts'::integer AND NOT coalesce(a.pending, false) THEN 'poison'
+           WHEN coalesce(a.pending, false) THEN 'waiting'
+           ELSE 'retry'
+       END AS action
+FROM chat.receipts r
+JOIN chat.messages m
+  ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id AND m.sent_at = r.sent_at
+JOIN chat.members mb
+  ON mb.conversation_id = r.conversation_id AND mb.user_id = r.recipient_id AND mb.left_at IS NULL
+LEFT JOIN chat.dead_letters d
+  ON d.conversation_id = r.conversation_id AND d.message_id = r.message_id AND d.recipient_id = r.recipient_id
+LEFT JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE x.attempted_at IS NOT NULL AND x.outcome = 'failed') AS attempts,
+           bool_or(x.attempted_at IS NULL) AS pending,
+           min(x.attempted_at) FILTER (WHERE x.outcome = 'failed') AS first_failure_at,
+           (array_agg(x.error ORDER BY x.attempt DESC) FILTER (WHERE x.outcome = 'failed'))[1] AS last_error
+    FROM chat.delivery_attempts x
+    WHERE x.conversation_id = r.conversation_id AND x.message_id = r.message_id AND x.recipient_id = r.recipient_id
+      AND x.scheduled_at > coalesce(d.redriven_at, '-infinity'::timestamptz)
+) a ON true
+WHERE r.sent_at >= :'now'::timestamptz - make_interval(secs => :'max_age'::double precision) - interval '2 days'
+  AND r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
+  AND r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
+  AND m.deleted_at IS NULL
+  AND (d.message_id IS NULL OR d.redriven_at IS NOT NULL);
+
+-- Schedule the next attempt (idempotent per message, recipient and attempt number).
+INSERT INTO chat.delivery_attempts (conversation_id, message_id, recipient_id, attempt, scheduled_at)
+SELECT p.conversation_id, p.message_id, p.recipient_id,
+       coalesce((SELECT max(x.attempt) FROM chat.delivery_attempts x
+                 WHERE x.conversation_id = p.conversation_id AND x.message_id = p.message_id AND x.recipient_id = p.recipient_id), 0) + 1,
+       :'now'::timestamptz + make_interval(secs => :'base_seconds'::double precision * power(p.attempts + 1, 4))
+FROM pg_temp.reconcile_plan p
+WHERE p.action = 'retry'
+ON CONFLICT DO NOTHING;
+
+-- Dead letters, with the reason, the attempt count and the first failure time.
+INSERT INTO chat.dead_letters AS d (conversation_id, message_id, recipient_id, sent_at, reason, attempts, first_failure_at, last_error, dead_at, redriven_at)
+SELECT p.conversation_id, p.message_id, p.recipient_id, p.sent_at, p.action, p.attempts,
+       coalesce(p.first_failure_at, p.sent_at), p.last_error, :'now'::timestamptz, NULL
+FROM pg_temp.reconcile_plan p
+WHERE p.action IN ('expired', 'poison')
+ON CONFLICT (conversation_id, message_id, recipient_id) DO UPDATE
+   SET reason = EXCLUDED.reason, attempts = d.attempts + EXCLUDED.attempts, last_error = coalesce(EXCLUDED.last_error, d.last_error),
+       dead_at = EXCLUDED.dead_at, redriven_at = NULL;
+
+-- Pending attempts of dead-lettered or delivered receipts will not run.
+UPDATE chat.delivery_attempts x SET outcome = 'superseded', attempted_at = :'now'::timestamptz
+FROM pg_temp.reconcile_plan p
+WHERE p.action IN ('expired', 'poison')
+  AND x.conversation_id = p.conversation_id AND x.message_id = p.message_id AND x.recipient_id = p.recipient_id
+  AND x.attempted_at IS NULL;
+
+UPDATE chat.delivery_attempts x SET outcome = 'superseded', attempted_at = :'now'::timestamptz
+FROM chat.receipts r
+WHERE x.attempted_at IS NULL
+  AND r.conversation_id = x.conversation_id AND r.message_id = x.message_id AND r.recipient_id = x.recipient_id
+  AND r.sent_at >= :'now'::timestamptz - make_interval(secs => :'max_age'::double precision) - interval '2 days'
+  AND (r.status > 1 OR r.delivered_at IS NOT NULL);

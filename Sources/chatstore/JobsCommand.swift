@@ -1,0 +1,104 @@
+import ArgumentParser
+import ChatStore
+import ChatStorePostgres
+import Foundation
+
+extension ChatStoreCommand {
+    struct Jobs: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "jobs",
+            abstract: "Run one nightly batch job (their SQL is in Queries/).",
+            discussion: "Each job takes its own advisory lock (a concurrent second run exits 3 at once), records its run in chat.job_runs, and commits its work together with the ledger row.",
+            subcommands: [Unread.self, Receipts.self, LastSeen.self, Reconcile.self, Redrive.self]
+        )
+    }
+}
+
+struct JobOptions: ParsableArguments {
+    @Option(name: .long, help: "lock_timeout in milliseconds for the job's statements.")
+    var lockTimeoutMs: Int = 5000
+    @Option(name: .long, help: "statement_timeout in seconds for each statement.")
+    var statementTimeout: Int = 3600
+
+    func runner(_ global: GlobalOptions) -> JobRunner {
+        var r = JobRunner(logger: global.makeLogger())
+        r.lockTimeout = .milliseconds(lockTimeoutMs)
+        r.statementTimeout = .seconds(statementTimeout)
+        return r
+    }
+}
+
+/// Maps a busy job to exit 3.
+func runJobCommand(_ body: () throws -> Void) throws {
+    try runReportingErrors {
+        do { try body() } catch let e as JobBusy {
+            printError(e.description)
+            throw ExitCode(ExitCodes.busy)
+        }
+    }
+}
+
+func parseDate(_ s: String?, _ flag: String) throws -> Date? {
+    guard let s else { return nil }
+    guard let d = PostgresTimestamp.parse(s) else { throw ValidationError("\(flag) must be YYYY-MM-DD or an ISO timestamp, got \(s)") }
+    return d
+}
+
+extension ChatStoreCommand.Jobs {
+    struct Unread: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Maintain chat.unread_counts: incremental from the last watermark; --full, --verify (exit 2 on drift), --repair.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var job: JobOptions
+        @Flag(name: .long, help: "Recompute every row from scratch.") var full = false
+        @Flag(name: .long, help: "Compare stored counts with a full recompute and report drift; change nothing.") var verify = false
+        @Flag(name: .long, help: "Like --verify, then fix the drifted rows.") var repair = false
+        @Option(name: .long, help: "Days before the last watermark to look for newly read or deleted messages.") var lookbackDays: Double = 2
+
+        func validate() throws {
+            if [full, verify, repair].filter({ $0 }).count > 1 { throw ValidationError("choose one of --full, --verify, --repair") }
+        }
+
+        func run() throws {
+            try runJobCommand {
+                let conn = try global.connect(global.makeLogger())
+                var j = UnreadJob(mode: full ? .full : verify ? .verify : repair ? .repair : .incremental)
+                j.lookback = lookbackDays * 86_400
+                let r = try j.run(conn, runner: job.runner(global))
+                if global.json { try printJSON(r) } else if !global.quiet {
+                    print("unread (\(r.mode.rawValue)): \(r.rowsChanged) rows changed, \(r.pairsRecomputed) pairs recomputed, \(r.totalUnread) unread in \(r.pairsWithUnread) conversations-members, \(String(format: "%.2f", r.seconds)) s")
+                    if r.mode == .verify || r.mode == .repair {
+                        print("drift: \(r.driftCount) rows\(r.mode == .repair && r.driftCount > 0 ? " (repaired)" : "")")
+                        for d in r.drift.prefix(20) { print("  conversation \(d.conversationId) user \(d.userId): stored \(d.stored.map(String.init) ?? "none"), expected \(d.expected.map(String.init) ?? "none")") }
+                    }
+                }
+                if r.mode == .verify && r.driftCount > 0 { throw ExitCode(ExitCodes.anomalies) }
+            }
+        }
+    }
+
+    struct Receipts: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Audit receipts category by category (exit 2 when anything is found); --repair fixes the safe categories and records each change.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var job: JobOptions
+        @Flag(name: .long, help: "Fix the fixable categories in one transaction, recording every change in chat.receipt_repairs.") var repair = false
+        @Option(name: .long, help: "Audit messages sent from this date (default: since the last run, minus 2 days; all on the first run).") var from: String?
+        @Option(name: .long, help: "... until this date (default: now).") var to: String?
+
+        func run() throws {
+            try runJobCommand {
+                let conn = try global.connect(global.makeLogger())
+                var j = ReceiptAuditJob(repair: repair)
+                j.from = try parseDate(from, "--from")
+                j.to = try parseDate(to, "--to")
+                let r = try j.run(conn, runner: job.runner(global))
+                if global.json { try printJSON(r) } else if !global.quiet {
+                    print("receipt audit of messages sent in [\(r.from), \(r.to)): \(r.receiptsExamined) receipts examined, \(r.anomalies) anomalies\(repair ? ", \(r.repaired) repaired (run \(r.runID))" : "")")
+                    for f in r.findings where f.found > 0 {
+                        print("  \(f.category.padding(toLength: 24, withPad: " ", startingAt: 0)) \(f.found)\(repair ? " (repaired \(f.repaired))" : "")  e.g. \(f.samples.prefix(3).joined(separator: " "))")
+                    }
+                }
+                if r.anomalies > 0 && !repair { throw ExitCode(ExitCodes.anomalies) }
+            }
+        }
+    }
+}
