@@ -20,3 +20,24 @@ extension TestDatabase {
             """)
     }
 }
+
+extension TestDatabase {
+    /// A fixed first day for generated data: 10 days before today, so partitions and "now" line up.
+    public static var generatorStart: Date {
+        PartitionGranularity.day.floor(Date()).addingTimeInterval(-10 * 86_400)
+    }
+
+    /// Generates a workload into a migrated database.
+    @discardableResult
+    public static func generate(_ settings: ConnectionSettings, users: Int = 200, days: Int = 5, seed: UInt64 = 7,
+                                anomalyRate: Double = 0.01) throws -> AnswerKey {
+        var cfg = WorkloadConfig(users: users, days: days, seed: seed, start: generatorStart)
+        cfg.anomalyRate = anomalyRate
+        return try WorkloadGenerator(config: cfg, logger: logger).load(settings: settings).answerKey
+    }
+
+    /// md5 of a table's rows in a stable order (every column, as text).
+    public static func checksum(_ conn: PostgresConnection, _ table: String, orderBy: String) throws -> String {
+        try conn.scalar(String.self, SQL(unsafeRaw: "SELECT coalesce(md5(string_agg(t::text, E'\\n' ORDER BY \(orderBy))), 'empty') FROM \(table) t"))
+    }
+}

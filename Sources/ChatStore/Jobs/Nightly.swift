@@ -1,0 +1,131 @@
+import ChatStorePostgres
+import ChatStoreZstd
+import Foundation
+import Logging
+
+/// The nightly run: partition upkeep, reconcile, receipt audit, unread counts, last-seen, in that
+/// order, each in its own transaction, then a summary. A failing job does not stop the others;
+/// the summary says which failed.
+public struct Nightly: Sendable {
+    public let logger: Logger
+    public var runner: JobRunner
+    public var repairReceipts = false
+    public var now: Date?
+
+    public init(logger: Logger) {
+        self.logger = logger
+        runner = JobRunner(logger: logger)
+    }
+
+    /// One job's line in the summary.
+    public struct JobSummary: Codable, Sendable {
+        public var job: String
+        public var status: String          // succeeded, failed, busy
+        public var seconds: Double
+        public var examined: Int
+        public var changed: Int
+        public var anomalies: [String: Int]
+        public var error: String?
+    }
+
+    public struct Summary: Codable, Sendable {
+        public var startedAt: Date
+        public var jobs: [JobSummary]
+        public var anomalies: Int { jobs.flatMap { $0.anomalies.values }.reduce(0, +) }
+        public var failed: Bool { jobs.contains { $0.status != "succeeded" } }
+        public var partitionWarnings: [String]
+        public var unreadTotal: Int
+        public var deadLetters: [String: Int]
+        public var partitionsAhead: [String: Int]
+        public var rowsInDefault: [String: Int]
+        public var seconds: Double
+    }
+
+    public func run(_ conn: PostgresConnection, progress: ((String) -> Void)? = nil) throws -> Summary {
+        let t0 = Date()
+        let key = JobRunner.lockKey("nightly")
+        guard try conn.tryAdvisoryLock(key) else { throw JobBusy(job: "nightly") }
+        defer { _ = try? conn.advisoryUnlock(key) }
+        var jobs: [JobSummary] = []
+        func step(_ name: String, _ body: () throws -> JobSummary) {
+            progress?(name)
+            let s = Date()
+            do {
+                var r = try body()
+                r.seconds = Date().timeIntervalSince(s)
+                jobs.append(r)
+            } catch let e as JobBusy {
+                jobs.append(JobSummary(job: name, status: "busy", seconds: Date().timeIntervalSince(s), examined: 0, changed: 0, anomalies: [:], error: e.description))
+            } catch {
+                logger.error("\(name) failed: \(error)")
+                jobs.append(JobSummary(job: name, status: "failed", seconds: Date().timeIntervalSince(s), examined: 0, changed: 0, anomalies: [:], error: String(describing: error)))
+            }
+        }
+        let pm = PartitionManager(logger: logger)
+        var warnings: [String] = []
+        step("partitions") {
+            let r = try pm.ensure(conn, now: now ?? Date())
+            warnings = r.status.warnings
+            let inDefault = r.status.tables.map(\.rowsInDefault).reduce(0, +)
+            return JobSummary(job: "partitions", status: "succeeded", seconds: 0, examined: r.status.tables.map(\.partitions.count).reduce(0, +),
+                              changed: r.created.count, anomalies: inDefault > 0 ? ["rows_in_default_partition": inDefault] : [:])
+        }
+        step("reconcile") {
+            var j = ReconcileJob(); j.now = now
+            let r = try j.run(conn, runner: runner)
+            return JobSummary(job: "reconcile", status: "succeeded", seconds: 0, examined: r.undelivered,
+                              changed: r.scheduled + r.expired + r.poison, anomalies: [:])
+        }
+        step("receipts") {
+            var j = ReceiptAuditJob(repair: repairReceipts); j.to = now
+            let r = try j.run(conn, runner: runner)
+            var a: [String: Int] = [:]
+            for f in r.findings where f.found > 0 { a[f.category] = f.found }
+            return JobSummary(job: "receipts", status: "succeeded", seconds: 0, examined: r.receiptsExamined, changed: r.repaired, anomalies: a)
+        }
+        var unreadTotal = 0
+        step("unread") {
+            var j = UnreadJob(); j.now = now
+            let r = try j.run(conn, runner: runner)
+            unreadTotal = r.totalUnread
+            return JobSummary(job: "unread", status: "succeeded", seconds: 0, examined: r.pairsWithUnread, changed: r.rowsChanged, anomalies: [:])
+        }
+        step("last-seen") {
+            var j = LastSeenJob(); j.now = now
+            let r = try j.run(conn, runner: runner, partitions: pm)
+            return JobSummary(job: "last-seen", status: "succeeded", seconds: 0, examined: r.days, changed: r.activityRows + r.lastSeenUpdated, anomalies: [:])
+        }
+        var dead: [String: Int] = [:]
+        for row in try conn.query("SELECT reason, count(*) AS n FROM chat.dead_letters WHERE redriven_at IS NULL GROUP BY reason") {
+            dead[try row.decode(String.self, "reason")] = try row.decode(Int.self, "n")
+        }
+        let st = try pm.status(conn, now: now ?? Date())
+        return Summary(startedAt: t0, jobs: jobs, partitionWarnings: warnings.isEmpty ? st.warnings : warnings, unreadTotal: unreadTotal,
+                       deadLetters: dead, partitionsAhead: Dictionary(uniqueKeysWithValues: st.tables.map { ($0.table, $0.intervalsAhead) }),
+                       rowsInDefault: Dictionary(uniqueKeysWithValues: st.tables.map { ($0.table, $0.rowsInDefault) }),
+                       seconds: Date().timeIntervalSince(t0))
+    }
+
+    /// The summary in Prometheus text exposition format (for node_exporter's textfile collector).
+    public static func prometheus(_ s: Summary) -> String {
+        var out = ""
+        func metric(_ name: String, _ help: String, _ samples: [(String, Double)]) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n"
+            for (labels, v) in samples { out += "\(name)\(labels.isEmpty ? "" : "{\(labels)}") \(v)\n" }
+        }
+        func esc(_ v: String) -> String { v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
+        metric("chatstore_nightly_last_run_timestamp_seconds", "When the nightly run started (Unix time).", [("", s.startedAt.timeIntervalSince1970.rounded())])
+        metric("chatstore_nightly_duration_seconds", "Duration of the whole nightly run.", [("", s.seconds)])
+        metric("chatstore_job_success", "1 when the job succeeded in the last nightly run.", s.jobs.map { ("job=\"\(esc($0.job))\"", $0.status == "succeeded" ? 1 : 0) })
+        metric("chatstore_job_duration_seconds", "Duration of each job in the last nightly run.", s.jobs.map { ("job=\"\(esc($0.job))\"", $0.seconds) })
+        metric("chatstore_job_rows_examined", "Rows examined by each job.", s.jobs.map { ("job=\"\(esc($0.job))\"", Double($0.examined)) })
+        metric("chatstore_job_rows_changed", "Rows changed by each job.", s.jobs.map { ("job=\"\(esc($0.job))\"", Double($0.changed)) })
+        metric("chatstore_anomalies", "Anomalies found, by job and category.",
+               s.jobs.flatMap { j in j.anomalies.sorted { $0.key < $1.key }.map { ("job=\"\(esc(j.job))\",category=\"\(esc($0.key))\"", Double($0.value)) } })
+        metric("chatstore_unread_total", "Sum of unread counts over every conversation member.", [("", Double(s.unreadTotal))])
+        metric("chatstore_dead_letters", "Dead letters not redriven, by reason.", ["expired", "poison"].map { ("reason=\"\($0)\"", Double(s.deadLetters[$0] ?? 0)) })
+        metric("chatstore_partition_intervals_ahead", "Whole partition intervals premade after the current one.", s.partitionsAhead.sorted { $0.key < $1.key }.map { ("table=\"\($0.key)\"", Double($0.value)) })
+        metric("chatstore_partition_default_rows", "Rows sitting in the default partition.", s.rowsInDefault.sorted { $0.key < $1.key }.map { ("table=\"\($0.key)\"", Double($0.value)) })
+        return out
+    }
+}

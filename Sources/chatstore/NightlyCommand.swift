@@ -1,0 +1,46 @@
+import ArgumentParser
+import ChatStore
+import ChatStoreZstd
+import Foundation
+
+extension ChatStoreCommand {
+    struct NightlyRun: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "nightly",
+            abstract: "Partition upkeep, reconcile, receipt audit, unread counts and last-seen, in that order, then a summary.",
+            discussion: "Exit 0 when all jobs succeeded and found nothing; 2 when anomalies were found; 4 when partition coverage is low or rows sit in a default partition; 1 when a job failed; 3 when another nightly run is in progress. Quiet with --quiet (for cron), JSON with --json.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var job: JobOptions
+        @Flag(name: .long, help: "Repair the fixable receipt anomalies (recorded in chat.receipt_repairs).") var repairReceipts = false
+        @Option(name: .long, help: "Write the summary in Prometheus text format to this file (atomically), for node_exporter's textfile collector.") var metricsFile: String?
+
+        func run() throws {
+            try runJobCommand {
+                let logger = global.makeLogger()
+                let conn = try global.connect(logger)
+                var n = Nightly(logger: logger)
+                n.runner = job.runner(global)
+                n.repairReceipts = repairReceipts
+                let showProgress = global.showsProgress
+                let s = try n.run(conn) { name in if showProgress { printInfo("… \(name)") } }
+                if let metricsFile {
+                    let w = try AtomicFileWriter(path: metricsFile)
+                    try w.write(Array(Nightly.prometheus(s).utf8))
+                    try w.commit()
+                }
+                if global.json { try printJSON(s) } else if !global.quiet {
+                    print("nightly run: \(String(format: "%.2f", s.seconds)) s")
+                    for j in s.jobs {
+                        print("  \(j.job.padding(toLength: 11, withPad: " ", startingAt: 0)) \(j.status.padding(toLength: 9, withPad: " ", startingAt: 0)) \(String(format: "%7.2f", j.seconds)) s  examined \(j.examined), changed \(j.changed)\(j.anomalies.isEmpty ? "" : ", anomalies: " + j.anomalies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+                        if let e = j.error { print("    error: \(e)") }
+                    }
+                    print("  unread total \(s.unreadTotal); dead letters: expired \(s.deadLetters["expired"] ?? 0), poison \(s.deadLetters["poison"] ?? 0); partitions ahead: \(s.partitionsAhead.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+                }
+                for w in s.partitionWarnings { printError(w) }
+                if s.failed { throw ExitCode(ExitCodes.failure) }
+                if !s.partitionWarnings.isEmpty { throw ExitCode(ExitCodes.coverageLow) }
+                if s.anomalies > 0 { throw ExitCode(ExitCodes.anomalies) }
+            }
+        }
+    }
+}
