@@ -1,5 +1,9 @@
 -- Tables written by the nightly batch jobs (Queries/*.sql).
 
+-- Redrive bookkeeping: attempts up to this number happened before the last redrive and no
+-- longer count toward max_attempts.
+ALTER TABLE chat.dead_letters ADD COLUMN redrive_after_attempt integer;
+
 -- Unread count and last message time per (conversation, member), for the application to read.
 CREATE TABLE chat.unread_counts (
     conversation_id  bigint NOT NULL REFERENCES chat.conversations (conversation_id),

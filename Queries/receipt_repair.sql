@@ -59,7 +59,8 @@ WITH bad AS (
       AND (r.delivered_at < m.sent_at OR r.read_at < m.sent_at)
 ), fixed AS (
     UPDATE chat.receipts r
-       SET delivered_at = greatest(r.delivered_at, b.message_sent_at), read_at = greatest(r.read_at, b.message_sent_at)
+       SET delivered_at = CASE WHEN r.delivered_at < b.message_sent_at THEN b.message_sent_at ELSE r.delivered_at END,
+           read_at = CASE WHEN r.read_at < b.message_sent_at THEN b.message_sent_at ELSE r.read_at END
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
        AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at

@@ -41,7 +41,7 @@ LEFT JOIN LATERAL (
            (array_agg(x.error ORDER BY x.attempt DESC) FILTER (WHERE x.outcome = 'failed'))[1] AS last_error
     FROM chat.delivery_attempts x
     WHERE x.conversation_id = r.conversation_id AND x.message_id = r.message_id AND x.recipient_id = r.recipient_id
-      AND x.scheduled_at > coalesce(d.redriven_at, '-infinity'::timestamptz)
+      AND (d.redriven_at IS NULL OR x.attempt > coalesce(d.redrive_after_attempt, 0))
 ) a ON true
 WHERE r.sent_at >= :'now'::timestamptz - make_interval(secs => :'max_age'::double precision) - interval '2 days'
   AND r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
@@ -67,7 +67,7 @@ FROM pg_temp.reconcile_plan p
 WHERE p.action IN ('expired', 'poison')
 ON CONFLICT (conversation_id, message_id, recipient_id) DO UPDATE
    SET reason = EXCLUDED.reason, attempts = d.attempts + EXCLUDED.attempts, last_error = coalesce(EXCLUDED.last_error, d.last_error),
-       dead_at = EXCLUDED.dead_at, redriven_at = NULL;
+       dead_at = EXCLUDED.dead_at, redriven_at = NULL, redrive_after_attempt = NULL;
 
 -- Pending attempts of dead-lettered or delivered receipts will not run.
 UPDATE chat.delivery_attempts x SET outcome = 'superseded', attempted_at = :'now'::timestamptz

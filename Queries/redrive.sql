@@ -11,7 +11,10 @@ WHERE redriven_at IS NULL AND (:'reason'::text = '' OR reason = :'reason'::text)
 ORDER BY dead_at, conversation_id, message_id, recipient_id
 LIMIT :'limit'::integer;
 
-UPDATE chat.dead_letters d SET redriven_at = :'now'::timestamptz
+UPDATE chat.dead_letters d
+   SET redriven_at = :'now'::timestamptz,
+       redrive_after_attempt = (SELECT coalesce(max(x.attempt), 0) FROM chat.delivery_attempts x
+                                WHERE x.conversation_id = d.conversation_id AND x.message_id = d.message_id AND x.recipient_id = d.recipient_id)
 FROM pg_temp.redrive_plan p
 WHERE d.conversation_id = p.conversation_id AND d.message_id = p.message_id AND d.recipient_id = p.recipient_id;
 

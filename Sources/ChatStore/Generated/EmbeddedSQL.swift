@@ -254,6 +254,10 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS dead_letters_pending
         ("0003_batch_jobs.sql", #"""
 -- Tables written by the nightly batch jobs (Queries/*.sql).
 
+-- Redrive bookkeeping: attempts up to this number happened before the last redrive and no
+-- longer count toward max_attempts.
+ALTER TABLE chat.dead_letters ADD COLUMN redrive_after_attempt integer;
+
 -- Unread count and last message time per (conversation, member), for the application to read.
 CREATE TABLE chat.unread_counts (
     conversation_id  bigint NOT NULL REFERENCES chat.conversations (conversation_id),
@@ -514,7 +518,8 @@ WITH bad AS (
       AND (r.delivered_at < m.sent_at OR r.read_at < m.sent_at)
 ), fixed AS (
     UPDATE chat.receipts r
-       SET delivered_at = greatest(r.delivered_at, b.message_sent_at), read_at = greatest(r.read_at, b.message_sent_at)
+       SET delivered_at = CASE WHEN r.delivered_at < b.message_sent_at THEN b.message_sent_at ELSE r.delivered_at END,
+           read_at = CASE WHEN r.read_at < b.message_sent_at THEN b.message_sent_at ELSE r.read_at END
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
        AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at
@@ -626,7 +631,7 @@ LEFT JOIN LATERAL (
            (array_agg(x.error ORDER BY x.attempt DESC) FILTER (WHERE x.outcome = 'failed'))[1] AS last_error
     FROM chat.delivery_attempts x
     WHERE x.conversation_id = r.conversation_id AND x.message_id = r.message_id AND x.recipient_id = r.recipient_id
-      AND x.scheduled_at > coalesce(d.redriven_at, '-infinity'::timestamptz)
+      AND (d.redriven_at IS NULL OR x.attempt > coalesce(d.redrive_after_attempt, 0))
 ) a ON true
 WHERE r.sent_at >= :'now'::timestamptz - make_interval(secs => :'max_age'::double precision) - interval '2 days'
   AND r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
@@ -652,7 +657,7 @@ FROM pg_temp.reconcile_plan p
 WHERE p.action IN ('expired', 'poison')
 ON CONFLICT (conversation_id, message_id, recipient_id) DO UPDATE
    SET reason = EXCLUDED.reason, attempts = d.attempts + EXCLUDED.attempts, last_error = coalesce(EXCLUDED.last_error, d.last_error),
-       dead_at = EXCLUDED.dead_at, redriven_at = NULL;
+       dead_at = EXCLUDED.dead_at, redriven_at = NULL, redrive_after_attempt = NULL;
 
 -- Pending attempts of dead-lettered or delivered receipts will not run.
 UPDATE chat.delivery_attempts x SET outcome = 'superseded', attempted_at = :'now'::timestamptz
@@ -683,7 +688,10 @@ WHERE redriven_at IS NULL AND (:'reason'::text = '' OR reason = :'reason'::text)
 ORDER BY dead_at, conversation_id, message_id, recipient_id
 LIMIT :'limit'::integer;
 
-UPDATE chat.dead_letters d SET redriven_at = :'now'::timestamptz
+UPDATE chat.dead_letters d
+   SET redriven_at = :'now'::timestamptz,
+       redrive_after_attempt = (SELECT coalesce(max(x.attempt), 0) FROM chat.delivery_attempts x
+                                WHERE x.conversation_id = d.conversation_id AND x.message_id = d.message_id AND x.recipient_id = d.recipient_id)
 FROM pg_temp.redrive_plan p
 WHERE d.conversation_id = p.conversation_id AND d.message_id = p.message_id AND d.recipient_id = p.recipient_id;
 

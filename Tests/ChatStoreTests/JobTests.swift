@@ -1,0 +1,217 @@
+import ChatStore
+import ChatStorePostgres
+import ChatStoreTestSupport
+import Foundation
+import Testing
+
+@Suite struct JobTests {
+    let runner = JobRunner(logger: TestDatabase.logger)
+
+    @Test func incrementalUnreadEqualsAFullRecomputeAfterANewDay() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 200, days: 4)
+            // The first run's watermark is 10 minutes ago; the new day's changes happen after it.
+            let w1 = Date().addingTimeInterval(-600)
+            var first = UnreadJob(); first.now = w1
+            #expect(try first.run(conn, runner: runner).mode == .full)
+            // A new day: new messages in busy conversations, reads of older unread messages, a
+            // deletion, a member leaving, a member joining a group.
+            try conn.executeScript("""
+                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body)
+                SELECT m.conversation_id, m.message_id + 1000, now() - interval '1 minute' + (random() * interval '30 s'), m.sender_id, 'text', 'new'
+                FROM (SELECT DISTINCT ON (conversation_id) conversation_id, message_id, sender_id FROM chat.messages ORDER BY conversation_id, sent_at DESC) m
+                WHERE m.conversation_id % 3 = 0;
+                UPDATE chat.receipts SET status = 3, read_at = now() - interval '10 s', delivered_at = coalesce(delivered_at, now() - interval '20 s'), updated_at = now()
+                WHERE status < 3 AND read_at IS NULL AND sent_at > now() - interval '30 hours' AND (message_id % 4) = 0;
+                UPDATE chat.messages SET deleted_at = now() - interval '5 s'
+                WHERE sent_at > now() - interval '30 hours' AND deleted_at IS NULL AND (message_id % 50) = 1;
+                UPDATE chat.members SET left_at = now() - interval '3 s'
+                WHERE (conversation_id, user_id) IN (SELECT conversation_id, user_id FROM chat.members mb JOIN chat.conversations c USING (conversation_id)
+                                                     WHERE c.kind = 'group' AND mb.role = 'member' AND mb.left_at IS NULL ORDER BY 1, 2 LIMIT 3);
+                INSERT INTO chat.members (conversation_id, user_id, joined_at)
+                SELECT c.conversation_id, u.user_id, now() - interval '2 minutes'
+                FROM (SELECT conversation_id FROM chat.conversations WHERE kind = 'group' ORDER BY 1 LIMIT 1) c,
+                     (SELECT user_id FROM chat.users u WHERE NOT EXISTS (SELECT 1 FROM chat.members WHERE user_id = u.user_id) ORDER BY 1 LIMIT 2) u;
+                """)
+            var inc = UnreadJob(); inc.now = Date()
+            let r = try inc.run(conn, runner: runner)
+            #expect(r.mode == .incremental)
+            #expect(r.pairsRecomputed >= 3)
+            #expect(r.rowsChanged > 0)
+            let verify = try UnreadJob(mode: .verify).run(conn, runner: runner)
+            #expect(verify.driftCount == 0, "\(verify.drift.prefix(5))")
+        }
+    }
+
+    @Test func verifyFindsDriftAndRepairFixesIt() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 120, days: 3)
+            try UnreadJob(mode: .full).run(conn, runner: runner)
+            try conn.execute("UPDATE chat.unread_counts SET unread = unread + 7 WHERE (conversation_id + user_id) % 10 = 0")
+            let drifted = try conn.scalar(Int.self, "SELECT count(*) FROM chat.unread_counts WHERE (conversation_id + user_id) % 10 = 0")
+            let v = try UnreadJob(mode: .verify).run(conn, runner: runner)
+            #expect(v.driftCount == drifted)
+            #expect(v.drift.allSatisfy { $0.stored! == $0.expected! + 7 })
+            let rep = try UnreadJob(mode: .repair).run(conn, runner: runner)
+            #expect(rep.driftCount == drifted)
+            #expect(try UnreadJob(mode: .verify).run(conn, runner: runner).driftCount == 0)
+            // The CLI says so with exit code 2.
+            try conn.execute("UPDATE chat.unread_counts SET unread = unread + 1 WHERE conversation_id = (SELECT min(conversation_id) FROM chat.unread_counts)")
+            let cli = try runCommand(TestPaths.binary, ["jobs", "unread", "--verify", "--database-url", settings.conninfo])
+            #expect(cli.status == 2)
+        }
+    }
+
+    @Test func receiptRepairLeavesTheAuditCleanAndRecordsEveryChange() throws {
+        try TestDatabase.migrated { conn, settings in
+            let key = try TestDatabase.generate(settings, users: 200, days: 3, anomalyRate: 0.02)
+            let unreadBefore = try UnreadJob(mode: .full).run(conn, runner: runner).totalUnread
+            let receiptsBefore = try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipts")
+            let repaired = try ReceiptAuditJob(repair: true).run(conn, runner: runner)
+            let planted = key.anomalies.values.reduce(0, +)
+            #expect(repaired.anomalies == planted)
+            #expect(repaired.repaired == planted)
+            let changes = try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipt_repairs WHERE run_id = \(repaired.runID)")
+            #expect(changes == planted)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipt_repairs WHERE action = 'delete' AND old_value IS NULL") == 0)
+            let deleted = (key.anomalies["duplicate_receipt"] ?? 0) + (key.anomalies["sender_receipt"] ?? 0) + (key.anomalies["non_member_receipt"] ?? 0)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipts") == receiptsBefore - deleted + (key.anomalies["missing_receipt"] ?? 0))
+            // A second audit is clean; unread counts did not change.
+            let again = try ReceiptAuditJob().run(conn, runner: runner)
+            #expect(again.anomalies == 0, "\(again.findings.filter { $0.found > 0 })")
+            #expect(try UnreadJob(mode: .verify).run(conn, runner: runner).totalUnread == unreadBefore)
+            #expect(try UnreadJob(mode: .verify).run(conn, runner: runner).driftCount == 0)
+        }
+    }
+
+    @Test func aSecondConcurrentRunExitsAtOnceWithItsOwnCode() throws {
+        try TestDatabase.migrated { conn, settings in
+            let holder = try PostgresConnection(settings: settings, logger: TestDatabase.logger)
+            #expect(try holder.tryAdvisoryLock(JobRunner.lockKey("unread")))
+            let t0 = Date()
+            let r = try runCommand(TestPaths.binary, ["jobs", "unread", "--database-url", settings.conninfo])
+            #expect(r.status == 3)
+            #expect(r.stderr.contains("another unread run is in progress"))
+            #expect(Date().timeIntervalSince(t0) < 5)
+            #expect(throws: JobBusy.self) { try UnreadJob().run(conn, runner: runner) }
+            #expect(try holder.tryAdvisoryLock(JobRunner.lockKey("nightly")))
+            let n = try runCommand(TestPaths.binary, ["nightly", "--database-url", settings.conninfo])
+            #expect(n.status == 3)
+        }
+    }
+
+    @Test func reconcileRetriesWithBackoffThenDeadLettersExpiredAndPoison() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.seedConversation(conn)
+            try PartitionManager(logger: TestDatabase.logger).ensureRange(conn, from: Date().addingTimeInterval(-30 * 86_400), until: Date().addingTimeInterval(86_400))
+            // Message 1: recent, undelivered. Message 2: 20 days old, undelivered. Message 3: delivered.
+            try conn.executeScript("""
+                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body) VALUES
+                  (100, 1, now() - interval '1 hour', 1, 'text', 'a'), (100, 2, now() - interval '20 days', 1, 'text', 'b'),
+                  (100, 3, now() - interval '1 hour', 1, 'text', 'c');
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at)
+                SELECT conversation_id, message_id, sent_at, 2, CASE message_id WHEN 3 THEN 2 ELSE 1 END,
+                       CASE message_id WHEN 3 THEN sent_at + interval '1 s' END FROM chat.messages;
+                """)
+            var j = ReconcileJob()
+            let dry = { () -> ReconcileJob in var d = j; d.dryRun = true; return d }()
+            let plan = try dry.run(conn, runner: runner)
+            #expect(plan.scheduled == 1 && plan.expired == 0)   // message 2 is older than the window
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.delivery_attempts") == 0)
+            j.maxAge = 19 * 86_400
+            var r = try j.run(conn, runner: runner)
+            #expect(r.scheduled == 1 && r.expired == 1 && r.poison == 0)
+            // Idempotent: a second run schedules nothing new.
+            r = try j.run(conn, runner: runner)
+            #expect(r.scheduled == 0 && r.waiting == 1)
+            // Attempts keep failing: backoff grows as n^4 until max attempts, then poison.
+            j.maxAttempts = 3
+            var delays: [Double] = []
+            for _ in 0..<3 {
+                delays.append(try conn.scalar(Double.self, "SELECT extract(epoch FROM max(scheduled_at) - now())::float8 FROM chat.delivery_attempts WHERE message_id = 1 AND attempted_at IS NULL"))
+                try conn.execute("UPDATE chat.delivery_attempts SET attempted_at = now(), outcome = 'failed', error = 'device unreachable' WHERE message_id = 1 AND attempted_at IS NULL")
+                r = try j.run(conn, runner: runner)
+            }
+            #expect(delays[1] > delays[0] * 10 && delays[2] > delays[1] * 3)
+            #expect(r.poison == 1)
+            let dl = try #require(try conn.queryOne("SELECT reason, attempts, last_error FROM chat.dead_letters WHERE message_id = 1"))
+            #expect(try dl.decode(String.self, "reason") == "poison")
+            #expect(try dl.decode(Int.self, "attempts") == 3)
+            #expect(try dl.decode(String.self, "last_error") == "device unreachable")
+            #expect(try conn.scalar(String.self, "SELECT reason FROM chat.dead_letters WHERE message_id = 2") == "expired")
+            // Redrive: dry run changes nothing; --limit 1 moves one; the redriven one gets a fresh attempt.
+            var rd = RedriveJob(); rd.dryRun = true
+            #expect(try rd.run(conn, runner: runner).redriven == 2)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.dead_letters WHERE redriven_at IS NULL") == 2)
+            rd.dryRun = false; rd.limit = 1; rd.reason = "poison"
+            let moved = try rd.run(conn, runner: runner)
+            #expect(moved.redriven == 1 && moved.byReason == ["poison": 1])
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.delivery_attempts WHERE message_id = 1 AND attempted_at IS NULL") == 1)
+            // After redrive the old attempts no longer count: reconcile waits on the new attempt.
+            r = try j.run(conn, runner: runner)
+            #expect(r.poison == 0 && r.waiting == 1)
+        }
+    }
+
+    @Test func lastSeenRunTwiceForADayGivesTheSameRows() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 120, days: 3)
+            var j = LastSeenJob()
+            j.from = TestDatabase.generatorStart
+            j.to = TestDatabase.generatorStart.addingTimeInterval(3 * 86_400)
+            let pm = PartitionManager(logger: TestDatabase.logger)
+            let r1 = try j.run(conn, runner: runner, partitions: pm)
+            #expect(r1.days == 3)
+            let a1 = try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day")
+            let s1 = try TestDatabase.checksum(conn, "chat.daily_summary", orderBy: "day")
+            _ = try j.run(conn, runner: runner, partitions: pm)
+            #expect(try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day") == a1)
+            #expect(try TestDatabase.checksum(conn, "chat.daily_summary", orderBy: "day") == s1)
+            // Daily active users equal an independent count of distinct senders, receivers, readers and online users.
+            let day = PostgresTimestamp.format(TestDatabase.generatorStart.addingTimeInterval(86_400))
+            let dau = try conn.scalar(Int.self, "SELECT active_users FROM chat.daily_summary WHERE day = \(day)::date")
+            let independent = try conn.scalar(Int.self, """
+                SELECT count(DISTINCT u) FROM (
+                  SELECT sender_id u FROM chat.messages WHERE sent_at::date = \(day)::date
+                  UNION SELECT recipient_id FROM chat.receipts WHERE delivered_at::date = \(day)::date OR read_at::date = \(day)::date
+                  UNION SELECT user_id FROM chat.presence_events WHERE occurred_at::date = \(day)::date) x
+                """)
+            #expect(dau == independent)
+            let lastSeen = try conn.scalar(Int.self, "SELECT count(*) FROM chat.user_last_seen")
+            #expect(lastSeen > 100)
+            // Retention: raw presence partitions older than retention are dropped once rolled up.
+            try conn.execute("UPDATE chat.partition_config SET retention = interval '8 days' WHERE parent_table = 'presence_events'")
+            let r3 = try j.run(conn, runner: runner, partitions: pm)
+            #expect(r3.presencePartitionsDropped.count == 2)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.daily_summary") == 3)
+        }
+    }
+
+    @Test func nightlyRunsEveryJobAndWritesPrometheusMetrics() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 120, days: 3)
+            let dir = try TestPaths.temporaryDirectory()
+            let r = try runCommand(TestPaths.binary, ["nightly", "--json", "--metrics-file", dir + "/chatstore.prom", "--database-url", settings.conninfo])
+            #expect(r.status == 2, "\(r.stderr)")   // planted anomalies were found
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            let summary = try decoder.decode(Nightly.Summary.self, from: Data(r.stdout.utf8))
+            #expect(summary.jobs.map(\.job) == ["partitions", "reconcile", "receipts", "unread", "last-seen"])
+            #expect(summary.jobs.allSatisfy { $0.status == "succeeded" })
+            let prom = try String(contentsOfFile: dir + "/chatstore.prom", encoding: .utf8)
+            #expect(prom.contains("chatstore_job_success{job=\"unread\"} 1.0"))
+            #expect(prom.contains("# TYPE chatstore_anomalies gauge"))
+            for line in prom.split(separator: "\n") where !line.hasPrefix("#") {
+                #expect(line.split(separator: " ").count == 2, "\(line)")
+                #expect(Double(line.split(separator: " ").last!) != nil)
+            }
+            // Every run is in the ledger.
+            #expect(try conn.scalar(Int.self, "SELECT count(DISTINCT job) FROM chat.job_runs WHERE status = 'succeeded'") >= 5)
+            // Quiet in cron: --quiet prints nothing on stdout.
+            let q = try runCommand(TestPaths.binary, ["nightly", "--quiet", "--repair-receipts", "--database-url", settings.conninfo])
+            #expect(q.stdout.isEmpty)
+            let clean = try runCommand(TestPaths.binary, ["nightly", "--quiet", "--database-url", settings.conninfo])
+            #expect(clean.status == 0, "\(clean.stderr)")
+        }
+    }
+}
