@@ -51,3 +51,26 @@ public final class Locked<T>: @unchecked Sendable {
     }
     public var get: T { withValue { $0 } }
 }
+
+/// Starts a program in the background (output discarded); returns its pid.
+public func spawnCommand(_ executable: String, _ arguments: [String]) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+    guard rc == 0 else { throw NSError(domain: "spawnCommand", code: Int(rc)) }
+    return pid
+}
+
+/// Waits for a spawned program; returns its exit status (128 + signal when killed).
+public func waitCommand(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+}

@@ -48,7 +48,7 @@ extension ChatStoreCommand.Partitions {
         }
 
         func run() throws {
-            try runReportingErrors {
+            try runJobCommand {
                 let conn = try global.connect(global.makeLogger())
                 let report = try options.manager(global).ensure(conn, ahead: ahead)
                 if global.json { try printJSON(report) } else if !global.quiet {
@@ -71,7 +71,7 @@ extension ChatStoreCommand.Partitions {
         var all = false
 
         func run() throws {
-            try runReportingErrors {
+            try runJobCommand {
                 let conn = try global.connect(global.makeLogger())
                 let st = try options.manager(global).status(conn)
                 if global.json { try printJSON(st) } else {
@@ -97,7 +97,7 @@ extension ChatStoreCommand.Partitions {
         @OptionGroup var options: PartitionOptions
 
         func run() throws {
-            try runReportingErrors {
+            try runJobCommand {
                 let conn = try global.connect(global.makeLogger())
                 let r = try options.manager(global).repairDefault(conn)
                 if global.json { try printJSON(r) } else if !global.quiet {
@@ -119,7 +119,7 @@ extension ChatStoreCommand.Partitions {
         var premake: Int?
 
         func run() throws {
-            try runReportingErrors {
+            try runJobCommand {
                 let conn = try global.connect(global.makeLogger())
                 try PartitionManager(logger: global.makeLogger()).configure(conn, table: table, granularity: granularity, premake: premake)
                 if !global.quiet { print("updated \(table)") }

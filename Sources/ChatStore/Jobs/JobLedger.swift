@@ -24,6 +24,18 @@ public struct JobLedger: Sendable {
             """)
     }
 
+    /// Marks runs of these jobs still 'running' as failed. Call only while holding the jobs' lock:
+    /// then such rows can only be left by a process that died.
+    public func markInterrupted(_ jobs: [String], on conn: PostgresConnection) throws {
+        for job in jobs {
+            try conn.execute("""
+                UPDATE chat.job_runs SET status = 'failed', finished_at = coalesce(finished_at, now()),
+                       error = 'interrupted (the process ended before the run committed)'
+                WHERE job = \(job) AND status = 'running'
+                """)
+        }
+    }
+
     /// The end time of the last successful run of `job`, if any.
     public func lastSuccess(_ job: String, on conn: PostgresConnection) throws -> Date? {
         try conn.queryOne("""

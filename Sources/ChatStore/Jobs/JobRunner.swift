@@ -47,11 +47,7 @@ public struct JobRunner: Sendable {
         defer { _ = try? conn.advisoryUnlock(key) }
         try conn.setTimeouts(statement: statementTimeout, lock: lockTimeout)
         // Runs left 'running' can only be interrupted ones: we hold the lock.
-        try conn.execute("""
-            UPDATE chat.job_runs SET status = 'failed', finished_at = coalesce(finished_at, now()),
-                   error = 'interrupted (the process ended before the run committed)'
-            WHERE job = \(job) AND status = 'running'
-            """)
+        try JobLedger().markInterrupted([job], on: conn)
         let ledger = JobLedger()
         let previous = try conn.queryOne("""
             SELECT watermark FROM chat.job_runs WHERE job = \(job) AND status = 'succeeded' AND watermark IS NOT NULL

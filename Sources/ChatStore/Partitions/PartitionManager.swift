@@ -97,6 +97,10 @@ public struct PartitionManager: Sendable {
     /// DEFAULT partition for a new range are moved into it in the same transaction.
     public func ensure(_ conn: PostgresConnection, ahead: Int? = nil, now: Date = Date()) throws -> EnsureReport {
         let ledger = JobLedger()
+        let key = JobRunner.lockKey("partitions")
+        guard try conn.tryAdvisoryLock(key) else { throw JobBusy(job: "partitions") }
+        defer { _ = try? conn.advisoryUnlock(key) }
+        try ledger.markInterrupted(["partitions.ensure", "partitions.repair-default"], on: conn)
         let run = try ledger.start("partitions.ensure", on: conn)
         var created: [String] = []
         var moved: [String: Int] = [:]
@@ -222,6 +226,10 @@ public struct PartitionManager: Sendable {
     /// deleted in the same transaction, and the counts must match.
     public func repairDefault(_ conn: PostgresConnection) throws -> RepairReport {
         let ledger = JobLedger()
+        let key = JobRunner.lockKey("partitions")
+        guard try conn.tryAdvisoryLock(key) else { throw JobBusy(job: "partitions") }
+        defer { _ = try? conn.advisoryUnlock(key) }
+        try ledger.markInterrupted(["partitions.ensure", "partitions.repair-default"], on: conn)
         let run = try ledger.start("partitions.repair-default", on: conn)
         var moved: [String: Int] = [:]
         do {
