@@ -8,11 +8,12 @@ public enum CitusPlan {
     /// Tables distributed by `conversation_id`, in an order that respects foreign keys.
     public static let conversationTables = [
         "conversations", "members", "media", "messages", "send_dedup", "receipts", "delivery_attempts", "dead_letters",
+        "unread_counts", "receipt_repairs",
     ]
     /// Tables distributed by `user_id`.
-    public static let userTables = ["presence_events", "user_last_seen"]
+    public static let userTables = ["presence_events", "user_last_seen", "daily_activity"]
     /// Reference tables (replicated to every node).
-    public static let referenceTables = ["users", "partition_config"]
+    public static let referenceTables = ["users", "partition_config", "daily_summary"]
     /// Tables left on the coordinator.
     public static let localTables = ["job_runs", "archives", "schema_migrations", "schema_migration_steps"]
 

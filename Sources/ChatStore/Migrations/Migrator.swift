@@ -183,11 +183,16 @@ public struct Migrator: Sendable {
     public func migrate(connection conn: PostgresConnection, to target: Int? = nil,
                         progress: ((Migration, Int, Int) -> Void)? = nil) throws -> Report {
         let started = Date()
-        try conn.setTimeouts(lock: lockWait)
-        do {
-            try conn.advisoryLock(Migrator.lockKey)
-        } catch let e as PostgresError where e.sqlState == .lockNotAvailable {
-            throw MigrationError.lockTimeout(waited: lockWait)
+        // Wait by polling pg_try_advisory_lock between short sleeps, never inside a blocking
+        // pg_advisory_lock call: a waiting statement holds a snapshot, and the holder's
+        // CREATE INDEX CONCURRENTLY waits for every such snapshot to end, a deadlock.
+        let deadline = Date().addingTimeInterval(Double(lockWait.components.seconds))
+        var pause = 0.05
+        while try !conn.tryAdvisoryLock(Migrator.lockKey) {
+            if Date() >= deadline { throw MigrationError.lockTimeout(waited: lockWait) }
+            logger.debug("waiting for another migrator's lock")
+            Thread.sleep(forTimeInterval: pause)
+            pause = min(pause * 2, 1)
         }
         defer { _ = try? conn.advisoryUnlock(Migrator.lockKey) }
         try conn.setTimeouts(lock: statementLockTimeout)
