@@ -1,0 +1,159 @@
+import Foundation
+
+/// A JSON value of a flat event object (nested objects and arrays are kept as raw text).
+public enum FlatJSONValue: Equatable, Sendable {
+    case string(String)
+    case number(String)
+    case bool(Bool)
+    case null
+    case nested(String)
+}
+
+/// A fast parser for one-line JSON objects whose values are scalars (the NDJSON events), working on
+/// bytes. Errors say what is wrong and at which column.
+public struct FlatJSON {
+    public struct ParseError: Error, CustomStringConvertible {
+        public let column: Int
+        public let reason: String
+        public var description: String { "column \(column): \(reason)" }
+    }
+
+    /// Parses `{"k": v, ...}`. Strings must be valid UTF-8; escapes are decoded.
+    public static func parse(_ line: UnsafeRawBufferPointer) throws -> [String: FlatJSONValue] {
+        var p = Parser(b: line.bindMemory(to: UInt8.self))
+        return try p.object()
+    }
+
+    struct Parser {
+        let b: UnsafeBufferPointer<UInt8>
+        var i = 0
+
+        func fail(_ r: String) -> ParseError { ParseError(column: i + 1, reason: r) }
+
+        mutating func ws() { while i < b.count, b[i] == 32 || b[i] == 9 || b[i] == 13 || b[i] == 10 { i += 1 } }
+
+        mutating func object() throws -> [String: FlatJSONValue] {
+            ws()
+            guard i < b.count, b[i] == UInt8(ascii: "{") else { throw fail("expected a JSON object") }
+            i += 1
+            var out: [String: FlatJSONValue] = [:]
+            ws()
+            if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return try end(out) }
+            while true {
+                ws()
+                guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a field name") }
+                let key = try string()
+                ws()
+                guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':' after \"\(key)\"") }
+                i += 1
+                ws()
+                out[key] = try value()
+                ws()
+                guard i < b.count else { throw fail("unterminated object") }
+                if b[i] == UInt8(ascii: ",") { i += 1; continue }
+                if b[i] == UInt8(ascii: "}") { i += 1; break }
+                throw fail("expected ',' or '}'")
+            }
+            return try end(out)
+        }
+
+        mutating func end(_ o: [String: FlatJSONValue]) throws -> [String: FlatJSONValue] {
+            ws()
+            if i != b.count { throw fail("unexpected text after the object") }
+            return o
+        }
+
+        mutating func value() throws -> FlatJSONValue {
+            guard i < b.count else { throw fail("expected a value") }
+            switch b[i] {
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+            case UInt8(ascii: "n"): try literal("null"); return .null
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                let start = i
+                try skipNested()
+                return .nested(String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self))
+            default:
+                let start = i
+                while i < b.count, (b[i] >= 48 && b[i] <= 57) || b[i] == 45 || b[i] == 43 || b[i] == 46 || b[i] == 101 || b[i] == 69 { i += 1 }
+                guard i > start else { throw fail("unexpected character") }
+                return .number(String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self))
+            }
+        }
+
+        mutating func literal(_ s: StaticString) throws {
+            let n = s.utf8CodeUnitCount
+            guard i + n <= b.count else { throw fail("bad literal") }
+            for k in 0..<n where b[i + k] != s.utf8Start[k] { throw fail("bad literal") }
+            i += n
+        }
+
+        mutating func skipNested() throws {
+            var depth = 0
+            while i < b.count {
+                let c = b[i]
+                if c == UInt8(ascii: "\"") { _ = try string(); continue }
+                if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") { depth += 1 }
+                if c == UInt8(ascii: "}") || c == UInt8(ascii: "]") { depth -= 1; if depth == 0 { i += 1; return } }
+                i += 1
+            }
+            throw fail("unterminated nested value")
+        }
+
+        mutating func string() throws -> String {
+            i += 1
+            let start = i
+            var simple = true
+            while i < b.count, b[i] != UInt8(ascii: "\"") {
+                if b[i] == UInt8(ascii: "\\") { simple = false; i += 2; continue }
+                if b[i] < 32 { throw fail("control character in string") }
+                i += 1
+            }
+            guard i < b.count else { throw fail("unterminated string") }
+            let raw = UnsafeBufferPointer(rebasing: b[start..<i])
+            i += 1
+            if simple {
+                guard let s = String(validating: raw, as: UTF8.self) else { throw ParseError(column: start + 1, reason: "invalid UTF-8 in string") }
+                return s
+            }
+            var out: [UInt8] = []
+            out.reserveCapacity(raw.count)
+            var k = 0
+            while k < raw.count {
+                let c = raw[k]
+                if c != UInt8(ascii: "\\") { out.append(c); k += 1; continue }
+                guard k + 1 < raw.count else { throw ParseError(column: start + k + 1, reason: "bad escape") }
+                let e = raw[k + 1]
+                k += 2
+                switch e {
+                case UInt8(ascii: "n"): out.append(10)
+                case UInt8(ascii: "t"): out.append(9)
+                case UInt8(ascii: "r"): out.append(13)
+                case UInt8(ascii: "b"): out.append(8)
+                case UInt8(ascii: "f"): out.append(12)
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+                case UInt8(ascii: "u"):
+                    func hex4(_ at: Int) -> UInt32? {
+                        guard at + 4 <= raw.count else { return nil }
+                        return UInt32(String(decoding: UnsafeBufferPointer(rebasing: raw[at..<(at + 4)]), as: UTF8.self), radix: 16)
+                    }
+                    guard var cp = hex4(k) else { throw ParseError(column: start + k + 1, reason: "bad \\u escape") }
+                    k += 4
+                    if cp >= 0xD800 && cp < 0xDC00 {
+                        guard k + 6 <= raw.count, raw[k] == 92, raw[k + 1] == 117, let lo = hex4(k + 2), lo >= 0xDC00, lo < 0xE000 else {
+                            throw ParseError(column: start + k + 1, reason: "unpaired surrogate")
+                        }
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
+                        k += 6
+                    }
+                    guard let scalar = Unicode.Scalar(cp) else { throw ParseError(column: start + k + 1, reason: "invalid code point") }
+                    out.append(contentsOf: Array(String(Character(scalar)).utf8))
+                default: throw ParseError(column: start + k, reason: "bad escape")
+                }
+            }
+            guard let s = String(validating: out, as: UTF8.self) else { throw ParseError(column: start + 1, reason: "invalid UTF-8 in string") }
+            return s
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import ChatStore
+import Foundation
+
+extension ChatStoreCommand {
+    struct Ingest: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load NDJSON event streams (plain or .zst) idempotently; bad lines go to the reject file.",
+            discussion: "Event format: docs/events.md. Exit 0 when every line loaded, 2 when some lines were rejected (the rest loaded), 1 on failure; with --strict the first bad line aborts with nothing committed (exit 1).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "NDJSON files, one event per line; .zst files are decompressed on the fly.") var files: [String]
+        @Option(name: .long, help: "Write each rejected line here as file:line<TAB>reason<TAB>line.") var rejectFile: String?
+        @Flag(name: .long, help: "Abort at the first bad line; commit nothing.") var strict = false
+        @Option(name: .long, help: "Lines per committed batch.") var batchSize: Int = 10_000
+
+        func validate() throws {
+            if files.isEmpty { throw ValidationError("give at least one file") }
+            if batchSize < 1 { throw ValidationError("--batch-size must be positive") }
+            for f in files where !FileManager.default.isReadableFile(atPath: f) { throw ValidationError("cannot read \(f)") }
+        }
+
+        func run() throws {
+            try runReportingErrors {
+                let logger = global.makeLogger()
+                let conn = try global.connect(logger)
+                var o = EventIngester.Options()
+                o.strict = strict; o.batchSize = batchSize; o.rejectPath = rejectFile
+                let progress = global.showsProgress
+                let r = try EventIngester(connection: conn, options: o, logger: logger).ingest(paths: files) { n in
+                    if progress { FileHandle.standardError.write(Data("\r  \(n) lines…".utf8)) }
+                }
+                if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                if global.json { try printJSON(r) } else if !global.quiet {
+                    print("ingested \(r.lines) lines: \(r.accepted) accepted, \(r.rejected) rejected in \(String(format: "%.2f", r.seconds)) s (\(Int(r.linesPerSecond)) lines/s)")
+                    for (reason, n) in r.rejectReasons.sorted(by: { $0.value > $1.value }) { print("  rejected \(n): \(reason)") }
+                }
+                if r.rejected > 0 {
+                    if global.quiet { for line in r.firstRejects.prefix(5) { printError(line) } }
+                    throw ExitCode(ExitCodes.anomalies)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import ChatStore
+import ChatStorePostgres
+import ChatStoreTestSupport
+import ChatStoreZstd
+import Foundation
+import Testing
+
+let goodEvents = """
+{"type":"user","user_id":1,"handle":"ann","display_name":"Ann"}
+{"type":"user","user_id":2,"handle":"bob"}
+{"type":"user","user_id":3,"handle":"cy"}
+{"type":"conversation","conversation_id":10,"kind":"group","title":"Trip","created_by":1}
+{"type":"join","conversation_id":10,"user_id":1,"at":"TODAYT08:00:00Z","role":"owner"}
+{"type":"join","conversation_id":10,"user_id":2,"at":"TODAYT08:00:00Z"}
+{"type":"join","conversation_id":10,"user_id":3,"at":"TODAYT08:00:00Z"}
+{"type":"media","conversation_id":10,"sha256":"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824","size_bytes":5,"mime_type":"text/plain","file_name":"hello.txt","data_base64":"aGVsbG8="}
+{"type":"message","conversation_id":10,"message_id":1,"sender_id":1,"sent_at":"TODAYT09:00:00Z","body":"hi \\u00e9 \\ud83d\\ude00 tab\\there","client_message_id":"c1"}
+{"type":"message","conversation_id":10,"message_id":2,"sender_id":2,"sent_at":"TODAYT09:01:00Z","kind":"media","media_sha256":"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824","reply_to_id":1}
+{"type":"message","conversation_id":10,"message_id":3,"sender_id":1,"sent_at":"TODAYT09:00:05Z","body":"retry of c1","client_message_id":"c1"}
+{"type":"delivered","conversation_id":10,"message_id":1,"recipient_id":2,"at":"TODAYT09:00:01Z"}
+{"type":"read","conversation_id":10,"message_id":1,"recipient_id":2,"at":"TODAYT09:02:00Z"}
+{"type":"delivered","conversation_id":10,"message_id":1,"recipient_id":2,"at":"TODAYT09:00:03Z"}
+{"type":"delivered","conversation_id":10,"message_id":1,"recipient_id":3,"at":"TODAYT09:00:02Z"}
+{"type":"leave","conversation_id":10,"user_id":3,"at":"TODAYT10:00:00Z"}
+{"type":"presence","user_id":2,"at":"TODAYT09:00:00Z","state":"online","device_id":"phone"}
+{"type":"presence","user_id":2,"at":"TODAYT09:10:00Z","state":"offline","device_id":"phone"}
+"""
+
+let badEvents: [(String, String)] = [
+    ("{\"type\":\"message\", \"conversation_id\":10", "malformed JSON"),
+    ("not json at all", "malformed JSON"),
+    ("{\"type\":\"message\",\"conversation_id\":10,\"message_id\":9,\"sent_at\":\"TODAYT09:00:00Z\"}", "missing field \"sender_id\""),
+    ("{\"type\":\"message\",\"conversation_id\":10,\"message_id\":9,\"sender_id\":\"x\",\"sent_at\":\"TODAYT09:00:00Z\"}", "field \"sender_id\" must be an integer"),
+    ("{\"type\":\"message\",\"conversation_id\":77,\"message_id\":9,\"sender_id\":1,\"sent_at\":\"TODAYT09:00:00Z\"}", "unknown conversation 77"),
+    ("{\"type\":\"read\",\"conversation_id\":10,\"message_id\":404,\"recipient_id\":2,\"at\":\"TODAYT09:00:00Z\"}", "receipt for unknown message 10:404"),
+    ("{\"type\":\"message\",\"conversation_id\":10,\"message_id\":9,\"sender_id\":1,\"sent_at\":\"1990-01-01T00:00:00Z\"}", "outside every messages partition"),
+    ("{\"type\":\"message\",\"conversation_id\":10,\"message_id\":9,\"sender_id\":1,\"sent_at\":\"TODAY 09:00:00\"}", "not an ISO 8601 timestamp"),
+    ("{\"type\":\"teleport\",\"user_id\":1}", "unknown event type"),
+    ("{\"type\":\"presence\",\"user_id\":1,\"at\":\"TODAYT09:00:00Z\",\"state\":\"away\"}", "field \"state\" must be one of"),
+]
+
+@Suite struct IngestTests {
+    var today: String { String(PostgresTimestamp.format(PartitionGranularity.day.floor(Date())).prefix(10)) }
+
+    func write(_ text: String, _ path: String) throws {
+        try text.replacingOccurrences(of: "TODAY", with: today).write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    func ingest(_ conn: PostgresConnection, _ paths: [String], strict: Bool = false, rejects: String? = nil) throws -> EventIngester.Report {
+        var o = EventIngester.Options()
+        o.strict = strict
+        o.rejectPath = rejects
+        o.batchSize = 4
+        return try EventIngester(connection: conn, options: o, logger: TestDatabase.logger).ingest(paths: paths)
+    }
+
+    func snapshot(_ conn: PostgresConnection) throws -> [String] {
+        try [("chat.users", "user_id"), ("chat.conversations", "conversation_id"), ("chat.members", "conversation_id, user_id, joined_at"),
+             ("(SELECT conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at FROM chat.receipts)", "conversation_id, message_id, recipient_id"),
+             ("chat.messages", "conversation_id, message_id"), ("chat.presence_events", "user_id, occurred_at"), ("chat.media", "conversation_id, sha256")]
+            .map { try TestDatabase.checksum(conn, $0.0, orderBy: $0.1) }
+    }
+
+    @Test func ingestIsIdempotentAndAppliesEveryEventKind() throws {
+        try TestDatabase.migrated { conn, _ in
+            try PartitionManager(logger: TestDatabase.logger).ensure(conn)
+            let dir = try TestPaths.temporaryDirectory()
+            try write(goodEvents, dir + "/e.ndjson")
+            let first = try ingest(conn, [dir + "/e.ndjson"])
+            #expect(first.rejected == 0, "\(first.firstRejects)")
+            #expect(first.accepted == 18)
+            let snap = try snapshot(conn)
+            let again = try ingest(conn, [dir + "/e.ndjson"])
+            #expect(again.rejected == 0)
+            #expect(try snapshot(conn) == snap)
+            // Content: escapes decoded, the retried client id dropped, receipts forward-only with earliest times.
+            #expect(try conn.scalar(String.self, "SELECT body FROM chat.messages WHERE message_id = 1") == "hi é 😀 tab\there")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages WHERE message_id = 3") == 0)
+            let r = try #require(try conn.queryOne("SELECT status, delivered_at, read_at FROM chat.receipts WHERE message_id = 1 AND recipient_id = 2"))
+            #expect(try r.decode(Int.self, "status") == 3)
+            #expect(PostgresTimestamp.format(try r.decode(Date.self, "delivered_at")).hasSuffix("09:00:01.000000+00"))
+            #expect(try conn.scalar(Bool.self, "SELECT left_at IS NOT NULL FROM chat.members WHERE user_id = 3"))
+            #expect(try conn.scalar(Int.self, "SELECT size_bytes FROM chat.media") == 5)
+            // A later "delivered" never moves a read receipt backwards.
+            try write("{\"type\":\"delivered\",\"conversation_id\":10,\"message_id\":1,\"recipient_id\":2,\"at\":\"TODAYT09:00:00.5Z\"}\n", dir + "/late.ndjson")
+            _ = try ingest(conn, [dir + "/late.ndjson"])
+            #expect(try conn.scalar(Int.self, "SELECT status FROM chat.receipts WHERE message_id = 1 AND recipient_id = 2") == 3)
+            // zstd input gives the same result.
+            let z = try Zstd.compress(Array(try String(contentsOfFile: dir + "/e.ndjson", encoding: .utf8).utf8))
+            try Data(z).write(to: URL(fileURLWithPath: dir + "/e.ndjson.zst"))
+            let fromZst = try ingest(conn, [dir + "/e.ndjson.zst"])
+            #expect(fromZst.rejected == 0 && fromZst.lines == 18)
+        }
+    }
+
+    @Test func eachKindOfBadLineIsRejectedWithFileLineAndReason() throws {
+        try TestDatabase.migrated { conn, _ in
+            try PartitionManager(logger: TestDatabase.logger).ensure(conn)
+            let dir = try TestPaths.temporaryDirectory()
+            var text = goodEvents
+            for (line, _) in badEvents { text += "\n" + line }
+            text += "\n{\"type\":\"user\",\"user_id\":5,\"handle\":\"bad"
+            var bytes = Array(text.replacingOccurrences(of: "TODAY", with: today).utf8)
+            bytes += [0xff, 0xfe] + Array("\"}\n".utf8)
+            try Data(bytes).write(to: URL(fileURLWithPath: dir + "/mixed.ndjson"))
+            let r = try ingest(conn, [dir + "/mixed.ndjson"], rejects: dir + "/rejects.txt")
+            #expect(r.accepted == 18)
+            #expect(r.rejected == badEvents.count + 1)
+            let rejects = try String(contentsOfFile: dir + "/rejects.txt", encoding: .utf8).split(separator: "\n")
+            #expect(rejects.count == badEvents.count + 1)
+            for (i, (_, reason)) in badEvents.enumerated() {
+                let loc = "\(dir)/mixed.ndjson:\(18 + i + 1)\t"
+                let line = rejects.first { $0.hasPrefix(loc) }
+                #expect(line?.contains(reason) == true, "line \(18 + i + 1): expected \(reason), got \(line ?? "nothing")")
+            }
+            #expect(rejects.contains { $0.hasPrefix("\(dir)/mixed.ndjson:\(18 + badEvents.count + 1)\t") && $0.contains("invalid UTF-8") })
+        }
+    }
+
+    @Test func strictModeLeavesNothingBehind() throws {
+        try TestDatabase.migrated { conn, settings in
+            try PartitionManager(logger: TestDatabase.logger).ensure(conn)
+            let dir = try TestPaths.temporaryDirectory()
+            try write(goodEvents + "\n" + badEvents[4].0 + "\n" + goodEvents, dir + "/s.ndjson")
+            do {
+                _ = try ingest(conn, [dir + "/s.ndjson"], strict: true)
+                Issue.record("expected a strict failure")
+            } catch let e as EventIngester.StrictFailure {
+                #expect(e.location == "\(dir)/s.ndjson:19")
+                #expect(e.reason.contains("unknown conversation 77"))
+            }
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.users") == 0)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages") == 0)
+            // CLI exit codes: 1 in strict mode, 2 when lines were rejected, 0 when all loaded.
+            let strict = try runCommand(TestPaths.binary, ["ingest", "--strict", dir + "/s.ndjson", "--database-url", settings.conninfo])
+            #expect(strict.status == 1)
+            #expect(strict.stderr.contains("s.ndjson:19"))
+            let loose = try runCommand(TestPaths.binary, ["ingest", dir + "/s.ndjson", "--database-url", settings.conninfo])
+            #expect(loose.status == 2)
+            try write(goodEvents, dir + "/ok.ndjson")
+            let ok = try runCommand(TestPaths.binary, ["ingest", dir + "/ok.ndjson", "--database-url", settings.conninfo])
+            #expect(ok.status == 0, "\(ok.stderr)")
+        }
+    }
+}
