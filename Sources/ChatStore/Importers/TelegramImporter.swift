@@ -1,0 +1,86 @@
+import Foundation
+
+/// Reads Telegram Desktop's JSON export (`result.json`): a single chat (`{name, type, id,
+/// messages}`) or a whole account (`{chats: {list: [...]}}`).
+///
+/// Messages: `id`, `type` (`message` or `service`), `date_unixtime` (or only `date`, local time,
+/// in old exports), `from`/`from_id` (`"user123"` or a number in old exports), `actor`/`actor_id`
+/// for service messages, `reply_to_message_id`, `edited`/`edited_unixtime`, `text` as a string or
+/// an array of strings and `{type, text}` entities, and media fields (`photo`, `file`,
+/// `media_type`, `mime_type`).
+public struct TelegramImporter {
+    /// Time zone of `date` when `date_unixtime` is missing.
+    public var timeZone: TimeZone = TimeZone(identifier: "UTC")!
+
+    public init() {}
+
+    /// Parses the export into one chat per conversation.
+    /// - Throws: `EventError` when the file is not JSON or has neither shape.
+    public func parse(data: Data, fileName: String) throws -> [ImportedChat] {
+        let root: Any
+        do { root = try JSONSerialization.jsonObject(with: data) } catch {
+            throw EventError("\(fileName): not valid JSON: \(error.localizedDescription)")
+        }
+        guard let obj = root as? [String: Any] else { throw EventError("\(fileName): expected a JSON object at the top") }
+        if let chats = obj["chats"] as? [String: Any], let list = chats["list"] as? [[String: Any]] {
+            return list.enumerated().map { parseChat($0.element, index: $0.offset) }
+        }
+        if obj["messages"] is [Any] { return [parseChat(obj, index: 0)] }
+        throw EventError("\(fileName): neither a single-chat export (messages) nor an account export (chats.list)")
+    }
+
+    func parseChat(_ chat: [String: Any], index: Int) -> ImportedChat {
+        let chatID = (chat["id"] as? NSNumber)?.int64Value ?? Int64(index)
+        let type = chat["type"] as? String ?? "personal_chat"
+        var messages: [ImportedChat.Message] = []
+        var problems: [(Int, String)] = []
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = timeZone
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+        for (i, any) in (chat["messages"] as? [Any] ?? []).enumerated() {
+            guard let m = any as? [String: Any] else { problems.append((i + 1, "message \(i + 1) is not an object")); continue }
+            guard let id = (m["id"] as? NSNumber)?.int64Value else { problems.append((i + 1, "message \(i + 1) has no numeric id")); continue }
+            var at: Int64?
+            if let u = m["date_unixtime"] as? String, let s = Int64(u) { at = s * 1_000_000 }
+            else if let u = m["date_unixtime"] as? NSNumber { at = u.int64Value * 1_000_000 }
+            else if let d = m["date"] as? String, let date = formatter.date(from: d) { at = Int64(date.timeIntervalSince1970) * 1_000_000 }
+            guard let at else { problems.append((i + 1, "message id \(id) has no readable date")); continue }
+            let service = (m["type"] as? String) == "service"
+            let name = (service ? m["actor"] : m["from"]) as? String
+            var key: String?
+            let rawKey = service ? m["actor_id"] : m["from_id"]
+            if let s = rawKey as? String { key = s } else if let n = rawKey as? NSNumber { key = "user\(n.int64Value)" }
+            var text = TelegramImporter.flatten(m["text"])
+            if service, let action = m["action"] as? String { text = text.isEmpty ? action : "\(action): \(text)" }
+            var kind = service ? "system" : "text"
+            var file: String?, mime: String?
+            if let p = m["photo"] as? String { kind = "media"; file = p; mime = "image/jpeg" }
+            if let f = m["file"] as? String { kind = "media"; file = f; mime = m["mime_type"] as? String ?? WhatsAppImporter.mimeType(f) }
+            if kind != "media", m["media_type"] != nil { kind = "media"; mime = m["mime_type"] as? String }
+            var edited: Int64?
+            if let u = m["edited_unixtime"] as? String, let s = Int64(u) { edited = s * 1_000_000 }
+            else if let e = m["edited"] as? String, let d = formatter.date(from: e) { edited = Int64(d.timeIntervalSince1970) * 1_000_000 }
+            messages.append(ImportedChat.Message(
+                sourceID: id, at: at, sender: service && name == nil ? nil : (name ?? key ?? "unknown"),
+                senderKey: key ?? name, text: text, kind: kind, mediaFileName: file, mediaMime: mime,
+                replyToSourceID: (m["reply_to_message_id"] as? NSNumber)?.int64Value, editedAt: edited, line: i + 1))
+        }
+        return ImportedChat(source: "telegram", chatKey: String(chatID), title: chat["name"] as? String,
+                            isGroup: !(type == "personal_chat" || type == "bot_chat" || type == "saved_messages"),
+                            messages: messages, problems: problems)
+    }
+
+    /// `text` as a string, or an array of strings and `{type, text}` entities, to plain text.
+    static func flatten(_ v: Any?) -> String {
+        if let s = v as? String { return s }
+        if let parts = v as? [Any] {
+            return parts.map { p -> String in
+                if let s = p as? String { return s }
+                if let d = p as? [String: Any] { return d["text"] as? String ?? "" }
+                return ""
+            }.joined()
+        }
+        return ""
+    }
+}

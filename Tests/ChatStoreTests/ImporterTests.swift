@@ -1,0 +1,125 @@
+import ChatStore
+import ChatStorePostgres
+import ChatStoreTestSupport
+import Foundation
+import Testing
+
+func fixture(_ path: String) throws -> String {
+    try String(contentsOfFile: TestPaths.packageRoot + "/Tests/Fixtures/" + path, encoding: .utf8)
+}
+
+func utc(_ s: String) -> Int64 { PostgresTimestamp.parseMicroseconds(s)! }
+
+@Suite struct WhatsAppParsingTests {
+    @Test func android24HourDayFirst() throws {
+        let chat = WhatsAppImporter().parse(text: try fixture("whatsapp/android-24h-dmy.txt"), fileName: "a.txt")
+        let m = chat.messages
+        #expect(m.count == 7)
+        #expect(m[0].kind == "system" && m[0].sender == nil)
+        #expect(m[1].sender == "Alice" && m[1].text == "Hi Bob!" && m[1].at == utc("2021-03-12 09:16:00+00"))
+        #expect(m[2].text == "Hello\nthis is a continuation line\n\nand another: with a colon")
+        #expect(m[3].kind == "media" && m[3].mediaFileName == nil)
+        #expect(m[4].kind == "media" && m[4].mediaFileName == "IMG-20210313-WA0001.jpg" && m[4].mediaMime == "image/jpeg")
+        #expect(m[5].kind == "system" && m[5].text.hasPrefix("Alice changed the subject"))
+        #expect(m[6].text == "😀 see you")
+        #expect(chat.problems.count == 1 && chat.problems[0].0 == 10)
+    }
+
+    @Test func android12HourMonthFirstWithNarrowNoBreakSpace() throws {
+        let m = WhatsAppImporter().parse(text: try fixture("whatsapp/android-12h-mdy.txt"), fileName: "b.txt").messages
+        #expect(m.count == 4)
+        #expect(m[0].at == utc("2021-03-13 21:05:00+00"))
+        #expect(m[1].at == utc("2021-03-13 00:10:00+00"))
+        #expect(m[2].at == utc("2021-03-14 12:30:00+00"))
+        #expect(m[3].at == utc("2021-03-14 13:00:00+00") && m[3].kind == "media")
+    }
+
+    @Test func iOSBracketedWithMarksAttachmentsAndSystemLines() throws {
+        let m = WhatsAppImporter().parse(text: try fixture("whatsapp/ios-24h.txt"), fileName: "c.txt").messages
+        #expect(m.count == 5)
+        #expect(m[0].sender == "Alice" && m[0].at == utc("2021-03-13 21:05:09+00"))
+        #expect(m[1].kind == "media")
+        #expect(m[2].kind == "media" && m[2].mediaFileName == "00000012-PHOTO-2021-03-13-21-07-00.jpg")
+        #expect(m[3].kind == "system" && m[3].sender == nil && m[3].text == "Alice added Carol")
+        #expect(m[4].text == "multi\nline")
+    }
+
+    @Test func spelledOutAMPMAndTimeZones() throws {
+        var imp = WhatsAppImporter()
+        imp.timeZone = TimeZone(identifier: "Europe/Madrid")!
+        let m = imp.parse(text: try fixture("whatsapp/ios-12h-spanish.txt"), fileName: "d.txt").messages
+        #expect(m.count == 2)
+        #expect(m[0].at == utc("2021-03-13 08:05:00+00"))   // 9:05 a.m. in Madrid (UTC+1)
+        #expect(m[1].at == utc("2021-03-13 20:06:00+00"))
+        #expect(m[1].text.hasSuffix("continuation"))
+    }
+
+    @Test func yearFirstAndTextBeforeTheFirstHeader() throws {
+        let chat = WhatsAppImporter().parse(text: try fixture("whatsapp/leading-junk.txt"), fileName: "e.txt")
+        #expect(chat.messages.count == 1 && chat.messages[0].at == utc("2021-03-13 10:00:00+00"))
+        #expect(chat.problems.map(\.0) == [1])
+    }
+}
+
+@Suite struct TelegramParsingTests {
+    @Test func singleChatExport() throws {
+        let chats = try TelegramImporter().parse(data: Data(try fixture("telegram/single-chat.json").utf8), fileName: "r.json")
+        #expect(chats.count == 1)
+        let c = chats[0]
+        #expect(c.isGroup == false && c.chatKey == "4242")
+        #expect(c.messages.count == 7)
+        #expect(c.problems.count == 1)   // the message without a date
+        #expect(c.messages[1].text == "See https://example.org and this" && c.messages[1].replyToSourceID == 1)
+        #expect(c.messages[2].kind == "media" && c.messages[2].mediaMime == "image/jpeg")
+        #expect(c.messages[3].mediaFileName == "files/report.pdf" && c.messages[3].mediaMime == "application/pdf")
+        #expect(c.messages[4].editedAt == 1_615_541_100_000_000)
+        #expect(c.messages[5].kind == "system" && c.messages[5].text == "pin_message")
+        #expect(c.messages[6].at == utc("2021-03-12 09:22:00+00"))   // only `date`, read as UTC
+        #expect(Set(c.messages.compactMap(\.senderKey)) == ["user111", "user222"])
+    }
+
+    @Test func wholeAccountExportWithOldFields() throws {
+        let chats = try TelegramImporter().parse(data: Data(try fixture("telegram/account.json").utf8), fileName: "r.json")
+        #expect(chats.count == 2)
+        #expect(chats[0].isGroup == true && chats[0].messages.count == 3)
+        #expect(chats[0].messages[0].senderKey == "user1001")
+        #expect(chats[0].messages[1].text == "plain @mum")
+        #expect(chats[1].messages[0].at == 1_577_952_000_000_000)
+        #expect(throws: EventError.self) { try TelegramImporter().parse(data: Data(try fixture("telegram/broken.json").utf8), fileName: "b.json") }
+    }
+}
+
+@Suite struct ImportLoadTests {
+    @Test func importsLoadAndReimportsAddNothing() throws {
+        try TestDatabase.migrated { conn, settings in
+            let root = TestPaths.packageRoot + "/Tests/Fixtures/"
+            let wa = try runCommand(TestPaths.binary, ["import", "whatsapp", root + "whatsapp/android-24h-dmy.txt", "--json", "--database-url", settings.conninfo])
+            #expect(wa.status == 2)   // one line with an impossible date is reported
+            #expect(wa.stderr.contains("line 10"))
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages") == 7)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.users") == 2)
+            #expect(try conn.scalar(String.self, "SELECT kind FROM chat.conversations") == "direct")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.media WHERE file_name = 'IMG-20210313-WA0001.jpg' AND bytes IS NULL") == 1)
+            let again = try runCommand(TestPaths.binary, ["import", "whatsapp", root + "whatsapp/android-24h-dmy.txt", "--json", "--database-url", settings.conninfo])
+            #expect(again.stdout.contains("\"messagesAdded\" : 0"))
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages") == 7)
+            let tg = try runCommand(TestPaths.binary, ["import", "telegram", root + "telegram/account.json", "--database-url", settings.conninfo])
+            #expect(tg.status == 0, "\(tg.stderr)")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.conversations") == 3)
+            _ = try runCommand(TestPaths.binary, ["import", "telegram", root + "telegram/account.json", "--database-url", settings.conninfo])
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages") == 11)
+            // Imported history is read: nothing unread, and the receipt audit finds nothing.
+            let runner = JobRunner(logger: TestDatabase.logger)
+            #expect(try UnreadJob(mode: .full).run(conn, runner: runner).totalUnread == 0)
+            var audit = ReceiptAuditJob()
+            audit.from = PostgresTimestamp.parse("2019-01-01")
+            #expect(try audit.run(conn, runner: runner).anomalies == 0)
+            let reply = try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages WHERE reply_to_id IS NOT NULL")
+            #expect(reply == 0)
+            let tg1 = try runCommand(TestPaths.binary, ["import", "telegram", root + "telegram/single-chat.json", "--database-url", settings.conninfo])
+            #expect(tg1.status == 2)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages WHERE reply_to_id IS NOT NULL") == 1)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages WHERE edited_at IS NOT NULL") == 1)
+        }
+    }
+}
