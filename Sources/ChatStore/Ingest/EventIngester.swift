@@ -10,7 +10,7 @@ import Logging
 /// message). Good lines are staged through COPY and applied with upserts that never move a
 /// receipt backwards, so re-running a file changes nothing. Bad lines go to the reject file with
 /// `file:line` and the reason; with `strict`, the first bad line aborts and nothing is committed.
-public final class EventIngester {
+public final class EventIngester: @unchecked Sendable {
     public struct Options: Sendable {
         public var strict = false
         public var batchSize = 10_000
@@ -65,37 +65,95 @@ public final class EventIngester {
             }
         }
         try createStaging()
-        let work = {
-            for path in paths {
-                try self.readLines(path) { lineNo, bytes in
-                    self.report.lines += 1
-                    let loc = "\(path):\(lineNo)"
-                    do {
-                        let event = try bytes.withUnsafeBytes { raw -> Event in
-                            let obj: [String: FlatJSONValue]
-                            do { obj = try FlatJSON.parse(raw) } catch let e as FlatJSON.ParseError { throw EventError("malformed JSON at \(e.description)") }
-                            return try Event.from(obj)
+        if options.strict {
+            try conn.transaction { _ in
+                for path in paths {
+                    try self.readLines(path) { lineNo, bytes in
+                        self.report.lines += 1
+                        switch Self.parseLine(bytes, loc: "\(path):\(lineNo)", ranges: self.ranges) {
+                        case .success(let item): self.batch.append(item)
+                        case .failure(let reject):
+                            // Earlier lines of the batch are checked first, so the error reported
+                            // is the first bad line in file order.
+                            try self.flush()
+                            try self.reject(reject.loc, reject.line, reject.reason)
                         }
-                        try self.checkPartition(event)
-                        self.batch.append((loc, bytes, event))
-                    } catch let e as EventError {
-                        // In strict mode, earlier lines of the batch are checked first, so the
-                        // error reported is the first bad line in file order.
-                        if self.options.strict { try self.flush() }
-                        try self.reject(loc, bytes, e.reason)
-                    }
-                    if self.batch.count >= self.options.batchSize {
-                        try self.flush()
-                        progress?(self.report.lines)
+                        if self.batch.count >= self.options.batchSize { try self.flush() }
                     }
                 }
+                try self.flush()
             }
-            try self.flush()
+        } else {
+            // Parsing runs on its own thread, one batch ahead of the database work.
+            let queue = BatchQueue(capacity: 2)
+            let ranges = self.ranges
+            let batchSize = options.batchSize
+            let reader = Thread { [self] in
+                var items: [(loc: String, line: [UInt8], event: Event)] = []
+                var bad: [ParseReject] = []
+                var lines = 0
+                do {
+                    for path in paths {
+                        try self.readLines(path) { lineNo, bytes in
+                            lines += 1
+                            switch Self.parseLine(bytes, loc: "\(path):\(lineNo)", ranges: ranges) {
+                            case .success(let item): items.append(item)
+                            case .failure(let r): bad.append(r)
+                            }
+                            if items.count >= batchSize {
+                                queue.put(.batch(items, bad, lines))
+                                items = []; bad = []; lines = 0
+                            }
+                        }
+                    }
+                    queue.put(.batch(items, bad, lines))
+                    queue.put(.end)
+                } catch {
+                    queue.put(.failed(String(describing: error)))
+                }
+            }
+            reader.start()
+            defer { queue.cancel() }
+            loop: while true {
+                switch queue.take() {
+                case .batch(let items, let bad, let lines):
+                    report.lines += lines
+                    for r in bad { try reject(r.loc, r.line, r.reason) }
+                    batch = items
+                    try flush()
+                    progress?(report.lines)
+                case .end: break loop
+                case .failed(let message):
+                    throw EventError(message)
+                }
+            }
         }
-        if options.strict { try conn.transaction { _ in try work() } } else { try work() }
         try rejects?.commit()
         report.seconds = Date().timeIntervalSince(t0)
         return report
+    }
+
+    struct ParseReject: Error {
+        let loc: String
+        let line: [UInt8]
+        let reason: String
+    }
+
+    /// Parses and checks one line on its own (no database): JSON, fields, timestamps, partitions.
+    static func parseLine(_ bytes: [UInt8], loc: String, ranges: [String: [(Int64, Int64)]]) -> Result<(loc: String, line: [UInt8], event: Event), ParseReject> {
+        do {
+            let event = try bytes.withUnsafeBytes { raw -> Event in
+                let obj: [String: FlatJSONValue]
+                do { obj = try FlatJSON.parse(raw) } catch let e as FlatJSON.ParseError { throw EventError("malformed JSON at \(e.description)") }
+                return try Event.from(obj)
+            }
+            try checkPartition(event, ranges)
+            return .success((loc, bytes, event))
+        } catch let e as EventError {
+            return .failure(ParseReject(loc: loc, line: bytes, reason: e.reason))
+        } catch {
+            return .failure(ParseReject(loc: loc, line: bytes, reason: String(describing: error)))
+        }
     }
 
     // MARK: - Reading
@@ -125,7 +183,7 @@ public final class EventIngester {
         if !pending.isEmpty { lineNo += 1; try body(lineNo, pending) }
     }
 
-    private func checkPartition(_ e: Event) throws {
+    static func checkPartition(_ e: Event, _ ranges: [String: [(Int64, Int64)]]) throws {
         func check(_ parent: String, _ t: Int64) throws {
             guard ranges[parent]!.contains(where: { $0.0 <= t && t < $0.1 }) else {
                 throw EventError("timestamp \(PostgresTimestamp.format(microsecondsSinceEpoch: t)) is outside every \(parent) partition (run `chatstore partitions ensure`, or create partitions for that range)")
@@ -174,6 +232,7 @@ public final class EventIngester {
         guard !batch.isEmpty else { return }
         let events = batch
         batch.removeAll(keepingCapacity: true)
+        let t0 = Date()
         try conn.transaction { c in
             // What the batch references, looked up in one query per kind.
             var convIDs = Set<Int64>(), userIDs = Set<Int64>(), msgKeys = Set<[Int64]>()
@@ -230,8 +289,11 @@ public final class EventIngester {
                 }
                 if let reason { try reject(loc, line, reason) } else { accepted.append((loc, e, sentAt)) }
             }
+            let t1 = Date()
             try stage(c, accepted)
+            let t2 = Date()
             try apply(c)
+            logger.debug("batch of \(events.count): lookups \(Int(t1.timeIntervalSince(t0) * 1000)) ms, staging \(Int(t2.timeIntervalSince(t1) * 1000)) ms, applying \(Int(Date().timeIntervalSince(t2) * 1000)) ms")
             report.accepted += accepted.count
             for a in accepted { report.byType[a.1.typeName, default: 0] += 1 }
         }
@@ -339,5 +401,43 @@ public final class EventIngester {
             ORDER BY user_id, occurred_at, device_id
             ON CONFLICT DO NOTHING;
             """)
+    }
+}
+
+/// A bounded hand-off of parsed batches from the reader thread to the database thread.
+final class BatchQueue: @unchecked Sendable {
+    enum Item {
+        case batch([(loc: String, line: [UInt8], event: Event)], [EventIngester.ParseReject], Int)
+        case end
+        case failed(String)
+    }
+    private var items: [Item] = []
+    private let capacity: Int
+    private let cond = NSCondition()
+    init(capacity: Int) { self.capacity = capacity }
+    private var cancelled = false
+    /// Makes every later `put` return at once (the consumer stopped after an error).
+    func cancel() {
+        cond.lock()
+        cancelled = true
+        items.removeAll()
+        cond.broadcast()
+        cond.unlock()
+    }
+    func put(_ item: Item) {
+        cond.lock()
+        while items.count >= capacity && !cancelled { cond.wait() }
+        if cancelled { cond.unlock(); return }
+        items.append(item)
+        cond.broadcast()
+        cond.unlock()
+    }
+    func take() -> Item {
+        cond.lock()
+        while items.isEmpty { cond.wait() }
+        let item = items.removeFirst()
+        cond.broadcast()
+        cond.unlock()
+        return item
     }
 }
