@@ -12,6 +12,7 @@ extension ChatStoreCommand {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var job: JobOptions
         @Flag(name: .long, help: "Repair the fixable receipt anomalies (recorded in chat.receipt_repairs).") var repairReceipts = false
+        @Option(name: .long, help: ArgumentHelp("Run as of this time instead of now (replaying history in tests and benchmarks).", visibility: .hidden)) var now: String?
         @Option(name: .long, help: "Write the summary in Prometheus text format to this file (atomically), for node_exporter's textfile collector.") var metricsFile: String?
 
         func run() throws {
@@ -21,6 +22,7 @@ extension ChatStoreCommand {
                 var n = Nightly(logger: logger)
                 n.runner = job.runner(global)
                 n.repairReceipts = repairReceipts
+                n.now = try parseDate(now, "--now")
                 let showProgress = global.showsProgress
                 let s = try n.run(conn) { name in if showProgress { printInfo("… \(name)") } }
                 if let metricsFile {

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Benchmark: `chatstore generate` and `chatstore ingest` against psql \copy of the same rows.
+# Usage: scripts/bench/data-in.sh [GEN_USERS] [INGEST_USERS] [DAYS]   (default 20000, 3300, 7)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+gen_users=${1:-20000}
+ing_users=${2:-3300}
+days=${3:-7}
+swift build -c release >/dev/null
+bin=$PWD/.build/release/chatstore
+dir=/tmp/chatstore-bench-$(id -u)
+work=$(mktemp -d /tmp/chatstore-bench-data.XXXX)
+trap 'rm -rf "$work"' EXIT
+"$bin" local start --dir "$dir" --no-fsync >/dev/null
+admin="host=$dir dbname=postgres user=postgres"
+url() { echo "host=$dir dbname=$1 user=postgres"; }
+fresh() { psql -qX "$admin" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"; }
+clone_schema() { fresh "$2"; pg_dump --schema-only "$(url "$1")" | psql -qX "$(url "$2")" >/dev/null 2>&1; }
+tables="users conversations members media messages receipts presence_events"
+timed() { /usr/bin/time -f "%e %M" -o "$work/t" "$@" >/dev/null; cat "$work/t"; }
+load_files() { # DB TABLES...: psql \copy every table from its file, then ANALYZE like the generator
+  local db=$1; shift
+  for t in "$@"; do psql -qX "$(url "$db")" -c "\\copy chat.$t from '$work/$t.copy'"; done
+  psql -qX "$(url "$db")" -c "ANALYZE chat.messages, chat.receipts, chat.presence_events, chat.members"
+}
+export_files() { for t in $tables; do psql -qX "$(url "$1")" -c "\\copy (SELECT * FROM chat.$t) to '$work/$t.copy'"; done; }
+rows_in() { psql -qAtX "$(url "$1")" -c "SELECT (SELECT count(*) FROM chat.users)+(SELECT count(*) FROM chat.conversations)+(SELECT count(*) FROM chat.members)+(SELECT count(*) FROM chat.media)+(SELECT count(*) FROM chat.messages)+(SELECT count(*) FROM chat.receipts)+(SELECT count(*) FROM chat.presence_events)"; }
+
+# 1. generate vs psql \copy of the same rows
+fresh bench_gen
+"$bin" migrate -q --database-url "$(url bench_gen)"
+read gen_s gen_kb < <(timed "$bin" generate --quiet --users "$gen_users" --days "$days" --seed 1 --database-url "$(url bench_gen)")
+msgs=$(psql -qAtX "$(url bench_gen)" -c "SELECT count(*) FROM chat.messages")
+rows=$(rows_in bench_gen)
+export_files bench_gen
+clone_schema bench_gen bench_gen_copy
+read copy_s copy_kb < <(timed bash -c "$(declare -f load_files url); work=$work; dir=$dir; load_files bench_gen_copy $tables")
+[ "$(rows_in bench_gen_copy)" = "$rows" ] || { echo "row counts differ" >&2; exit 1; }
+
+# 2. ingest of NDJSON events vs psql \copy of the equivalent rows
+fresh bench_ev
+"$bin" migrate -q --database-url "$(url bench_ev)"
+"$bin" generate --quiet --users "$ing_users" --days "$days" --seed 2 --database-url "$(url bench_ev)"
+psql -qAtX "$(url bench_ev)" -f scripts/bench/events-from-db.sql > "$work/events.ndjson"
+events=$(wc -l < "$work/events.ndjson")
+export_files bench_ev
+clone_schema bench_ev bench_ev_copy
+ev_tables="users conversations members messages receipts presence_events"
+read evcopy_s evcopy_kb < <(timed bash -c "$(declare -f load_files url); work=$work; dir=$dir; load_files bench_ev_copy $ev_tables")
+ev_rows=$(psql -qAtX "$(url bench_ev_copy)" -c "SELECT (SELECT count(*) FROM chat.users)+(SELECT count(*) FROM chat.conversations)+(SELECT count(*) FROM chat.members)+(SELECT count(*) FROM chat.messages)+(SELECT count(*) FROM chat.receipts)+(SELECT count(*) FROM chat.presence_events)")
+clone_schema bench_ev bench_ev_ingest
+read ing_s ing_kb < <(timed "$bin" ingest --quiet "$work/events.ndjson" --database-url "$(url bench_ev_ingest)")
+same=$(psql -qAtX "$(url bench_ev_ingest)" -c "SELECT count(*) FROM chat.receipts")
+want=$(psql -qAtX "$(url bench_ev_copy)" -c "SELECT count(*) FROM chat.receipts WHERE delivered_at IS NOT NULL OR read_at IS NOT NULL")
+
+printf "| benchmark | rows | baseline s | chatstore s | speed ratio (baseline/chatstore) | chatstore rows/s | peak RSS MB (baseline / chatstore) |\n|---|---|---|---|---|---|---|\n"
+awk -v r="$rows" -v m="$msgs" -v b="$copy_s" -v c="$gen_s" -v bk="$copy_kb" -v ck="$gen_kb" 'BEGIN{printf "| generate (%d messages) vs psql \\\\copy of the same rows from files | %d | %.2f | %.2f | %.2fx | %d | %d / %d |\n", m, r, b, c, b/c, r/c, bk/1024, ck/1024}'
+awk -v r="$events" -v er="$ev_rows" -v b="$evcopy_s" -v c="$ing_s" -v bk="$evcopy_kb" -v ck="$ing_kb" 'BEGIN{printf "| ingest of %d NDJSON events vs psql \\\\copy of the equivalent %d rows | %d | %.2f | %.2f | %.2fx | %d | %d / %d |\n", r, er, r, b, c, b/c, r/c, bk/1024, ck/1024}'
+echo "ingested receipts: $same (receipts with a delivery or read in the source: $want)"
