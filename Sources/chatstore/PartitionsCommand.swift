@@ -8,7 +8,7 @@ extension ChatStoreCommand {
         static let configuration = CommandConfiguration(
             commandName: "partitions",
             abstract: "Premake, inspect and repair the time partitions of messages, receipts and presence.",
-            subcommands: [Ensure.self, Status.self, RepairDefault.self, Configure.self]
+            subcommands: [Ensure.self, Status.self, RepairDefault.self, Configure.self, Retire.self]
         )
     }
 }

@@ -1,0 +1,163 @@
+import ChatStorePostgres
+import ChatStoreZstd
+import Foundation
+import Logging
+
+/// Writes a messages partition, the receipts of its messages and the media they reference into an
+/// archive directory: zstd-compressed NDJSON (one object per row, column names as fields), a
+/// media pack of independent zstd frames with an index, and `manifest.json`. Everything is written
+/// into a temporary directory renamed into place when complete.
+public struct ArchiveExporter {
+    public let logger: Logger
+    public var settings = ZstdSettings(level: 3, checksum: true, workers: 1, jobSize: 1 << 20)
+
+    public init(logger: Logger) { self.logger = logger }
+
+    static let messageColumns: [(String, CopyToJSON.Kind)] = [
+        ("conversation_id", .number), ("message_id", .number), ("sent_at", .timestamp), ("sender_id", .number), ("kind", .text),
+        ("body", .text), ("reply_to_id", .number), ("client_message_id", .text), ("media_sha256", .bytea), ("edited_at", .timestamp),
+        ("deleted_at", .timestamp),
+    ]
+    static let receiptColumns: [(String, CopyToJSON.Kind)] = [
+        ("conversation_id", .number), ("message_id", .number), ("sent_at", .timestamp), ("recipient_id", .number), ("status", .number),
+        ("delivered_at", .timestamp), ("read_at", .timestamp), ("updated_at", .timestamp),
+    ]
+
+    /// Exports one messages partition into `directory/<partition>/`.
+    /// - Returns: the manifest and the archive's path.
+    public func export(_ conn: PostgresConnection, partition: String, into directory: String) throws -> (ArchiveManifest, String) {
+        let pm = PartitionManager(logger: logger)
+        guard let p = try pm.partitions(conn, parent: "messages").first(where: { $0.name == partition }) else {
+            throw ArchiveError("no messages partition named \(partition)")
+        }
+        let lo = PostgresTimestamp.format(p.from), hi = PostgresTimestamp.format(p.to)
+        let final = directory + "/" + partition
+        let tmp = directory + "/.\(partition).partial-\(getpid())"
+        try? FileManager.default.removeItem(atPath: tmp)
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        var done = false
+        defer { if !done { try? FileManager.default.removeItem(atPath: tmp) } }
+
+        var files: [ArchiveManifest.File] = []
+        let range = "sent_at >= '\(lo)' AND sent_at < '\(hi)'"
+        files.append(try ndjson(conn, "messages", "messages.ndjson.zst", ArchiveExporter.messageColumns, "chat.messages", range, tmp))
+        files.append(try ndjson(conn, "receipts", "receipts.ndjson.zst", ArchiveExporter.receiptColumns, "chat.receipts", range, tmp))
+        files += try mediaPack(conn, range: range, dir: tmp)
+
+        let schema = try conn.scalar(Int.self, "SELECT coalesce(max(version), 0) FROM chat.schema_migrations WHERE completed")
+        var comp = ArchiveManifest.Compression()
+        comp.level = settings.level
+        let manifest = ArchiveManifest(schemaVersion: schema, table: "messages", partition: partition, rangeStart: lo, rangeEnd: hi,
+                                       files: files, compression: comp, toolVersion: ChatStoreVersion.string,
+                                       zstdVersion: Zstd.libraryVersion, createdAt: PostgresTimestamp.format(Date()))
+        let mw = try AtomicFileWriter(path: tmp + "/manifest.json")
+        try mw.write(try manifest.encoded())
+        try mw.commit()
+        if FileManager.default.fileExists(atPath: final) {
+            let old = final + ".replaced-\(getpid())"
+            try FileManager.default.moveItem(atPath: final, toPath: old)
+            try FileManager.default.moveItem(atPath: tmp, toPath: final)
+            try? FileManager.default.removeItem(atPath: old)
+        } else {
+            try FileManager.default.moveItem(atPath: tmp, toPath: final)
+        }
+        done = true
+        return (manifest, final)
+    }
+
+    private func ndjson(_ conn: PostgresConnection, _ content: String, _ name: String, _ columns: [(String, CopyToJSON.Kind)],
+                        _ table: String, _ filter: String, _ dir: String) throws -> ArchiveManifest.File {
+        let w = try AtomicFileWriter(path: dir + "/" + name)
+        var hash = SHA256()
+        w.observer = { hash.update($0) }
+        let z = try ZstdCompressor(settings: settings)
+        let conv = CopyToJSON(columns: columns)
+        var buf: [UInt8] = []
+        buf.reserveCapacity(1 << 20 + 65536)
+        var raw: Int64 = 0
+        let cols = columns.map(\.0).joined(separator: ", ")
+        let rows = try conn.copyOut(SQL(unsafeRaw: "COPY (SELECT \(cols) FROM \(table) WHERE \(filter) ORDER BY conversation_id, message_id\(content == "receipts" ? ", recipient_id, sent_at" : "")) TO STDOUT")) { row in
+            conv.append(row: row, to: &buf)
+            if buf.count >= 1 << 20 {
+                raw += Int64(buf.count)
+                try buf.withUnsafeBytes { b in try z.compress(b) { try w.write($0) } }
+                buf.removeAll(keepingCapacity: true)
+            }
+        }
+        raw += Int64(buf.count)
+        try buf.withUnsafeBytes { b in try z.compress(b) { try w.write($0) } }
+        try z.finish { try w.write($0) }
+        try w.commit()
+        return ArchiveManifest.File(name: name, content: content, rows: rows, bytes: w.bytesWritten, uncompressedBytes: raw, sha256: hash.finalize().hex)
+    }
+
+    /// The media referenced by the range's messages: each distinct content once, as its own zstd
+    /// frame (zstd stores incompressible content in raw blocks), plus an NDJSON index with the
+    /// frame's offset and length for every (conversation, sha256).
+    private func mediaPack(_ conn: PostgresConnection, range: String, dir: String) throws -> [ArchiveManifest.File] {
+        let pack = try AtomicFileWriter(path: dir + "/media.pack.zst")
+        var packHash = SHA256()
+        pack.observer = { packHash.update($0) }
+        let index = try AtomicFileWriter(path: dir + "/media.index.ndjson.zst")
+        var indexHash = SHA256()
+        index.observer = { indexHash.update($0) }
+        let iz = try ZstdCompressor(settings: ZstdSettings(level: 3))
+        var offsets: [String: (Int64, Int64)] = [:]
+        var items = 0, indexRows = 0
+        var raw: Int64 = 0, indexRaw: Int64 = 0
+        var offset: Int64 = 0
+        // One row at a time (bytes can be large); ordered for a stable pack.
+        let rows = try conn.query(SQL(unsafeRaw: """
+            SELECT conversation_id, encode(sha256, 'hex') AS sha, size_bytes, mime_type, file_name, encoding, external_uri,
+                   bytes IS NOT NULL AS has_bytes
+            FROM chat.media md
+            WHERE (conversation_id, sha256) IN (SELECT DISTINCT conversation_id, media_sha256 FROM chat.messages WHERE \(range) AND media_sha256 IS NOT NULL)
+            ORDER BY conversation_id, sha256
+            """))
+        for row in rows {
+            let cv = try row.decode(Int64.self, "conversation_id"), sha = try row.decode(String.self, "sha")
+            var entry: [String: Any] = [
+                "conversation_id": cv, "sha256": sha, "size_bytes": try row.decode(Int64.self, "size_bytes"),
+                "mime_type": try row.decode(String.self, "mime_type"), "encoding": try row.decode(String.self, "encoding"),
+            ]
+            if let f = try row.decode(String?.self, "file_name") { entry["file_name"] = f }
+            if let u = try row.decode(String?.self, "external_uri") { entry["external_uri"] = u }
+            if try row.decode(Bool.self, "has_bytes") {
+                if let (o, l) = offsets[sha] {
+                    entry["offset"] = o; entry["length"] = l
+                } else {
+                    var content = try conn.scalar(Data.self, "SELECT bytes FROM chat.media WHERE conversation_id = \(cv) AND sha256 = decode(\(sha), 'hex')")
+                    if (entry["encoding"] as? String) == "zstd" { content = Data(try Zstd.decompress([UInt8](content))) }
+                    guard SHA256.hash([UInt8](content)).hex == sha else {
+                        throw ArchiveError("media \(cv):\(sha) in the database does not match its sha256; not archived")
+                    }
+                    let frame = try Zstd.compress([UInt8](content), settings: ZstdSettings(level: 3))
+                    try pack.write(frame)
+                    offsets[sha] = (offset, Int64(frame.count))
+                    entry["offset"] = offset; entry["length"] = Int64(frame.count)
+                    offset += Int64(frame.count)
+                    raw += Int64(content.count)
+                    items += 1
+                }
+            }
+            let line = Array(try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])) + [10]
+            indexRaw += Int64(line.count)
+            try iz.compress(line) { try index.write($0) }
+            indexRows += 1
+        }
+        if items == 0 {
+            // An empty pack is still a valid zstd file: one empty frame.
+            let empty = try Zstd.compress([])
+            try pack.write(empty)
+        }
+        try iz.finish { try index.write($0) }
+        try pack.commit()
+        try index.commit()
+        return [
+            ArchiveManifest.File(name: "media.index.ndjson.zst", content: "media_index", rows: indexRows, bytes: index.bytesWritten,
+                                 uncompressedBytes: indexRaw, sha256: indexHash.finalize().hex),
+            ArchiveManifest.File(name: "media.pack.zst", content: "media_pack", rows: items, bytes: pack.bytesWritten,
+                                 uncompressedBytes: raw, sha256: packHash.finalize().hex),
+        ]
+    }
+}

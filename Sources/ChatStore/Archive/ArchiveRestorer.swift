@@ -1,0 +1,109 @@
+import ChatStorePostgres
+import ChatStoreZstd
+import Foundation
+import Logging
+
+/// Loads an archive back: re-creates the partition range if needed, then media, messages and
+/// receipts with ON CONFLICT DO NOTHING, in one transaction, so restoring twice changes nothing.
+/// The archive is verified first.
+public struct ArchiveRestorer {
+    public let logger: Logger
+    public init(logger: Logger) { self.logger = logger }
+
+    public struct Report: Codable, Sendable {
+        public var partition: String
+        public var messages: Int
+        public var receipts: Int
+        public var media: Int
+        public var messagesAdded: Int
+        public var receiptsAdded: Int
+        public var mediaAdded: Int
+    }
+
+    public func restore(path: String, into conn: PostgresConnection) throws -> Report {
+        let check = try ArchiveVerifier().verify(path: path, connection: nil)
+        guard check.ok else { throw ArchiveError("refusing to restore a damaged archive:\n  " + check.problems.joined(separator: "\n  ")) }
+        let manifest = try JSONDecoder().decode(ArchiveManifest.self, from: Data(contentsOf: URL(fileURLWithPath: path + "/manifest.json")))
+        guard let lo = PostgresTimestamp.parse(manifest.rangeStart), let hi = PostgresTimestamp.parse(manifest.rangeEnd) else {
+            throw ArchiveError("\(path)/manifest.json: bad range")
+        }
+        try PartitionManager(logger: logger).ensureRange(conn, from: lo, until: hi)
+        var report = Report(partition: manifest.partition, messages: 0, receipts: 0, media: 0, messagesAdded: 0, receiptsAdded: 0, mediaAdded: 0)
+        try conn.transaction { c in
+            try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_messages (LIKE chat.messages)")
+            try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_receipts (LIKE chat.receipts)")
+            try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_media (LIKE chat.media)")
+            try c.execute("TRUNCATE restore_messages, restore_receipts, restore_media")
+            // Media: index lines with their bytes from the pack.
+            var index: [UInt8] = []
+            try ZstdDecompressor.decompressFile(path: path + "/media.index.ndjson.zst") { index.append(contentsOf: $0) }
+            let pack = FileHandle(forReadingAtPath: path + "/media.pack.zst")
+            defer { try? pack?.close() }
+            report.media = try c.copyIn("COPY restore_media (conversation_id, sha256, size_bytes, mime_type, file_name, encoding, bytes, external_uri, created_at) FROM STDIN") { w in
+                for line in index.split(separator: 10) {
+                    guard let o = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { throw ArchiveError("media index line is not JSON") }
+                    w.append((o["conversation_id"] as! NSNumber).int64Value)
+                    w.appendBytea(hexBytes(o["sha256"] as! String) ?? [])
+                    w.append((o["size_bytes"] as! NSNumber).int64Value)
+                    w.append(o["mime_type"] as? String ?? "application/octet-stream")
+                    w.append(o["file_name"] as? String)
+                    let encoding = o["encoding"] as? String ?? "none"
+                    w.append(encoding)
+                    if let off = (o["offset"] as? NSNumber)?.int64Value, let len = (o["length"] as? NSNumber)?.int64Value {
+                        try pack?.seek(toOffset: UInt64(off))
+                        let content = try Zstd.decompress([UInt8](pack?.readData(ofLength: Int(len)) ?? Data()))
+                        // Stored as it was: zstd-compressed content is compressed again with the same settings.
+                        w.appendBytea(encoding == "zstd" ? try Zstd.compress(content) : content)
+                    } else { w.appendNull() }
+                    w.append(o["external_uri"] as? String)
+                    w.appendTimestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1e6))
+                    try w.endRow()
+                }
+            }
+            report.messages = try load(c, path + "/messages.ndjson.zst", "restore_messages", ArchiveExporter.messageColumns)
+            report.receipts = try load(c, path + "/receipts.ndjson.zst", "restore_receipts", ArchiveExporter.receiptColumns)
+            report.mediaAdded = try c.execute("""
+                INSERT INTO chat.media SELECT * FROM restore_media ON CONFLICT DO NOTHING
+                """).affectedRows
+            report.messagesAdded = try c.execute("INSERT INTO chat.messages SELECT * FROM restore_messages ON CONFLICT DO NOTHING").affectedRows
+            report.receiptsAdded = try c.execute("INSERT INTO chat.receipts SELECT * FROM restore_receipts ON CONFLICT DO NOTHING").affectedRows
+        }
+        return report
+    }
+
+    /// Streams an NDJSON file into a staging table through COPY.
+    private func load(_ c: PostgresConnection, _ file: String, _ table: String, _ columns: [(String, CopyToJSON.Kind)]) throws -> Int {
+        let names = columns.map(\.0)
+        return try c.copyIn(SQL(unsafeRaw: "COPY \(table) (\(names.joined(separator: ", "))) FROM STDIN")) { w in
+            var pending: [UInt8] = []
+            var lineNo = 0
+            func row(_ line: ArraySlice<UInt8>) throws {
+                lineNo += 1
+                let obj = try line.withUnsafeBytes { raw -> [String: FlatJSONValue] in
+                    do { return try FlatJSON.parse(raw) } catch { throw ArchiveError("\(file): line \(lineNo): \(error)") }
+                }
+                for (name, kind) in columns {
+                    switch obj[name] ?? .null {
+                    case .null: w.appendNull()
+                    case .number(let s): w.appendRawField(Array(s.utf8))
+                    case .bool(let b): w.append(b)
+                    case .string(let s):
+                        if kind == .bytea { w.appendRawField(Array("\\\\x".utf8) + Array(s.utf8)) } else { w.append(s) }
+                    case .nested: throw ArchiveError("\(file): line \(lineNo): field \(name) is not a scalar")
+                    }
+                }
+                try w.endRow()
+            }
+            try ZstdDecompressor.decompressFile(path: file) { chunk in
+                pending.append(contentsOf: chunk)
+                var start = pending.startIndex
+                while let nl = pending[start...].firstIndex(of: 10) {
+                    try row(pending[start..<nl])
+                    start = nl + 1
+                }
+                pending.removeSubrange(pending.startIndex..<start)
+            }
+            if !pending.isEmpty { try row(pending[...]) }
+        }
+    }
+}

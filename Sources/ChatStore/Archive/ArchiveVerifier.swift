@@ -1,0 +1,94 @@
+import ChatStorePostgres
+import ChatStoreZstd
+import Foundation
+
+/// Checks an archive directory: every file of the manifest exists and no other file does, each
+/// file's sha256, each zstd frame's checksum (full decompression), NDJSON row counts, every media
+/// item's content against its sha256, and, while the partition is still in the database, the
+/// row counts against the database.
+public struct ArchiveVerifier {
+    public init() {}
+
+    public struct Report: Codable, Sendable {
+        public var path: String
+        public var ok: Bool
+        public var problems: [String]
+        public var rows: [String: Int]
+        public var checkedAgainstDatabase: Bool
+    }
+
+    public func verify(path: String, connection: PostgresConnection?) throws -> Report {
+        var problems: [String] = []
+        var rows: [String: Int] = [:]
+        let manifestPath = path + "/manifest.json"
+        guard let data = FileManager.default.contents(atPath: manifestPath) else {
+            return Report(path: path, ok: false, problems: ["\(manifestPath): missing"], rows: [:], checkedAgainstDatabase: false)
+        }
+        let manifest: ArchiveManifest
+        do { manifest = try JSONDecoder().decode(ArchiveManifest.self, from: data) } catch {
+            return Report(path: path, ok: false, problems: ["\(manifestPath): not a chatstore archive manifest (\(error))"], rows: [:], checkedAgainstDatabase: false)
+        }
+        let present = Set((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
+        let expected = Set(manifest.files.map(\.name) + ["manifest.json"])
+        for extra in present.subtracting(expected).sorted() { problems.append("\(path)/\(extra): not listed in the manifest") }
+        for f in manifest.files {
+            let fp = path + "/" + f.name
+            guard present.contains(f.name) else { problems.append("\(fp): missing"); continue }
+            // sha256 of the bytes as stored.
+            var h = SHA256()
+            var size: Int64 = 0
+            do { try FileChunks.read(path: fp) { h.update($0); size += Int64($0.count) } } catch { problems.append("\(fp): \(error)"); continue }
+            if size != f.bytes { problems.append("\(fp): \(size) bytes, manifest says \(f.bytes) (truncated or extended)") }
+            if h.finalize().hex != f.sha256 { problems.append("\(fp): sha256 \(h.finalize().hex) does not match the manifest's \(f.sha256)") }
+            // zstd frames and line counts.
+            var lines = 0
+            var raw: Int64 = 0
+            do {
+                try ZstdDecompressor.decompressFile(path: fp) { chunk in
+                    raw += Int64(chunk.count)
+                    if f.content != "media_pack" { for b in chunk.bindMemory(to: UInt8.self) where b == 10 { lines += 1 } }
+                }
+            } catch let e as ZstdError {
+                problems.append("\(fp): damaged zstd data: \(e.message)\(e.offset.map { " at byte \($0)" } ?? "")")
+                continue
+            }
+            if raw != f.uncompressedBytes { problems.append("\(fp): \(raw) bytes uncompressed, manifest says \(f.uncompressedBytes)") }
+            if f.content != "media_pack" {
+                rows[f.content] = lines
+                if lines != f.rows { problems.append("\(fp): \(lines) rows, manifest says \(f.rows)") }
+            }
+        }
+        // Every media item decompresses on its own and matches its sha256.
+        if problems.isEmpty, let idx = manifest.files.first(where: { $0.content == "media_index" }) {
+            var text: [UInt8] = []
+            try ZstdDecompressor.decompressFile(path: path + "/" + idx.name) { text.append(contentsOf: $0) }
+            let pack = FileHandle(forReadingAtPath: path + "/media.pack.zst")
+            defer { try? pack?.close() }
+            for (n, line) in text.split(separator: 10).enumerated() {
+                guard let o = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                    problems.append("\(path)/\(idx.name): line \(n + 1) is not JSON"); continue
+                }
+                guard let off = (o["offset"] as? NSNumber)?.int64Value, let len = (o["length"] as? NSNumber)?.int64Value, let sha = o["sha256"] as? String else { continue }
+                do {
+                    try pack?.seek(toOffset: UInt64(off))
+                    let frame = [UInt8](pack?.readData(ofLength: Int(len)) ?? Data())
+                    let content = try Zstd.decompress(frame)
+                    if SHA256.hash(content).hex != sha { problems.append("\(path)/media.pack.zst: item at offset \(off) does not match sha256 \(sha)") }
+                } catch {
+                    problems.append("\(path)/media.pack.zst: item at offset \(off) (length \(len)) is damaged: \(error)")
+                }
+            }
+        }
+        // Against the database, while the partition is still there.
+        var checkedDB = false
+        if let conn = connection, try conn.scalar(Bool.self, "SELECT to_regclass(\("chat." + manifest.partition)) IS NOT NULL") {
+            checkedDB = true
+            let lo = manifest.rangeStart, hi = manifest.rangeEnd
+            let m = try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages WHERE sent_at >= \(lo)::timestamptz AND sent_at < \(hi)::timestamptz")
+            let r = try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipts WHERE sent_at >= \(lo)::timestamptz AND sent_at < \(hi)::timestamptz")
+            if let a = rows["messages"], a != m { problems.append("\(path): \(a) messages archived, the database holds \(m) for the range") }
+            if let a = rows["receipts"], a != r { problems.append("\(path): \(a) receipts archived, the database holds \(r) for the range") }
+        }
+        return Report(path: path, ok: problems.isEmpty, problems: problems, rows: rows, checkedAgainstDatabase: checkedDB)
+    }
+}

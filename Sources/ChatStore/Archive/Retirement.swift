@@ -1,0 +1,119 @@
+import ChatStorePostgres
+import Foundation
+import Logging
+
+/// Archive bookkeeping and retention: export + verify + record in `chat.archives`, then detach
+/// and drop. A partition is never dropped without a verified archive whose row counts equal the
+/// detached tables'; every step is recorded, so a run killed at any step resumes safely.
+public struct Retirement {
+    public let logger: Logger
+    public var lockTimeout: Duration = .seconds(3)
+    public init(logger: Logger) { self.logger = logger }
+
+    /// Steps, in order. `stopAfter` ends a run after one of them (to test resuming).
+    public enum Step: String, Codable, Sendable, CaseIterable { case export, verify, detach, drop }
+
+    public struct PartitionResult: Codable, Sendable {
+        public var partition: String
+        public var path: String
+        public var steps: [String]
+        public var messages: Int
+        public var receipts: Int
+    }
+
+    /// Exports (if not already archived and verified), verifies against the database, and records
+    /// the archive. Returns the ledger id and the path.
+    @discardableResult
+    public func archive(_ conn: PostgresConnection, partition: String, directory: String) throws -> (Int64, String, ArchiveVerifier.Report) {
+        let (manifest, path) = try ArchiveExporter(logger: logger).export(conn, partition: partition, into: directory)
+        let report = try ArchiveVerifier().verify(path: path, connection: conn)
+        guard report.ok else { throw ArchiveError("archive \(path) failed verification:\n  " + report.problems.joined(separator: "\n  ")) }
+        let manifestSHA = SHA256.hash([UInt8](try Data(contentsOf: URL(fileURLWithPath: path + "/manifest.json")))).hex
+        let bytes = manifest.files.map(\.bytes).reduce(0, +)
+        let rows = manifest.files.filter { $0.content == "messages" || $0.content == "receipts" }.map(\.rows).reduce(0, +)
+        let id = try conn.scalar(Int64.self, """
+            INSERT INTO chat.archives (parent_table, partition_name, range_start, range_end, path, manifest_sha256, row_count, bytes, verified_at)
+            VALUES ('messages', \(partition), \(manifest.rangeStart)::timestamptz, \(manifest.rangeEnd)::timestamptz, \(path), \(manifestSHA), \(Int64(rows)), \(bytes), now())
+            RETURNING archive_id
+            """)
+        return (id, path, report)
+    }
+
+    /// Retires every messages partition that ended before `cutoff`, with the receipts partition of
+    /// the same range: archive, verify, record, detach, drop (or keep the detached tables).
+    public func retire(_ conn: PostgresConnection, olderThan cutoff: Date, directory: String, keepTables: Bool,
+                       stopAfter: Step? = nil) throws -> [PartitionResult] {
+        let key = JobRunner.lockKey("partitions")
+        guard try conn.tryAdvisoryLock(key) else { throw JobBusy(job: "partitions") }
+        defer { _ = try? conn.advisoryUnlock(key) }
+        let pm = PartitionManager(logger: logger)
+        var results: [PartitionResult] = []
+        // Partitions still attached, and ones a previous run detached but did not drop.
+        let attached = try pm.partitions(conn, parent: "messages").filter { $0.to <= cutoff }.map(\.name)
+        let pending = try conn.query("""
+            SELECT DISTINCT partition_name FROM chat.archives
+            WHERE parent_table = 'messages' AND verified_at IS NOT NULL AND detached_at IS NOT NULL AND dropped_at IS NULL
+            """).map { try $0.decode(String.self, at: 0) }
+        let receiptParts = try pm.partitions(conn, parent: "receipts")
+        for name in (attached + pending.filter { !attached.contains($0) }).sorted() {
+            var steps: [String] = []
+            let receiptName = "receipts_" + name.dropFirst("messages_".count)
+            // 1-2. Archive and verify, unless a verified archive is already recorded and still verifies.
+            var path: String
+            var archiveID: Int64
+            if let row = try conn.queryOne("""
+                SELECT archive_id, path FROM chat.archives WHERE partition_name = \(name) AND verified_at IS NOT NULL
+                ORDER BY archive_id DESC LIMIT 1
+                """), try ArchiveVerifier().verify(path: try row.decode(String.self, "path"), connection: conn).ok {
+                archiveID = try row.decode(Int64.self, "archive_id")
+                path = try row.decode(String.self, "path")
+            } else {
+                guard attached.contains(name) else { throw ArchiveError("\(name) is detached but has no archive that verifies; not dropping it") }
+                if let p = receiptParts.first(where: { $0.name == receiptName }), let m = try pm.partitions(conn, parent: "messages").first(where: { $0.name == name }),
+                   p.from != m.from || p.to != m.to {
+                    throw ArchiveError("\(receiptName) does not cover the same range as \(name); retire needs matching granularity")
+                }
+                (archiveID, path, _) = try archive(conn, partition: name, directory: directory)
+                steps += ["export", "verify"]
+            }
+            let archived = try ArchiveVerifier().verify(path: path, connection: nil)
+            if stopAfter == .export || stopAfter == .verify {
+                results.append(PartitionResult(partition: name, path: path, steps: steps, messages: archived.rows["messages"] ?? 0, receipts: archived.rows["receipts"] ?? 0))
+                continue
+            }
+            // 3. Detach both (one transaction, fixed order: messages then receipts).
+            if attached.contains(name) {
+                try conn.transaction { c in
+                    try c.execute("SELECT set_config('lock_timeout', \(String(Int(lockTimeout.components.seconds * 1000))), true)")
+                    try c.execute(SQL(unsafeRaw: "ALTER TABLE chat.messages DETACH PARTITION chat.\(c.quoteIdentifier(name))"))
+                    if try c.scalar(Bool.self, "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(\("chat." + receiptName)))") {
+                        try c.execute(SQL(unsafeRaw: "ALTER TABLE chat.receipts DETACH PARTITION chat.\(c.quoteIdentifier(receiptName))"))
+                    }
+                    try c.execute("UPDATE chat.archives SET detached_at = now() WHERE archive_id = \(archiveID)")
+                }
+                steps.append("detach")
+            }
+            if stopAfter == .detach {
+                results.append(PartitionResult(partition: name, path: path, steps: steps, messages: archived.rows["messages"] ?? 0, receipts: archived.rows["receipts"] ?? 0))
+                continue
+            }
+            // 4. Drop, only if the detached tables hold exactly what the archive holds.
+            let m = try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(conn.quoteIdentifier(name))"))
+            let r = try conn.scalar(Bool.self, "SELECT to_regclass(\("chat." + receiptName)) IS NOT NULL")
+                ? try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(conn.quoteIdentifier(receiptName))")) : 0
+            guard m == archived.rows["messages"], r == archived.rows["receipts"] else {
+                throw ArchiveError("\(name): detached tables hold \(m) messages and \(r) receipts, the archive \(archived.rows); not dropping")
+            }
+            if !keepTables {
+                try conn.transaction { c in
+                    try c.execute(SQL(unsafeRaw: "DROP TABLE IF EXISTS chat.\(c.quoteIdentifier(receiptName))"))
+                    try c.execute(SQL(unsafeRaw: "DROP TABLE chat.\(c.quoteIdentifier(name))"))
+                    try c.execute("UPDATE chat.archives SET dropped_at = now() WHERE archive_id = \(archiveID)")
+                }
+                steps.append("drop")
+            }
+            results.append(PartitionResult(partition: name, path: path, steps: steps, messages: m, receipts: r))
+        }
+        return results
+    }
+}

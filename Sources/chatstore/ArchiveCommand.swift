@@ -1,0 +1,160 @@
+import ArgumentParser
+import ChatStore
+import ChatStorePostgres
+import Foundation
+
+extension ChatStoreCommand {
+    struct Archive: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "zstd-compressed archives of message partitions: export, verify, restore, list.",
+            discussion: "Format: docs/archive-format.md. Archives are readable without chatstore: zstd -t, zstd -dc FILE | jq.",
+            subcommands: [Export.self, Verify.self, Restore.self, List.self])
+    }
+
+    struct ComplianceExportCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export",
+            abstract: "Export everything one user sent or could read, or one conversation, into one zstd-compressed NDJSON file (live partitions and archives).")
+        @OptionGroup var global: GlobalOptions
+        @Option(name: .long, help: "The user whose data to export.") var user: Int64?
+        @Option(name: .long, help: "The conversation to export.") var conversation: Int64?
+        @Option(name: .long, help: "Only messages sent from this time (YYYY-MM-DD or ISO).") var from: String?
+        @Option(name: .long, help: "Only messages sent before this time.") var to: String?
+        @Option(name: .long, help: "Output file (.ndjson.zst); written under a temporary name and renamed when complete.") var out: String
+
+        func validate() throws {
+            if (user == nil) == (conversation == nil) { throw ValidationError("give exactly one of --user or --conversation") }
+        }
+
+        func run() throws {
+            try runReportingErrors {
+                let conn = try global.connect(global.makeLogger())
+                let r = try ChatStore.ComplianceExport(logger: global.makeLogger()).run(conn, subject: user.map { .user($0) } ?? .conversation(conversation!),
+                                                                                       from: try parseDate(from, "--from"), to: try parseDate(to, "--to"), out: out)
+                if global.json { try printJSON(r) } else if !global.quiet {
+                    print("wrote \(r.path): \(r.conversations) conversations, \(r.messages) messages (\(r.fromArchives) rows from archives), \(r.receipts) receipts, \(r.media) media; sha256 \(r.sha256)")
+                }
+            }
+        }
+    }
+}
+
+extension ChatStoreCommand.Archive {
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Archive message partitions (with their receipts and media) into DIR/<partition>/, verify them, and record them in chat.archives. The database is not changed otherwise.")
+        @OptionGroup var global: GlobalOptions
+        @Option(name: .long, help: "A messages partition (e.g. messages_p20261122).") var partition: String?
+        @Option(name: .long, help: "Every messages partition that ends on or before this date.") var before: String?
+        @Option(name: .long, help: "Archive directory.") var dir: String
+
+        func validate() throws { if (partition == nil) == (before == nil) { throw ValidationError("give exactly one of --partition or --before") } }
+
+        func run() throws {
+            try runReportingErrors {
+                let conn = try global.connect(global.makeLogger())
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                var names: [String] = []
+                if let partition { names = [partition] } else {
+                    let cutoff = try parseDate(before, "--before")!
+                    names = try PartitionManager(logger: global.makeLogger()).partitions(conn, parent: "messages").filter { $0.to <= cutoff }.map(\.name)
+                }
+                struct Out: Encodable { var partition: String; var archiveId: Int64; var path: String; var rows: [String: Int] }
+                var out: [Out] = []
+                for n in names {
+                    let (id, path, report) = try Retirement(logger: global.makeLogger()).archive(conn, partition: n, directory: dir)
+                    out.append(Out(partition: n, archiveId: id, path: path, rows: report.rows))
+                    if !global.json && !global.quiet { print("archived \(n) → \(path): \(report.rows["messages"] ?? 0) messages, \(report.rows["receipts"] ?? 0) receipts (verified)") }
+                }
+                if global.json { try printJSON(out) }
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check an archive: files against the manifest (sha256, size), zstd checksums, row counts, media items, and the database while the partition exists. Exit 1 on any damage.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Archive directory (DIR/<partition>).") var path: String
+        @Flag(name: .long, help: "Do not compare with the database.") var offline = false
+
+        func run() throws {
+            try runReportingErrors {
+                let conn = offline ? nil : try? PostgresConnection(settings: global.connectionSettings(), logger: global.makeLogger())
+                let r = try ArchiveVerifier().verify(path: path, connection: conn)
+                if global.json { try printJSON(r) } else if !global.quiet {
+                    print(r.ok ? "ok: \(path) (\(r.rows.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))\(r.checkedAgainstDatabase ? ", matches the database" : ""))" : "DAMAGED: \(path)")
+                }
+                for p in r.problems { printError(p) }
+                if !r.ok { throw ExitCode(ExitCodes.failure) }
+            }
+        }
+    }
+
+    struct Restore: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Load an archive back (re-creating its partition range if needed). Verifies first; idempotent.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Archive directory.") var path: String
+
+        func run() throws {
+            try runReportingErrors {
+                let conn = try global.connect(global.makeLogger())
+                let r = try ArchiveRestorer(logger: global.makeLogger()).restore(path: path, into: conn)
+                if global.json { try printJSON(r) } else if !global.quiet {
+                    print("restored \(r.partition): \(r.messagesAdded) of \(r.messages) messages, \(r.receiptsAdded) of \(r.receipts) receipts, \(r.mediaAdded) of \(r.media) media added")
+                }
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "What the archive ledger (chat.archives) knows.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try runReportingErrors {
+                let conn = try global.connect(global.makeLogger())
+                struct Row: Encodable { var id: Int64; var partition: String; var from: String; var to: String; var path: String; var rows: Int64; var bytes: Int64; var verifiedAt: String?; var detachedAt: String?; var droppedAt: String? }
+                let rows = try conn.query("SELECT * FROM chat.archives ORDER BY range_start, archive_id").map { r in
+                    Row(id: try r.decode(Int64.self, "archive_id"), partition: try r.decode(String.self, "partition_name"),
+                        from: try r.decode(String.self, "range_start"), to: try r.decode(String.self, "range_end"), path: try r.decode(String.self, "path"),
+                        rows: try r.decode(Int64.self, "row_count"), bytes: try r.decode(Int64.self, "bytes"),
+                        verifiedAt: try r.decode(String?.self, "verified_at"), detachedAt: try r.decode(String?.self, "detached_at"), droppedAt: try r.decode(String?.self, "dropped_at"))
+                }
+                if global.json { try printJSON(rows) } else {
+                    for r in rows { print("\(r.id)  \(r.partition)  [\(r.from), \(r.to))  \(r.rows) rows  \(r.bytes) bytes  \(r.droppedAt != nil ? "dropped" : r.detachedAt != nil ? "detached" : "live")  \(r.path)") }
+                }
+            }
+        }
+    }
+}
+
+extension ChatStoreCommand.Partitions {
+    struct Retire: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Archive, verify, record, detach and drop message partitions (with their receipts) older than an age. Never drops without a verified archive; a killed run resumes.")
+        @OptionGroup var global: GlobalOptions
+        @Option(name: .long, help: "Age, like 90d, 12w or 36h: partitions that ended before now minus this are retired.") var olderThan: String
+        @Option(name: .long, help: "Where archives go.") var archiveDir: String
+        @Flag(name: .long, help: "Detach but keep the tables (drop them yourself later).") var keepTable = false
+        @Option(name: .long, help: ArgumentHelp("Stop after this step (export, verify, detach) to test resuming.", visibility: .hidden)) var stopAfter: String?
+
+        func validate() throws { _ = try age() }
+
+        func age() throws -> TimeInterval {
+            guard let unit = olderThan.last, let n = Double(olderThan.dropLast()), n >= 0 else { throw ValidationError("--older-than must look like 90d, 12w or 36h") }
+            switch unit { case "h": return n * 3600; case "d": return n * 86_400; case "w": return n * 7 * 86_400
+            default: throw ValidationError("--older-than must end in h, d or w") }
+        }
+
+        func run() throws {
+            try runJobCommand {
+                let conn = try global.connect(global.makeLogger())
+                try FileManager.default.createDirectory(atPath: archiveDir, withIntermediateDirectories: true)
+                let r = try Retirement(logger: global.makeLogger()).retire(conn, olderThan: Date().addingTimeInterval(-(try age())), directory: archiveDir,
+                                                                          keepTables: keepTable, stopAfter: stopAfter.flatMap { Retirement.Step(rawValue: $0) })
+                if global.json { try printJSON(r) } else if !global.quiet {
+                    if r.isEmpty { print("nothing to retire") }
+                    for p in r { print("\(p.partition): \(p.steps.isEmpty ? "already done" : p.steps.joined(separator: ", ")) — \(p.messages) messages, \(p.receipts) receipts in \(p.path)") }
+                }
+            }
+        }
+    }
+}
