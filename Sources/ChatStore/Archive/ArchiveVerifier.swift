@@ -81,7 +81,9 @@ public struct ArchiveVerifier {
         }
         // Against the database, while the partition is still there.
         var checkedDB = false
-        if let conn = connection, try conn.scalar(Bool.self, "SELECT to_regclass(\("chat." + manifest.partition)) IS NOT NULL") {
+        if let conn = connection, try conn.scalar(Bool.self, """
+            SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(\("chat." + manifest.partition)) AND inhparent = 'chat.messages'::regclass)
+            """) {
             checkedDB = true
             let lo = manifest.rangeStart, hi = manifest.rangeEnd
             let m = try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages WHERE sent_at >= \(lo)::timestamptz AND sent_at < \(hi)::timestamptz")

@@ -59,7 +59,8 @@ public struct ComplianceExport {
 
         // What the subject could see: a message is visible when sent inside a membership interval
         // (any time for a conversation export) or sent by the user.
-        let visible: SQL = userID.map { u in
+        // (Ids are formatted from Int64 values, so this text carries no outside input.)
+        let visible: String = userID.map { u in
             "(m.sender_id = \(u) OR EXISTS (SELECT 1 FROM chat.members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = \(u) AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)))"
         } ?? "true"
         func copyJSON(_ record: String, _ columns: [(String, CopyToJSON.Kind)], _ query: SQL) throws -> Int {
@@ -81,19 +82,19 @@ public struct ComplianceExport {
         let range = "m.sent_at >= '\(lo)' AND m.sent_at < '\(hi)'"
         let msgCols = ArchiveExporter.messageColumns.map { "m." + $0.0 }.joined(separator: ", ")
         report.messages += try copyJSON("message", ArchiveExporter.messageColumns, SQL(unsafeRaw: """
-            SELECT \(msgCols) FROM chat.messages m WHERE m.conversation_id IN (\(ids)) AND \(range) AND \(conn.render(visible)) ORDER BY m.sent_at, m.message_id
+            SELECT \(msgCols) FROM chat.messages m WHERE m.conversation_id IN (\(ids)) AND \(range) AND \(visible) ORDER BY m.sent_at, m.message_id
             """))
         let rcpCols = ArchiveExporter.receiptColumns.map { "r." + $0.0 }.joined(separator: ", ")
         let receiptFilter = userID.map { "(r.recipient_id = \($0) OR m.sender_id = \($0))" } ?? "true"
         report.receipts += try copyJSON("receipt", ArchiveExporter.receiptColumns, SQL(unsafeRaw: """
             SELECT \(rcpCols) FROM chat.receipts r JOIN chat.messages m ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id AND m.sent_at = r.sent_at
-            WHERE r.conversation_id IN (\(ids)) AND \(range) AND \(receiptFilter) AND \(conn.render(visible)) ORDER BY r.sent_at, r.message_id, r.recipient_id
+            WHERE r.conversation_id IN (\(ids)) AND \(range) AND \(receiptFilter) AND \(visible) ORDER BY r.sent_at, r.message_id, r.recipient_id
             """))
         report.media += try copyJSON("media", [("conversation_id", .number), ("sha256", .bytea), ("size_bytes", .number), ("mime_type", .text),
                                                ("file_name", .text), ("encoding", .text), ("bytes", .bytea), ("external_uri", .text)], SQL(unsafeRaw: """
             SELECT md.conversation_id, md.sha256, md.size_bytes, md.mime_type, md.file_name, md.encoding, md.bytes, md.external_uri FROM chat.media md
             WHERE (md.conversation_id, md.sha256) IN (SELECT m.conversation_id, m.media_sha256 FROM chat.messages m
-                   WHERE m.conversation_id IN (\(ids)) AND \(range) AND m.media_sha256 IS NOT NULL AND \(conn.render(visible)))
+                   WHERE m.conversation_id IN (\(ids)) AND \(range) AND m.media_sha256 IS NOT NULL AND \(visible))
             """))
 
         // Archives of partitions no longer in the database.

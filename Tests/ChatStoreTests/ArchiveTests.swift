@@ -1,0 +1,180 @@
+import ChatStore
+import ChatStorePostgres
+import ChatStoreTestSupport
+import ChatStoreZstd
+import Foundation
+import Testing
+
+@Suite struct ArchiveTests {
+    let logger = TestDatabase.logger
+
+    func firstPartition(_ conn: PostgresConnection) throws -> PartitionManager.Partition {
+        try PartitionManager(logger: logger).partitions(conn, parent: "messages").first { p in
+            (try? conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(p.name)"))) ?? 0 > 0
+        }!
+    }
+
+    func rangeChecksums(_ conn: PostgresConnection, _ p: PartitionManager.Partition) throws -> [String] {
+        let lo = PostgresTimestamp.format(p.from), hi = PostgresTimestamp.format(p.to)
+        return [
+            try TestDatabase.checksum(conn, "(SELECT * FROM chat.messages WHERE sent_at >= '\(lo)' AND sent_at < '\(hi)')", orderBy: "conversation_id, message_id"),
+            try TestDatabase.checksum(conn, "(SELECT * FROM chat.receipts WHERE sent_at >= '\(lo)' AND sent_at < '\(hi)')", orderBy: "conversation_id, message_id, recipient_id, sent_at"),
+            try TestDatabase.checksum(conn, """
+                (SELECT conversation_id, sha256, size_bytes, mime_type, file_name, encoding, bytes FROM chat.media md
+                 WHERE (conversation_id, sha256) IN (SELECT conversation_id, media_sha256 FROM chat.messages WHERE sent_at >= '\(lo)' AND sent_at < '\(hi)'))
+                """, orderBy: "conversation_id, sha256"),
+        ]
+    }
+
+    @Test func exportThenRestoreIntoAnEmptyDatabaseGivesIdenticalTables() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        var path = ""
+        var expected: [String] = []
+        var p: PartitionManager.Partition!
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 150, days: 3, anomalyRate: 0.01)
+            p = try firstPartition(conn)
+            expected = try rangeChecksums(conn, p)
+            (_, path) = try ArchiveExporter(logger: logger).export(conn, partition: p.name, into: dir)
+            let v = try ArchiveVerifier().verify(path: path, connection: conn)
+            #expect(v.ok, "\(v.problems)")
+            #expect(v.checkedAgainstDatabase)
+            // Readable without chatstore.
+            for f in ["messages.ndjson.zst", "receipts.ndjson.zst", "media.pack.zst", "media.index.ndjson.zst"] {
+                #expect(try runCommand("/usr/bin/zstd", ["-tq", path + "/" + f]).status == 0, "\(f)")
+            }
+            let jq = try runCommand("/bin/sh", ["-c", "zstd -dc '\(path)/messages.ndjson.zst' | jq -c 'select(.kind == \"text\") | .body' | head -1"])
+            #expect(jq.status == 0 && !jq.stdout.isEmpty)
+            // Users, conversations and members come along to the empty database (they are never archived).
+            try TestDatabase.migrated { empty, _ in
+                for t in ["users", "conversations", "members"] {
+                    var rows: [UInt8] = []
+                    try conn.copyOut(SQL(unsafeRaw: "COPY chat.\(t) TO STDOUT")) { rows.append(contentsOf: $0) }
+                    try empty.copyIn(SQL(unsafeRaw: "COPY chat.\(t) FROM STDIN")) { w in try rows.withUnsafeBytes { try w.writeRaw($0) } }
+                }
+                let r = try ArchiveRestorer(logger: logger).restore(path: path, into: empty)
+                #expect(r.messagesAdded == r.messages && r.messages > 0)
+                #expect(try rangeChecksums(empty, p) == expected)
+                // Idempotent.
+                let again = try ArchiveRestorer(logger: logger).restore(path: path, into: empty)
+                #expect(again.messagesAdded == 0 && again.receiptsAdded == 0 && again.mediaAdded == 0)
+                #expect(try rangeChecksums(empty, p) == expected)
+            }
+        }
+    }
+
+    @Test func verifyCatchesTruncatedFlippedMissingAndExtraFiles() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 120, days: 2)
+            let p = try firstPartition(conn)
+            let base = try TestPaths.temporaryDirectory()
+            let (_, good) = try ArchiveExporter(logger: logger).export(conn, partition: p.name, into: base)
+            func damaged(_ name: String, _ damage: (String) throws -> Void) throws -> ArchiveVerifier.Report {
+                let copy = base + "/" + name
+                _ = try runCommand("/bin/cp", ["-r", good, copy])
+                try damage(copy)
+                return try ArchiveVerifier().verify(path: copy, connection: nil)
+            }
+            let truncated = try damaged("truncated") { d in
+                let f = d + "/receipts.ndjson.zst"
+                let data = try Data(contentsOf: URL(fileURLWithPath: f))
+                try data.prefix(data.count - 100).write(to: URL(fileURLWithPath: f))
+            }
+            #expect(!truncated.ok)
+            #expect(truncated.problems.contains { $0.contains("receipts.ndjson.zst") && $0.contains("truncated") })
+            let flipped = try damaged("flipped") { d in
+                let f = d + "/messages.ndjson.zst"
+                var data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: f)))
+                data[data.count / 2] ^= 0x04
+                try Data(data).write(to: URL(fileURLWithPath: f))
+            }
+            #expect(!flipped.ok)
+            #expect(flipped.problems.contains { $0.contains("messages.ndjson.zst") && $0.contains("sha256") })
+            #expect(flipped.problems.contains { $0.contains("messages.ndjson.zst") && $0.contains("at byte") })
+            let missing = try damaged("missing") { d in try FileManager.default.removeItem(atPath: d + "/media.pack.zst") }
+            #expect(missing.problems.contains { $0.hasSuffix("media.pack.zst: missing") })
+            let extra = try damaged("extra") { d in try "x".write(toFile: d + "/notes.txt", atomically: true, encoding: .utf8) }
+            #expect(extra.problems.contains { $0.contains("notes.txt: not listed in the manifest") })
+            // The CLI exits 1 and restore refuses a damaged archive.
+            let cli = try runCommand(TestPaths.binary, ["archive", "verify", base + "/flipped", "--offline"])
+            #expect(cli.status == 1)
+            #expect(throws: ArchiveError.self) { try ArchiveRestorer(logger: logger).restore(path: base + "/flipped", into: conn) }
+            // And a database with a row changed after export no longer matches.
+            let lo = PostgresTimestamp.format(p.from)
+            try conn.execute(SQL(unsafeRaw: "DELETE FROM chat.receipts WHERE ctid IN (SELECT ctid FROM chat.receipts WHERE sent_at >= '\(lo)' LIMIT 1)"))
+            let db = try ArchiveVerifier().verify(path: good, connection: conn)
+            #expect(db.problems.contains { $0.contains("receipts archived, the database holds") })
+        }
+    }
+
+    @Test func retireKilledBetweenEachStepAndRerunLosesNothing() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 120, days: 3)
+            let pm = PartitionManager(logger: logger)
+            let cutoff = TestDatabase.generatorStart.addingTimeInterval(2 * 86_400)
+            let old = try pm.partitions(conn, parent: "messages").filter { $0.to <= cutoff }
+            #expect(old.count == 2)
+            let sums = try old.map { try rangeChecksums(conn, $0) }
+            let total = try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages")
+            let dir = try TestPaths.temporaryDirectory()
+            let retire = Retirement(logger: logger)
+            for step in [Retirement.Step.export, .detach] {
+                _ = try retire.retire(conn, olderThan: cutoff, directory: dir, keepTables: false, stopAfter: step)
+            }
+            // A real kill -9 in the middle of a run, too.
+            let pid = try spawnCommand(TestPaths.binary, ["partitions", "retire", "--older-than", "\(Int(Date().timeIntervalSince(cutoff) / 3600))h", "--archive-dir", dir, "--database-url", settings.conninfo])
+            Thread.sleep(forTimeInterval: 0.05)
+            kill(pid, SIGKILL)
+            _ = waitCommand(pid)
+            Thread.sleep(forTimeInterval: 0.3)
+            let done = try retire.retire(conn, olderThan: cutoff, directory: dir, keepTables: false)
+            #expect(try pm.partitions(conn, parent: "messages").filter { $0.to <= cutoff }.isEmpty)
+            for p in old {
+                #expect(try conn.scalar(Bool.self, "SELECT to_regclass(\("chat." + p.name)) IS NULL"))
+                #expect(try ArchiveVerifier().verify(path: dir + "/" + p.name, connection: nil).ok)
+            }
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.archives WHERE dropped_at IS NOT NULL") >= 2)
+            _ = done
+            // Restoring both archives brings back exactly what was there.
+            for p in old { _ = try ArchiveRestorer(logger: logger).restore(path: dir + "/" + p.name, into: conn) }
+            #expect(try old.map { try rangeChecksums(conn, $0) } == sums)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages") == total)
+        }
+    }
+
+    @Test func complianceExportHoldsExactlyTheUsersMessages() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 120, days: 3)
+            let user = try conn.scalar(Int64.self, "SELECT sender_id FROM chat.messages GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+            let expected = try conn.query("""
+                SELECT m.conversation_id, m.message_id FROM chat.messages m
+                WHERE m.sender_id = \(user) OR EXISTS (SELECT 1 FROM chat.members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = \(user)
+                      AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at))
+                """).map { "\(try $0.decode(Int64.self, at: 0)):\(try $0.decode(Int64.self, at: 1))" }
+            // Retire the oldest day first, so part of the history comes from an archive.
+            let dir = try TestPaths.temporaryDirectory()
+            _ = try Retirement(logger: logger).retire(conn, olderThan: TestDatabase.generatorStart.addingTimeInterval(86_400), directory: dir, keepTables: false)
+            let out = dir + "/user.ndjson.zst"
+            let r = try runCommand(TestPaths.binary, ["export", "--user", String(user), "--out", out, "--json", "--database-url", settings.conninfo])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains("\"fromArchives\""))
+            #expect(!r.stdout.contains("\"fromArchives\" : 0,"))
+            #expect(try runCommand("/usr/bin/zstd", ["-tq", out]).status == 0)
+            var text: [UInt8] = []
+            try ZstdDecompressor.decompressFile(path: out) { text.append(contentsOf: $0) }
+            var got: [String] = []
+            var foreignReceipts = 0
+            for line in text.split(separator: 10) {
+                let o = try JSONSerialization.jsonObject(with: Data(line)) as! [String: Any]
+                if o["record"] as? String == "message" { got.append("\(o["conversation_id"]!):\(o["message_id"]!)") }
+                if o["record"] as? String == "receipt", (o["recipient_id"] as! NSNumber).int64Value != user {
+                    // Others' receipts only for messages the user sent.
+                    foreignReceipts += 1
+                }
+            }
+            #expect(got.sorted() == expected.sorted())
+            let sentByUser = try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipts r JOIN chat.messages m USING (conversation_id, message_id, sent_at) WHERE m.sender_id = \(user) AND r.recipient_id <> \(user)")
+            #expect(foreignReceipts >= sentByUser)
+        }
+    }
+}
