@@ -25,6 +25,11 @@ rc=0
 "$bin" nightly --metrics-file "$out/chatstore.prom" || rc=$?
 # 2: anomalies found (the generator plants them on purpose); 4: coverage warnings.
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then echo "nightly failed with exit code $rc" >&2; exit "$rc"; fi
+echo "== archive of the oldest day"
+oldest=$("$bin" partitions status --json | jq -r '[.tables[] | select(.table == "messages") | .partitions[] | select(.estimatedRows > 0)][0].name')
+"$bin" archive export --partition "$oldest" --dir "$out/archive"
+"$bin" archive verify "$out/archive/$oldest"
+echo "archive of $oldest: $out/archive/$oldest"
 echo "== planted anomalies (answer key) vs what the audit found: see above"
 jq -c .anomalies "$out/answer-key.json"
 echo "answer key: $out/answer-key.json; Prometheus metrics: $out/chatstore.prom"

@@ -7,12 +7,13 @@ extension ChatStoreCommand {
     struct NightlyRun: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "nightly",
-            abstract: "Partition upkeep, reconcile, receipt audit, unread counts and last-seen, in that order, then a summary.",
+            abstract: "Partition upkeep, reconcile, receipt audit, unread counts, last-seen and (when configured) retention, in that order, then a summary.",
             discussion: "Exit 0 when all jobs succeeded and found nothing; 2 when anomalies were found; 4 when partition coverage is low or rows sit in a default partition; 1 when a job failed; 3 when another nightly run is in progress. Quiet with --quiet (for cron), JSON with --json.")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var job: JobOptions
         @Flag(name: .long, help: "Repair the fixable receipt anomalies (recorded in chat.receipt_repairs).") var repairReceipts = false
         @Option(name: .long, help: ArgumentHelp("Run as of this time instead of now (replaying history in tests and benchmarks).", visibility: .hidden)) var now: String?
+        @Option(name: .long, help: "Archive directory for retention: when chat.partition_config has a retention for messages, partitions older than it are archived, verified and dropped.") var archiveDir: String?
         @Option(name: .long, help: "Write the summary in Prometheus text format to this file (atomically), for node_exporter's textfile collector.") var metricsFile: String?
 
         func run() throws {
@@ -23,6 +24,7 @@ extension ChatStoreCommand {
                 n.runner = job.runner(global)
                 n.repairReceipts = repairReceipts
                 n.now = try parseDate(now, "--now")
+                n.archiveDirectory = archiveDir
                 let showProgress = global.showsProgress
                 let s = try n.run(conn) { name in if showProgress { printInfo("… \(name)") } }
                 if let metricsFile {

@@ -11,6 +11,9 @@ public struct Nightly: Sendable {
     public var runner: JobRunner
     public var repairReceipts = false
     public var now: Date?
+    /// Where retention archives go. Retention runs only when `chat.partition_config.retention` is
+    /// set for messages and this is given: nothing is dropped without an archive.
+    public var archiveDirectory: String?
 
     public init(logger: Logger) {
         self.logger = logger
@@ -94,6 +97,18 @@ public struct Nightly: Sendable {
             var j = LastSeenJob(); j.now = now
             let r = try j.run(conn, runner: runner, partitions: pm)
             return JobSummary(job: "last-seen", status: "succeeded", seconds: 0, examined: r.days, changed: r.activityRows + r.lastSeenUpdated, anomalies: [:])
+        }
+        if let retention = try conn.queryOne("SELECT extract(epoch FROM retention)::float8 AS s FROM chat.partition_config WHERE parent_table = 'messages'")?.decode(Double?.self, "s") {
+            if let dir = archiveDirectory {
+                step("retire") {
+                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                    let r = try Retirement(logger: logger).retire(conn, olderThan: (now ?? Date()).addingTimeInterval(-retention), directory: dir, keepTables: false)
+                    return JobSummary(job: "retire", status: "succeeded", seconds: 0, examined: r.count,
+                                      changed: r.filter { $0.steps.contains("drop") }.count, anomalies: [:])
+                }
+            } else {
+                logger.warning("messages retention is configured but no --archive-dir was given: nothing retired (partitions are never dropped without an archive)")
+            }
         }
         var dead: [String: Int] = [:]
         for row in try conn.query("SELECT reason, count(*) AS n FROM chat.dead_letters WHERE redriven_at IS NULL GROUP BY reason") {
