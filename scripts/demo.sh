@@ -26,7 +26,7 @@ rc=0
 # 2: anomalies found (the generator plants them on purpose); 4: coverage warnings.
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then echo "nightly failed with exit code $rc" >&2; exit "$rc"; fi
 echo "== archive of the oldest day"
-oldest=$("$bin" partitions status --json | jq -r '[.tables[] | select(.table == "messages") | .partitions[] | select(.estimatedRows > 0)][0].name')
+oldest="messages_p$(psql -qAtX "$DATABASE_URL" -c "SELECT to_char(min(sent_at) AT TIME ZONE 'UTC', 'YYYYMMDD') FROM chat.messages")"
 "$bin" archive export --partition "$oldest" --dir "$out/archive"
 "$bin" archive verify "$out/archive/$oldest"
 echo "archive of $oldest: $out/archive/$oldest"
