@@ -52,7 +52,10 @@ arch, work = sys.argv[1], sys.argv[2]
 for t in ("messages", "receipts"):
     a = subprocess.run(["zstd", "-dc", f"{arch}/{t}.ndjson.zst"], capture_output=True).stdout.splitlines()
     b = subprocess.run(["zstd", "-dc", f"{work}/shell-{t}.ndjson.zst"], capture_output=True).stdout.splitlines()
-    if len(a) != len(b) or any(json.loads(x) != json.loads(y) for x, y in zip(a, b)):
+    def norm(line):
+        o = json.loads(line)
+        return {k: (v[2:] if isinstance(v, str) and v.startswith("\\x") else v) for k, v in o.items()}   # bytea: hex without \x
+    if len(a) != len(b) or any(norm(x) != norm(y) for x, y in zip(a, b)):
         print("DIFFERENT"); sys.exit()
 print("same rows and values")
 PY

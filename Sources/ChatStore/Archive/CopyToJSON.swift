@@ -42,7 +42,11 @@ struct CopyToJSON {
         case .number: out.append(contentsOf: f)
         case .bool: out.append(contentsOf: f.first == 116 ? Array("true".utf8) : Array("false".utf8))
         case .timestamp:
-            out.append(34); out.append(contentsOf: f); out.append(34)
+            // ISO 8601 as row_to_json writes it: 2026-11-22T22:02:52.465046+00:00.
+            out.append(34)
+            for c in f { out.append(c == 32 ? 84 : c) }
+            if f.count >= 3 && (f[f.count - 3] == 43 || f[f.count - 3] == 45) { out.append(58); out.append(48); out.append(48) }
+            out.append(34)
         case .bytea:
             // COPY text shows bytea as \\x0a0b...: keep the hex digits.
             out.append(34)
