@@ -43,7 +43,11 @@ fresh bench_ev
 "$bin" generate --quiet --users "$ing_users" --days "$days" --seed 2 --database-url "$(url bench_ev)"
 psql -qAtX "$(url bench_ev)" -f scripts/bench/events-from-db.sql > "$work/events.ndjson"
 events=$(wc -l < "$work/events.ndjson")
-export_files bench_ev
+# The equivalent rows of the events: messages as the events carry them (no media link) and the
+# receipts that have a delivery or a read (a receipt event is one of those).
+for t in users conversations members presence_events; do psql -qX "$(url bench_ev)" -c "\\copy (SELECT * FROM chat.$t) to '$work/$t.copy'"; done
+psql -qX "$(url bench_ev)" -c "\\copy (SELECT conversation_id, message_id, sent_at, sender_id, CASE kind WHEN 'media' THEN 'text' ELSE kind END, body, reply_to_id, client_message_id, NULL, edited_at, deleted_at FROM chat.messages) to '$work/messages.copy'"
+psql -qX "$(url bench_ev)" -c "\\copy (SELECT * FROM chat.receipts WHERE delivered_at IS NOT NULL OR read_at IS NOT NULL) to '$work/receipts.copy'"
 clone_schema bench_ev bench_ev_copy
 ev_tables="users conversations members messages receipts presence_events"
 read evcopy_s evcopy_kb < <(timed bash -c "$(declare -f load_files url); work=$work; dir=$dir; load_files bench_ev_copy $ev_tables")
