@@ -704,6 +704,89 @@ FROM pg_temp.redrive_plan p
 ON CONFLICT DO NOTHING;
 
 """#),
+        ("report_daily.sql", #"""
+-- Report: per day over [from, to): messages by kind, new conversations, daily active users
+-- (from the last-seen rollup), and delivery and read latency percentiles in seconds.
+-- By hand: psql -v from="'2026-11-01'" -v to="'2026-12-01'" -f Queries/report_daily.sql
+WITH days AS (
+    SELECT d::date AS day FROM generate_series(:'from'::date, :'to'::date - 1, interval '1 day') d
+), msgs AS (
+    SELECT (sent_at AT TIME ZONE 'UTC')::date AS day,
+           count(*) FILTER (WHERE kind = 'text') AS text, count(*) FILTER (WHERE kind = 'media') AS media,
+           count(*) FILTER (WHERE kind = 'system') AS system
+    FROM chat.messages WHERE sent_at >= :'from'::date::timestamptz AND sent_at < :'to'::date::timestamptz GROUP BY 1
+), convs AS (
+    SELECT (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM chat.conversations
+    WHERE created_at >= :'from'::date::timestamptz AND created_at < :'to'::date::timestamptz GROUP BY 1
+), lat AS (
+    SELECT (sent_at AT TIME ZONE 'UTC')::date AS day,
+           percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - sent_at))
+               FILTER (WHERE delivered_at >= sent_at) AS delivered,
+           percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM read_at - delivered_at))
+               FILTER (WHERE read_at >= delivered_at) AS read
+    FROM chat.receipts WHERE sent_at >= :'from'::date::timestamptz AND sent_at < :'to'::date::timestamptz GROUP BY 1
+)
+SELECT d.day::text AS day, coalesce(m.text, 0) AS text, coalesce(m.media, 0) AS media, coalesce(m.system, 0) AS system,
+       coalesce(c.n, 0) AS new_conversations, coalesce(s.active_users, 0) AS active_users,
+       l.delivered[1] AS delivered_p50, l.delivered[2] AS delivered_p90, l.delivered[3] AS delivered_p99,
+       l.read[1] AS read_p50, l.read[2] AS read_p90, l.read[3] AS read_p99
+FROM days d
+LEFT JOIN msgs m USING (day) LEFT JOIN convs c USING (day) LEFT JOIN chat.daily_summary s USING (day) LEFT JOIN lat l USING (day)
+ORDER BY d.day
+
+"""#),
+        ("report_delivery.sql", #"""
+-- Report: per day, receipts still undelivered (by the message's day), redelivery attempts
+-- scheduled, and dead letters by reason (by the day they died).
+-- By hand: psql -v from="'2026-11-01'" -v to="'2026-12-01'" -f Queries/report_delivery.sql
+WITH days AS (SELECT d::date AS day FROM generate_series(:'from'::date, :'to'::date - 1, interval '1 day') d)
+SELECT d.day::text AS day,
+       (SELECT count(*) FROM chat.receipts r WHERE r.sent_at >= d.day AND r.sent_at < d.day + 1
+          AND r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL) AS undelivered,
+       (SELECT count(*) FROM chat.delivery_attempts a WHERE a.scheduled_at >= d.day AND a.scheduled_at < d.day + 1) AS attempts,
+       (SELECT count(*) FROM chat.dead_letters x WHERE x.dead_at >= d.day AND x.dead_at < d.day + 1 AND x.reason = 'expired') AS expired,
+       (SELECT count(*) FROM chat.dead_letters x WHERE x.dead_at >= d.day AND x.dead_at < d.day + 1 AND x.reason = 'poison') AS poison
+FROM days d ORDER BY d.day
+
+"""#),
+        ("report_repairs.sql", #"""
+-- Report: what receipt repair changed, per run and category.
+-- By hand: psql -f Queries/report_repairs.sql
+SELECT run_id, category, action, count(*) AS changes FROM chat.receipt_repairs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+
+"""#),
+        ("report_runs.sql", #"""
+-- Report: every recorded job run in [from, to): job, start, duration, status, and its stats.
+-- By hand: psql -v from="'2026-11-01'" -v to="'2026-12-01'" -f Queries/report_runs.sql
+SELECT run_id, job, started_at::text AS started_at, extract(epoch FROM finished_at - started_at)::float8 AS seconds, status, stats::text AS stats
+FROM chat.job_runs
+WHERE started_at >= :'from'::date::timestamptz AND started_at < :'to'::date::timestamptz + interval '1 day'
+ORDER BY run_id
+
+"""#),
+        ("report_top_unread.sql", #"""
+-- Report: the conversations with the most unread messages (summed over members).
+-- By hand: psql -f Queries/report_top_unread.sql
+SELECT c.conversation_id, c.kind, coalesce(c.title, '') AS title, sum(u.unread) AS unread, count(*) FILTER (WHERE u.unread > 0) AS members_with_unread
+FROM chat.unread_counts u JOIN chat.conversations c USING (conversation_id)
+GROUP BY c.conversation_id, c.kind, c.title HAVING sum(u.unread) > 0
+ORDER BY unread DESC, c.conversation_id LIMIT 10
+
+"""#),
+        ("report_unread.sql", #"""
+-- Report: how unread counts are distributed across users (total unread per user, in buckets).
+-- By hand: psql -f Queries/report_unread.sql
+WITH per_user AS (
+    SELECT u.user_id, coalesce(sum(c.unread), 0) AS unread
+    FROM chat.users u LEFT JOIN chat.unread_counts c ON c.user_id = u.user_id GROUP BY u.user_id
+)
+SELECT b.label AS bucket, b.ord, count(p.user_id) AS users
+FROM (VALUES (0, '0', 0, 0), (1, '1-5', 1, 5), (2, '6-20', 6, 20), (3, '21-100', 21, 100), (4, '101-500', 101, 500),
+             (5, '501+', 501, 2147483647)) AS b(ord, label, lo, hi)
+LEFT JOIN per_user p ON p.unread BETWEEN b.lo AND b.hi
+GROUP BY b.label, b.ord ORDER BY b.ord
+
+"""#),
         ("unread_full.sql", #"""
 -- Unread count and last message time per (conversation, current member), from scratch.
 --
