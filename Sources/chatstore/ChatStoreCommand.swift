@@ -16,6 +16,6 @@ struct ChatStoreCommand: ParsableCommand {
         lock, 4 partition coverage low, 5 schema mismatch, 64 usage error, 69 cannot connect.
         """,
         version: ChatStoreVersion.string,
-        subcommands: [Local.self, Migrate.self, Partitions.self, Generate.self, Ingest.self, Import.self, Jobs.self, NightlyRun.self, Archive.self, ComplianceExportCommand.self, CopyIn.self, CopyOut.self]
+        subcommands: [Local.self, Migrate.self, Partitions.self, Generate.self, Ingest.self, Import.self, Jobs.self, NightlyRun.self, Archive.self, ComplianceExportCommand.self, ReportCommand.self, CopyIn.self, CopyOut.self]
     )
 }

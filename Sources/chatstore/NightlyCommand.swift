@@ -14,6 +14,7 @@ extension ChatStoreCommand {
         @Flag(name: .long, help: "Repair the fixable receipt anomalies (recorded in chat.receipt_repairs).") var repairReceipts = false
         @Option(name: .long, help: ArgumentHelp("Run as of this time instead of now (replaying history in tests and benchmarks).", visibility: .hidden)) var now: String?
         @Option(name: .long, help: "Archive directory for retention: when chat.partition_config has a retention for messages, partitions older than it are archived, verified and dropped.") var archiveDir: String?
+        @Option(name: .long, help: "After the run, write the operator's HTML report (14 days) to this file.") var report: String?
         @Option(name: .long, help: "Write the summary in Prometheus text format to this file (atomically), for node_exporter's textfile collector.") var metricsFile: String?
 
         func run() throws {
@@ -32,6 +33,7 @@ extension ChatStoreCommand {
                     try w.write(Array(Nightly.prometheus(s).utf8))
                     try w.commit()
                 }
+                if let report { try writeReport(try Report(logger: logger).figures(conn, days: 14), to: report) }
                 if global.json { try printJSON(s) } else if !global.quiet {
                     print("nightly run: \(String(format: "%.2f", s.seconds)) s")
                     for j in s.jobs {

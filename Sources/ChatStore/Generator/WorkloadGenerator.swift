@@ -218,7 +218,10 @@ public struct WorkloadGenerator {
         var rows = 0
         let hourPicker = WeightedPicker(WorkloadGenerator.hourWeights)
         var seq: Int64 = 0
-        var buckets: [[(Int, Int64)]] = Array(repeating: [], count: cfg.days + 1)
+        // Activity per day for presence, packed as user << 37 | milliseconds since the window start,
+        // so a day's activity costs 8 bytes per event and sorts by user, then time.
+        var buckets: [[UInt64]] = Array(repeating: [], count: cfg.days + 1)
+        func activity(_ user: Int, _ t: Int64) -> UInt64 { UInt64(user) << 37 | UInt64((t - startUS) / 1000) }
 
         try main.copyIn("COPY chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at) FROM STDIN") { mw in
             try rc.copyIn("COPY chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at) FROM STDIN") { rw in
@@ -280,7 +283,7 @@ public struct WorkloadGenerator {
                                 rows += 1
                                 recent.append(mid)
                                 if recent.count > 20 { recent.removeFirst() }
-                                buckets[Int((t - startUS) / WorkloadGenerator.usPerDay)].append((sender, t))
+                                buckets[Int((t - startUS) / WorkloadGenerator.usPerDay)].append(activity(sender, t))
 
                                 // Receipts for every other member active at send time.
                                 var extraUsers = Set<Int>()
@@ -352,14 +355,14 @@ public struct WorkloadGenerator {
                                     if !isRead && deleted == nil && m.left == nil {
                                         unread[ci * (n + 1) + m.user, default: 0] += 1
                                     }
-                                    if let dl = delivered, dl >= startUS, dl < endUS { buckets[Int((dl - startUS) / WorkloadGenerator.usPerDay)].append((m.user, dl)) }
-                                    if let r = read, r >= startUS, r < endUS { buckets[Int((r - startUS) / WorkloadGenerator.usPerDay)].append((m.user, r)) }
+                                    if let dl = delivered, dl >= startUS, dl < endUS { buckets[Int((dl - startUS) / WorkloadGenerator.usPerDay)].append(activity(m.user, dl)) }
+                                    if let r = read, r >= startUS, r < endUS { buckets[Int((r - startUS) / WorkloadGenerator.usPerDay)].append(activity(m.user, r)) }
                                 }
                                 if rows % 100_000 < 64 { progress?(rows, key.messages) }
                             }
                         }
                         // Presence for the finished day: sessions around each user's activity.
-                        key.presenceEvents += try writePresence(&buckets[d], dayStart: dayStart, rng: &rng, writer: &pw)
+                        key.presenceEvents += try writePresence(&buckets[d], startUS: startUS, dayStart: dayStart, rng: &rng, writer: &pw)
                         buckets[d] = []
                     }
                 }
@@ -379,8 +382,11 @@ public struct WorkloadGenerator {
 
     /// Writes online/offline events for one day's activity: activities less than 10 minutes apart
     /// form one session, online shortly before the first and offline a little after the last.
-    func writePresence(_ acts: inout [(Int, Int64)], dayStart: Int64, rng: inout SeededRandom, writer w: inout CopyInWriter) throws -> Int {
-        acts.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+    func writePresence(_ packed: inout [UInt64], startUS: Int64, dayStart: Int64, rng: inout SeededRandom, writer w: inout CopyInWriter) throws -> Int {
+        packed.sort()
+        defer { packed = [] }
+        let mask: UInt64 = 1 << 37 - 1
+        let acts = packed.lazy.map { (Int($0 >> 37), startUS + Int64($0 & mask) * 1000) }
         let dayEnd = dayStart + WorkloadGenerator.usPerDay
         var written = 0
         var i = 0

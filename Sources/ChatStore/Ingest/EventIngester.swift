@@ -45,6 +45,22 @@ public final class EventIngester: @unchecked Sendable {
     private var rejects: AtomicFileWriter?
     private var ranges: [String: [(Int64, Int64)]] = [:]
     private var batch: [(loc: String, line: [UInt8], event: Event)] = []
+    private var recentMessages: [[Int64]: Int64] = [:]
+    private var recentOrder: [[Int64]] = []
+    private var recentHead = 0
+    /// How many recently ingested messages are remembered for receipt lookups.
+    static let recentCapacity = 200_000
+
+    private func rememberMessage(_ key: [Int64], _ t: Int64) {
+        if recentOrder.count < EventIngester.recentCapacity {
+            recentOrder.append(key)
+        } else {
+            recentMessages[recentOrder[recentHead]] = nil
+            recentOrder[recentHead] = key
+            recentHead = (recentHead + 1) % EventIngester.recentCapacity
+        }
+        recentMessages[key] = t
+    }
 
     public init(connection: PostgresConnection, options: Options, logger: Logger) {
         conn = connection
@@ -256,7 +272,14 @@ public final class EventIngester: @unchecked Sendable {
             if !userIDs.isEmpty {
                 for r in try c.query("SELECT user_id FROM chat.users WHERE user_id = ANY(\(Array(userIDs)))") { knownUsers.insert(try r.decode(Int64.self, at: 0)) }
             }
+            // Receipts mostly follow their messages closely: recently ingested messages are
+            // remembered (bounded), and only the rest are looked up, by index probes.
+            for k in msgKeys { if let t = recentMessages[k] { knownMessages[k] = t } }
+            msgKeys.subtract(knownMessages.keys)
             if !msgKeys.isEmpty {
+                try c.execute("SET LOCAL enable_hashjoin = off")
+                try c.execute("SET LOCAL enable_mergejoin = off")
+                defer { _ = try? c.execute("SET LOCAL enable_hashjoin = on"); _ = try? c.execute("SET LOCAL enable_mergejoin = on") }
                 let cvs = msgKeys.map { $0[0] }, ms = msgKeys.map { $0[1] }
                 for r in try c.query("""
                     SELECT m.conversation_id, m.message_id, (extract(epoch FROM m.sent_at) * 1000000)::bigint AS us
@@ -290,6 +313,9 @@ public final class EventIngester: @unchecked Sendable {
                 if let reason { try reject(loc, line, reason) } else { accepted.append((loc, e, sentAt)) }
             }
             let t1 = Date()
+            for (_, e, _) in accepted {
+                if case .message(let cv, let id, _, let t, _, _, _, _, _, _, _) = e { rememberMessage([cv, id], t) }
+            }
             try stage(c, accepted)
             let t2 = Date()
             try apply(c)
@@ -349,7 +375,14 @@ public final class EventIngester: @unchecked Sendable {
     }
 
     private func apply(_ c: PostgresConnection) throws {
-        try c.executeScript("""
+        for s in SQLScript.split(EventIngester.applySQL) {
+            let t = Date()
+            try c.execute(SQL(unsafeRaw: s.text))
+            if logger.logLevel <= .debug { logger.debug("apply line \(s.line): \(Int(Date().timeIntervalSince(t) * 1000)) ms") }
+        }
+    }
+
+    static let applySQL = """
             INSERT INTO chat.users (user_id, handle, display_name, created_at)
             SELECT DISTINCT ON (user_id) user_id, handle, display_name, coalesce(created_at, now()) FROM ingest_users ORDER BY user_id
             ON CONFLICT DO NOTHING;
@@ -400,8 +433,7 @@ public final class EventIngester: @unchecked Sendable {
             SELECT DISTINCT ON (user_id, occurred_at, device_id) user_id, occurred_at, device_id, state FROM ingest_presence
             ORDER BY user_id, occurred_at, device_id
             ON CONFLICT DO NOTHING;
-            """)
-    }
+            """
 }
 
 /// A bounded hand-off of parsed batches from the reader thread to the database thread.
