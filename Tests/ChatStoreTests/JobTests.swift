@@ -187,6 +187,24 @@ import Testing
         }
     }
 
+    @Test func nightlyRepairsUnreadDriftWeekly() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 100, days: 2)
+            var n = Nightly(logger: TestDatabase.logger)
+            n.runner = runner
+            _ = try n.run(conn)
+            try conn.execute("UPDATE chat.unread_counts SET unread = unread + 5 WHERE conversation_id % 7 = 0")
+            // Within the week: incremental, the drift stays (verify would report it).
+            _ = try n.run(conn)
+            #expect(try UnreadJob(mode: .verify).run(conn, runner: runner).driftCount > 0)
+            // A week after the last full run, the nightly run recomputes and repairs.
+            try conn.execute("UPDATE chat.job_runs SET started_at = started_at - interval '8 days' WHERE job = 'unread'")
+            let s = try n.run(conn)
+            #expect((s.jobs.first { $0.job == "unread" }?.anomalies["unread_drift_repaired"] ?? 0) > 0)
+            #expect(try UnreadJob(mode: .verify).run(conn, runner: runner).driftCount == 0)
+        }
+    }
+
     @Test func nightlyRunsEveryJobAndWritesPrometheusMetrics() throws {
         try TestDatabase.migrated { conn, settings in
             try TestDatabase.generate(settings, users: 120, days: 3)

@@ -14,6 +14,8 @@ public struct Nightly: Sendable {
     /// Where retention archives go. Retention runs only when `chat.partition_config.retention` is
     /// set for messages and this is given: nothing is dropped without an archive.
     public var archiveDirectory: String?
+    /// Seconds between full unread recomputes with repair (default a week).
+    public var fullRepairEvery: Double = 7 * 86_400
 
     public init(logger: Logger) {
         self.logger = logger
@@ -88,10 +90,18 @@ public struct Nightly: Sendable {
         }
         var unreadTotal = 0
         step("unread") {
-            var j = UnreadJob(); j.now = now
+            // Incremental every night; a full recompute with repair when none ran in the last
+            // `fullRepairEvery` (reads of messages older than the lookback are only seen then).
+            let recent = try conn.scalar(Bool.self, """
+                SELECT EXISTS (SELECT 1 FROM chat.job_runs WHERE job = 'unread' AND status = 'succeeded'
+                               AND stats->>'mode' IN ('full', 'repair') AND started_at > now() - make_interval(secs => \(fullRepairEvery)))
+                """)
+            let ever = try conn.scalar(Bool.self, "SELECT EXISTS (SELECT 1 FROM chat.job_runs WHERE job = 'unread' AND status = 'succeeded')")
+            var j = UnreadJob(mode: !ever ? .full : recent ? .incremental : .repair); j.now = now
             let r = try j.run(conn, runner: runner)
             unreadTotal = r.totalUnread
-            return JobSummary(job: "unread", status: "succeeded", seconds: 0, examined: r.pairsWithUnread, changed: r.rowsChanged, anomalies: [:])
+            return JobSummary(job: "unread", status: "succeeded", seconds: 0, examined: r.pairsWithUnread, changed: r.rowsChanged,
+                              anomalies: r.driftCount > 0 ? ["unread_drift_repaired": r.driftCount] : [:])
         }
         step("last-seen") {
             var j = LastSeenJob(); j.now = now

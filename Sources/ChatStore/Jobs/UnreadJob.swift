@@ -82,10 +82,8 @@ public struct UnreadJob: Sendable {
                 try c.execute("CREATE TEMP TABLE unread_pairs ON COMMIT DROP AS \(try QueryFile.named("unread_pairs.sql").statement(["prev": prev]))")
                 recomputed = try c.scalar(Int.self, "SELECT count(*) FROM pg_temp.unread_pairs")
                 if recomputed > 0 {
-                    let restricted = SQL(unsafeRaw: c.render(full).replacingOccurrences(
-                        of: "WHERE mb.left_at IS NULL",
-                        with: "WHERE mb.left_at IS NULL AND (mb.conversation_id, mb.user_id) IN (SELECT conversation_id, user_id FROM pg_temp.unread_pairs)"))
-                    try c.execute("CREATE TEMP TABLE unread_expected ON COMMIT DROP AS \(restricted)")
+                    let pairs = try QueryFile.named("unread_pairs_recompute.sql").statement()
+                    try c.execute("CREATE TEMP TABLE unread_expected ON COMMIT DROP AS \(pairs)")
                     changed += try applyExpected(c, pairsOnly: true)
                 }
                 let delta = try QueryFile.named("unread_incremental.sql").statement(["prev": prev, "now": watermark, "lookback": lookbackStart])
