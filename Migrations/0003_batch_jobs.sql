@@ -4,6 +4,10 @@
 -- longer count toward max_attempts.
 ALTER TABLE chat.dead_letters ADD COLUMN redrive_after_attempt integer;
 
+-- The message's sent_at on each delivery attempt, so reconciliation finds the receipt of a
+-- tracked delivery by its full key (partition pruning) instead of scanning old partitions.
+ALTER TABLE chat.delivery_attempts ADD COLUMN sent_at timestamptz;
+
 -- Unread count and last message time per (conversation, member), for the application to read.
 CREATE TABLE chat.unread_counts (
     conversation_id  bigint NOT NULL REFERENCES chat.conversations (conversation_id),

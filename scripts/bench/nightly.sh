@@ -67,6 +67,15 @@ late=$(psql -qAtX "$(url bench_n70)" -c "SELECT count(*) FROM bench_later_receip
 m7=$(psql -qAtX "$(url bench_n7)" -c "SELECT count(*) FROM chat.messages"); m70=$(psql -qAtX "$(url bench_n70)" -c "SELECT count(*) FROM chat.messages")
 new=$(psql -qAtX "$(url bench_n70)" -c "SELECT count(*) FROM bench_new_messages")
 
+if [ "$runs" -eq 0 ]; then
+  printf "| benchmark | history | messages | seconds | peak RSS MB |\n|---|---|---|---|---|\n"
+  printf "| nightly, one new day (%s new messages) | 7 days | %s | %s | %s |\n" "$new" "$m7" "$n7_s" "$((n7_kb / 1024))"
+  printf "| nightly, one new day | 70 days | %s | %s | %s |\n" "$m70" "$n70_s" "$((n70_kb / 1024))"
+  awk -v a="$n7_s" -v b="$n70_s" 'BEGIN{printf "\n70-day / 7-day nightly time: %.2fx\n", b/a}'
+  echo "unread rows differing from a full recompute after the incremental night: $drift7 (7 days), $drift70 (70 days); reads of messages more than 2 days old that night (70 days): $late"
+  for d in bench_n7 bench_n70; do echo "$d per job (second night):"; psql -qAtX "$(url $d)" -c "SELECT job, round(extract(epoch FROM finished_at - started_at)::numeric, 2) FROM chat.job_runs WHERE run_id > (SELECT max(run_id) FROM chat.job_runs WHERE job = 'last-seen') - 5 ORDER BY run_id" | tr '\n' ' '; echo; done
+  exit 0
+fi
 # Full unread recompute (the job: compute, upsert, delete) vs hand-written statements that only
 # compute the same rows into a table; the fastest of them is the baseline.
 db=bench_n70

@@ -258,6 +258,10 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS dead_letters_pending
 -- longer count toward max_attempts.
 ALTER TABLE chat.dead_letters ADD COLUMN redrive_after_attempt integer;
 
+-- The message's sent_at on each delivery attempt, so reconciliation finds the receipt of a
+-- tracked delivery by its full key (partition pruning) instead of scanning old partitions.
+ALTER TABLE chat.delivery_attempts ADD COLUMN sent_at timestamptz;
+
 -- Unread count and last message time per (conversation, member), for the application to read.
 CREATE TABLE chat.unread_counts (
     conversation_id  bigint NOT NULL REFERENCES chat.conversations (conversation_id),
@@ -600,12 +604,26 @@ ON CONFLICT DO NOTHING;
 --            now + base_seconds * (n+1)^4 (exponential backoff, as Que and River)
 --   waiting: an attempt is already pending                  → nothing
 -- Receipts delivered since an attempt was scheduled mark its pending attempts 'superseded'.
--- Only partitions of messages sent after now - max_age - 2 days are read.
+-- Only receipts of messages sent since the last run (:'since') and receipts already tracked in
+-- delivery_attempts are read, so the cost follows the new data and the open deliveries.
 --
 -- The first statement classifies (the dry run shows only it); the others act on its temp table.
--- By hand: psql -1 -v now="'2026-11-29'" -v grace=600 -v max_age=1209600 -v max_attempts=8 -v base_seconds=30 -f Queries/reconcile.sql
+-- By hand: psql -1 -v now="'2026-11-29'" -v since="'2026-11-28'" -v grace=600 -v max_age=1209600 -v max_attempts=8 -v base_seconds=30 -f Queries/reconcile.sql
 
 CREATE TEMP TABLE reconcile_plan ON COMMIT DROP AS
+WITH candidates AS (
+    -- Newly undelivered: messages sent since the last run (minus the grace period).
+    SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at
+    FROM chat.receipts r
+    WHERE r.sent_at > :'since'::timestamptz - make_interval(secs => :'grace'::double precision)
+      AND r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
+      AND r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
+    UNION
+    -- Already tracked: pairs with attempts (retries, poison and expiry are decided from these).
+    SELECT DISTINCT a.conversation_id, a.message_id, a.recipient_id, a.sent_at
+    FROM chat.delivery_attempts a
+    WHERE a.sent_at IS NOT NULL AND (a.outcome IS NULL OR a.outcome = 'failed')
+)
 SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at,
        coalesce(a.attempts, 0) AS attempts,
        a.pending,
@@ -617,7 +635,9 @@ SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at,
            WHEN coalesce(a.pending, false) THEN 'waiting'
            ELSE 'retry'
        END AS action
-FROM chat.receipts r
+FROM candidates c
+JOIN chat.receipts r
+  ON r.conversation_id = c.conversation_id AND r.message_id = c.message_id AND r.recipient_id = c.recipient_id AND r.sent_at = c.sent_at
 JOIN chat.messages m
   ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id AND m.sent_at = r.sent_at
 JOIN chat.members mb
@@ -633,18 +653,16 @@ LEFT JOIN LATERAL (
     WHERE x.conversation_id = r.conversation_id AND x.message_id = r.message_id AND x.recipient_id = r.recipient_id
       AND (d.redriven_at IS NULL OR x.attempt > coalesce(d.redrive_after_attempt, 0))
 ) a ON true
-WHERE r.sent_at >= :'now'::timestamptz - make_interval(secs => :'max_age'::double precision) - interval '2 days'
-  AND r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
-  AND r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
+WHERE r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
   AND m.deleted_at IS NULL
   AND (d.message_id IS NULL OR d.redriven_at IS NOT NULL);
 
 -- Schedule the next attempt (idempotent per message, recipient and attempt number).
-INSERT INTO chat.delivery_attempts (conversation_id, message_id, recipient_id, attempt, scheduled_at)
+INSERT INTO chat.delivery_attempts (conversation_id, message_id, recipient_id, attempt, scheduled_at, sent_at)
 SELECT p.conversation_id, p.message_id, p.recipient_id,
        coalesce((SELECT max(x.attempt) FROM chat.delivery_attempts x
                  WHERE x.conversation_id = p.conversation_id AND x.message_id = p.message_id AND x.recipient_id = p.recipient_id), 0) + 1,
-       :'now'::timestamptz + make_interval(secs => :'base_seconds'::double precision * power(p.attempts + 1, 4))
+       :'now'::timestamptz + make_interval(secs => :'base_seconds'::double precision * power(p.attempts + 1, 4)), p.sent_at
 FROM pg_temp.reconcile_plan p
 WHERE p.action = 'retry'
 ON CONFLICT DO NOTHING;
@@ -668,9 +686,9 @@ WHERE p.action IN ('expired', 'poison')
 
 UPDATE chat.delivery_attempts x SET outcome = 'superseded', attempted_at = :'now'::timestamptz
 FROM chat.receipts r
-WHERE x.attempted_at IS NULL
+WHERE x.attempted_at IS NULL AND x.sent_at IS NOT NULL
   AND r.conversation_id = x.conversation_id AND r.message_id = x.message_id AND r.recipient_id = x.recipient_id
-  AND r.sent_at >= :'now'::timestamptz - make_interval(secs => :'max_age'::double precision) - interval '2 days'
+  AND r.sent_at = x.sent_at
   AND (r.status > 1 OR r.delivered_at IS NOT NULL);
 
 """#),
@@ -682,7 +700,7 @@ WHERE x.attempted_at IS NULL
 -- By hand: psql -1 -v now="'2026-11-29'" -v limit=100 -v reason="'poison'" -f Queries/redrive.sql   (reason '' for all)
 
 CREATE TEMP TABLE redrive_plan ON COMMIT DROP AS
-SELECT conversation_id, message_id, recipient_id, reason, attempts, dead_at
+SELECT conversation_id, message_id, recipient_id, reason, attempts, dead_at, sent_at
 FROM chat.dead_letters
 WHERE redriven_at IS NULL AND (:'reason'::text = '' OR reason = :'reason'::text)
 ORDER BY dead_at, conversation_id, message_id, recipient_id
@@ -695,11 +713,11 @@ UPDATE chat.dead_letters d
 FROM pg_temp.redrive_plan p
 WHERE d.conversation_id = p.conversation_id AND d.message_id = p.message_id AND d.recipient_id = p.recipient_id;
 
-INSERT INTO chat.delivery_attempts (conversation_id, message_id, recipient_id, attempt, scheduled_at)
+INSERT INTO chat.delivery_attempts (conversation_id, message_id, recipient_id, attempt, scheduled_at, sent_at)
 SELECT p.conversation_id, p.message_id, p.recipient_id,
        coalesce((SELECT max(x.attempt) FROM chat.delivery_attempts x
                  WHERE x.conversation_id = p.conversation_id AND x.message_id = p.message_id AND x.recipient_id = p.recipient_id), 0) + 1,
-       :'now'::timestamptz
+       :'now'::timestamptz, p.sent_at
 FROM pg_temp.redrive_plan p
 ON CONFLICT DO NOTHING;
 

@@ -32,10 +32,16 @@ public struct ReconcileJob: Sendable {
     public func run(_ conn: PostgresConnection, runner: JobRunner) throws -> Report {
         let t0 = Date()
         let now = self.now ?? Date()
-        let vars: [String: any PostgresEncodable] = [
+        var vars: [String: any PostgresEncodable] = [
             "now": PostgresTimestamp.format(now), "grace": String(grace), "max_age": String(maxAge),
             "max_attempts": String(maxAttempts), "base_seconds": String(baseSeconds),
         ]
+        // Receipts sent since the last run are new candidates; the first run looks back max_age + 2 days.
+        let last = try conn.queryOne("""
+            SELECT watermark FROM chat.job_runs WHERE job = 'reconcile' AND status = 'succeeded' AND watermark IS NOT NULL ORDER BY run_id DESC LIMIT 1
+            """)?.decode(String?.self, "watermark").flatMap(PostgresTimestamp.parse)
+        let floor = now.addingTimeInterval(-maxAge - 2 * 86_400)
+        vars["since"] = PostgresTimestamp.format(max(last ?? floor, floor))
         let statements = try QueryFile.named("reconcile.sql").statements(vars)
         func classify(_ c: PostgresConnection) throws -> Report {
             try c.execute(statements[0])
