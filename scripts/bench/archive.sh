@@ -16,18 +16,23 @@ trap 'rm -rf "$work"' EXIT
 "$bin" local start --dir "$dir" --no-fsync >/dev/null
 admin="host=$dir dbname=postgres user=postgres"
 url() { echo "host=$dir dbname=$1 user=postgres"; }
-psql -qX "$admin" -c "DROP DATABASE IF EXISTS bench_arch WITH (FORCE)" -c "CREATE DATABASE bench_arch"
 db=$(url bench_arch)
-"$bin" migrate -q --database-url "$db"
 start=$(date -u -d "-3 days" +%Y-%m-%d)
-"$bin" generate --quiet --users "$users" --days 1 --messages-per-user-day "$mpud" --seed 4 --start "$start" --database-url "$db"
+# REUSE_DB=1 keeps an already generated bench_arch (generation is the slow part).
+if [ "${REUSE_DB:-0}" != 1 ] || ! psql -qAtX "$db" -c "SELECT 1 FROM chat.messages LIMIT 1" >/dev/null 2>&1; then
+  psql -qX "$admin" -c "DROP DATABASE IF EXISTS bench_arch WITH (FORCE)" -c "CREATE DATABASE bench_arch"
+  "$bin" migrate -q --database-url "$db"
+  "$bin" generate --quiet --users "$users" --days 1 --messages-per-user-day "$mpud" --seed 4 --start "$start" --database-url "$db"
+fi
+psql -qX "$db" -c "DELETE FROM chat.archives"
+
 part="messages_p$(echo "$start" | tr -d -)"
 lo="$start 00:00:00+00"; hi="$(date -u -d "$start +1 day" +%Y-%m-%d) 00:00:00+00"
 msgs=$(psql -qAtX "$db" -c "SELECT count(*) FROM chat.messages WHERE sent_at >= '$lo' AND sent_at < '$hi'")
 rcpts=$(psql -qAtX "$db" -c "SELECT count(*) FROM chat.receipts WHERE sent_at >= '$lo' AND sent_at < '$hi'")
 mcols="conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at"
 rcols="conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at"
-measure() { local label=$1; shift; /usr/bin/time -f "%e %M" -o "$work/t" "$@" >/dev/null; cat "$work/t" >> "$work/$label"; }
+measure() { local label=$1; shift; /usr/bin/time -f "%e %M" -o "$work/t" "$@" >/dev/null; cat "$work/t" >> "$work/time_$label"; }
 for r in $(seq "$runs"); do
   rm -rf "$work/ours"; mkdir -p "$work/ours"
   measure ours "$bin" archive export --quiet --no-verify --partition "$part" --dir "$work/ours" --database-url "$db"
@@ -37,8 +42,8 @@ for r in $(seq "$runs"); do
   measure shell bash -c "psql -qX '$db' -c \"\\\\copy (SELECT row_to_json(m) FROM (SELECT $mcols FROM chat.messages WHERE sent_at >= '$lo' AND sent_at < '$hi' ORDER BY conversation_id, message_id) m) to stdout\" | zstd -3 -T2 -q -f -o '$work/shell-messages.ndjson.zst' && psql -qX '$db' -c \"\\\\copy (SELECT row_to_json(r) FROM (SELECT $rcols FROM chat.receipts WHERE sent_at >= '$lo' AND sent_at < '$hi' ORDER BY conversation_id, message_id, recipient_id, sent_at) r) to stdout\" | zstd -3 -T2 -q -f -o '$work/shell-receipts.ndjson.zst'"
   measure floor bash -c "psql -qX '$db' -c \"\\\\copy (SELECT $mcols FROM chat.messages WHERE sent_at >= '$lo' AND sent_at < '$hi') to stdout\" > /dev/null && psql -qX '$db' -c \"\\\\copy (SELECT $rcols FROM chat.receipts WHERE sent_at >= '$lo' AND sent_at < '$hi') to stdout\" > /dev/null"
 done
-median() { sort -n "$work/$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-maxrss() { awk 'BEGIN{m=0} {if ($2>m) m=$2} END {print int(m/1024)}' "$work/$1"; }
+median() { sort -n "$work/time_$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+maxrss() { awk 'BEGIN{m=0} {if ($2>m) m=$2} END {print int(m/1024)}' "$work/time_$1"; }
 o=$(median ours); ov=$(median ours_verified); s=$(median shell); f=$(median floor)
 arch="$work/ours/$part"
 raw=$(jq '[.files[] | select(.content == "messages" or .content == "receipts") | .uncompressed_bytes] | add' "$arch/manifest.json")
@@ -52,10 +57,18 @@ arch, work = sys.argv[1], sys.argv[2]
 for t in ("messages", "receipts"):
     a = subprocess.run(["zstd", "-dc", f"{arch}/{t}.ndjson.zst"], capture_output=True).stdout.splitlines()
     b = subprocess.run(["zstd", "-dc", f"{work}/shell-{t}.ndjson.zst"], capture_output=True).stdout.splitlines()
-    def norm(line):
-        o = json.loads(line)
+    def uncopy(line):  # psql \copy escapes the JSON text once more (COPY text format): undo it
+        out, i = [], 0
+        while i < len(line):
+            c = line[i]
+            if c == "\\" and i + 1 < len(line):
+                out.append({"n": "\n", "t": "\t", "r": "\r"}.get(line[i + 1], line[i + 1])); i += 2
+            else:
+                out.append(c); i += 1
+        return "".join(out)
+    def norm(o):
         return {k: (v[2:] if isinstance(v, str) and v.startswith("\\x") else v) for k, v in o.items()}   # bytea: hex without \x
-    if len(a) != len(b) or any(norm(x) != norm(y) for x, y in zip(a, b)):
+    if len(a) != len(b) or any(norm(json.loads(x)) != norm(json.loads(uncopy(y.decode()))) for x, y in zip(a, b)):
         print("DIFFERENT"); sys.exit()
 print("same rows and values")
 PY
