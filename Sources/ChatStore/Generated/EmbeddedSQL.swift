@@ -639,11 +639,11 @@ FROM candidates c
 JOIN chat.receipts r
   ON r.conversation_id = c.conversation_id AND r.message_id = c.message_id AND r.recipient_id = c.recipient_id AND r.sent_at = c.sent_at
 JOIN chat.messages m
-  ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id AND m.sent_at = r.sent_at
+  ON m.conversation_id = c.conversation_id AND m.message_id = c.message_id AND m.sent_at = c.sent_at
 JOIN chat.members mb
-  ON mb.conversation_id = r.conversation_id AND mb.user_id = r.recipient_id AND mb.left_at IS NULL
+  ON mb.conversation_id = c.conversation_id AND mb.user_id = c.recipient_id AND mb.left_at IS NULL
 LEFT JOIN chat.dead_letters d
-  ON d.conversation_id = r.conversation_id AND d.message_id = r.message_id AND d.recipient_id = r.recipient_id
+  ON d.conversation_id = c.conversation_id AND d.message_id = c.message_id AND d.recipient_id = c.recipient_id
 LEFT JOIN LATERAL (
     SELECT count(*) FILTER (WHERE x.attempted_at IS NOT NULL AND x.outcome = 'failed') AS attempts,
            bool_or(x.attempted_at IS NULL) AS pending,

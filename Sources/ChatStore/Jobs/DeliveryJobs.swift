@@ -44,7 +44,13 @@ public struct ReconcileJob: Sendable {
         vars["since"] = PostgresTimestamp.format(max(last ?? floor, floor))
         let statements = try QueryFile.named("reconcile.sql").statements(vars)
         func classify(_ c: PostgresConnection) throws -> Report {
+            // Tracked deliveries are found by their receipts' full keys: index probes into the
+            // right partition, never a scan of every receipts partition.
+            try c.execute("SET LOCAL enable_hashjoin = off")
+            try c.execute("SET LOCAL enable_mergejoin = off")
             try c.execute(statements[0])
+            try c.execute("SET LOCAL enable_hashjoin = on")
+            try c.execute("SET LOCAL enable_mergejoin = on")
             var counts: [String: Int] = [:]
             for row in try c.query("SELECT action, count(*) AS n FROM pg_temp.reconcile_plan GROUP BY action") {
                 counts[try row.decode(String.self, "action")] = try row.decode(Int.self, "n")
