@@ -636,10 +636,16 @@ SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at,
            ELSE 'retry'
        END AS action
 FROM candidates c
-JOIN chat.receipts r
-  ON r.conversation_id = c.conversation_id AND r.message_id = c.message_id AND r.recipient_id = c.recipient_id AND r.sent_at = c.sent_at
-JOIN chat.messages m
-  ON m.conversation_id = c.conversation_id AND m.message_id = c.message_id AND m.sent_at = c.sent_at
+-- LATERAL ... OFFSET 0: each candidate finds its receipt and message by the full key (one index
+-- probe in one partition); the fence keeps the planner from flattening it into a join that
+-- probes every partition by conversation_id.
+CROSS JOIN LATERAL (
+    SELECT x.* FROM chat.receipts x
+    WHERE x.conversation_id = c.conversation_id AND x.message_id = c.message_id
+      AND x.recipient_id = c.recipient_id AND x.sent_at = c.sent_at OFFSET 0) r
+CROSS JOIN LATERAL (
+    SELECT y.deleted_at FROM chat.messages y
+    WHERE y.conversation_id = c.conversation_id AND y.message_id = c.message_id AND y.sent_at = c.sent_at OFFSET 0) m
 JOIN chat.members mb
   ON mb.conversation_id = c.conversation_id AND mb.user_id = c.recipient_id AND mb.left_at IS NULL
 LEFT JOIN chat.dead_letters d
