@@ -43,10 +43,9 @@ public struct Retirement {
     /// the same range: archive, verify, record, detach, drop (or keep the detached tables).
     public func retire(_ conn: PostgresConnection, olderThan cutoff: Date, directory: String, keepTables: Bool,
                        stopAfter: Step? = nil) throws -> [PartitionResult] {
-        let key = JobRunner.lockKey("partitions")
-        guard try conn.tryAdvisoryLock(key) else { throw JobBusy(job: "partitions") }
-        defer { _ = try? conn.advisoryUnlock(key) }
         let pm = PartitionManager(logger: logger)
+        try pm.upkeepLock(conn)
+        defer { _ = try? conn.advisoryUnlock(JobRunner.lockKey("partitions")) }
         var results: [PartitionResult] = []
         // Partitions still attached, and ones a previous run detached but did not drop.
         let attached = try pm.partitions(conn, parent: "messages").filter { $0.to <= cutoff }.map(\.name)

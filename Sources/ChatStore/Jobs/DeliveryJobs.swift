@@ -59,12 +59,7 @@ public struct ReconcileJob: Sendable {
                           expired: counts["expired"] ?? 0, poison: counts["poison"] ?? 0, dryRun: dryRun, seconds: 0)
         }
         if dryRun {
-            var report: Report?
-            _ = try? conn.transaction { c -> Void in
-                report = try classify(c)
-                throw DryRunRollback()
-            }
-            guard var r = report else { throw JobError("reconcile dry run failed") }
+            var r = try conn.rolledBack(classify)
             r.seconds = Date().timeIntervalSince(t0)
             return r
         }
@@ -110,15 +105,7 @@ public struct RedriveJob: Sendable {
             let n = by.values.reduce(0, +)
             return Report(redriven: n, byReason: by, remaining: total - (dryRun ? 0 : n), dryRun: dryRun)
         }
-        if dryRun {
-            var report: Report?
-            _ = try? conn.transaction { c -> Void in
-                report = try plan(c)
-                throw DryRunRollback()
-            }
-            guard let r = report else { throw JobError("redrive dry run failed") }
-            return r
-        }
+        if dryRun { return try conn.rolledBack(plan) }
         return try runner.run("redrive", on: conn) { ctx -> JobRunner.Outcome<Report> in
             let r = try plan(ctx.connection)
             for s in statements.dropFirst() { try ctx.connection.execute(s) }
@@ -129,6 +116,21 @@ public struct RedriveJob: Sendable {
 
 /// Rolls back a dry run's transaction.
 struct DryRunRollback: Error {}
+
+extension PostgresConnection {
+    /// Runs `body` in a transaction that is always rolled back (dry runs); `body`'s own errors
+    /// are rethrown as they are.
+    func rolledBack<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        var result: T?
+        do {
+            try transaction { c -> Void in
+                result = try body(c)
+                throw DryRunRollback()
+            }
+        } catch is DryRunRollback {}
+        return result!
+    }
+}
 
 /// Rolls presence and activity up into `chat.daily_activity`, `chat.daily_summary` and
 /// `chat.user_last_seen` (`Queries/last_seen.sql`), then drops raw presence partitions older than

@@ -97,10 +97,8 @@ public struct PartitionManager: Sendable {
     /// DEFAULT partition for a new range are moved into it in the same transaction.
     public func ensure(_ conn: PostgresConnection, ahead: Int? = nil, now: Date = Date()) throws -> EnsureReport {
         let ledger = JobLedger()
-        let key = JobRunner.lockKey("partitions")
-        guard try conn.tryAdvisoryLock(key) else { throw JobBusy(job: "partitions") }
-        defer { _ = try? conn.advisoryUnlock(key) }
-        try ledger.markInterrupted(["partitions.ensure", "partitions.repair-default"], on: conn)
+        try upkeepLock(conn)
+        defer { _ = try? conn.advisoryUnlock(JobRunner.lockKey("partitions")) }
         let run = try ledger.start("partitions.ensure", on: conn)
         var created: [String] = []
         var moved: [String: Int] = [:]
@@ -133,6 +131,13 @@ public struct PartitionManager: Sendable {
             }
         }
         return created
+    }
+
+    /// Takes the partition-upkeep lock without waiting (`JobBusy` when held) and marks upkeep runs
+    /// left 'running' by a dead process as interrupted. The caller releases the lock.
+    func upkeepLock(_ conn: PostgresConnection) throws {
+        guard try conn.tryAdvisoryLock(JobRunner.lockKey("partitions")) else { throw JobBusy(job: "partitions") }
+        try JobLedger().markInterrupted(["partitions.ensure", "partitions.repair-default"], on: conn)
     }
 
     /// The uncovered ranges in [from, until), cut at interval boundaries and existing partitions.
@@ -226,10 +231,8 @@ public struct PartitionManager: Sendable {
     /// deleted in the same transaction, and the counts must match.
     public func repairDefault(_ conn: PostgresConnection) throws -> RepairReport {
         let ledger = JobLedger()
-        let key = JobRunner.lockKey("partitions")
-        guard try conn.tryAdvisoryLock(key) else { throw JobBusy(job: "partitions") }
-        defer { _ = try? conn.advisoryUnlock(key) }
-        try ledger.markInterrupted(["partitions.ensure", "partitions.repair-default"], on: conn)
+        try upkeepLock(conn)
+        defer { _ = try? conn.advisoryUnlock(JobRunner.lockKey("partitions")) }
         let run = try ledger.start("partitions.repair-default", on: conn)
         var moved: [String: Int] = [:]
         do {
