@@ -55,8 +55,11 @@ found AS (
       ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id
      AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)
     WHERE m.sent_at >= :'from'::timestamptz AND m.sent_at < :'to'::timestamptz
+      -- Any row for the pair counts, even one whose sent_at is off (within the same one-day
+      -- margin as above); the bounds keep the probe to the window's partitions.
       AND NOT EXISTS (SELECT 1 FROM chat.receipts x
-                      WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id)
+                      WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id
+                        AND x.sent_at >= :'from'::timestamptz - interval '1 day' AND x.sent_at < :'to'::timestamptz + interval '1 day')
 )
 SELECT c.category,
        count(f.category)::bigint AS found,

@@ -96,9 +96,16 @@ WHERE p.action IN ('expired', 'poison')
   AND x.conversation_id = p.conversation_id AND x.message_id = p.message_id AND x.recipient_id = p.recipient_id
   AND x.attempted_at IS NULL;
 
+-- Each pending attempt probes its receipt by the full key (LATERAL ... OFFSET 0, as above): a
+-- plain join hashes every receipts partition.
 UPDATE chat.delivery_attempts x SET outcome = 'superseded', attempted_at = :'now'::timestamptz
-FROM chat.receipts r
-WHERE x.attempted_at IS NULL AND x.sent_at IS NOT NULL
-  AND r.conversation_id = x.conversation_id AND r.message_id = x.message_id AND r.recipient_id = x.recipient_id
-  AND r.sent_at = x.sent_at
-  AND (r.status > 1 OR r.delivered_at IS NOT NULL);
+FROM (SELECT a.conversation_id, a.message_id, a.recipient_id, a.attempt
+      FROM chat.delivery_attempts a
+      CROSS JOIN LATERAL (
+          SELECT 1 FROM chat.receipts r
+          WHERE r.conversation_id = a.conversation_id AND r.message_id = a.message_id
+            AND r.recipient_id = a.recipient_id AND r.sent_at = a.sent_at
+            AND (r.status > 1 OR r.delivered_at IS NOT NULL) OFFSET 0) r
+      WHERE a.attempted_at IS NULL AND a.sent_at IS NOT NULL) s
+WHERE x.conversation_id = s.conversation_id AND x.message_id = s.message_id
+  AND x.recipient_id = s.recipient_id AND x.attempt = s.attempt;

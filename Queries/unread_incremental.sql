@@ -2,7 +2,8 @@
 --
 -- Variables: prev (the last run's watermark), now (this run's watermark), lookback (prev minus
 -- the lookback window). Only partitions from lookback to now are read, so the cost follows the
--- new data, not the history. Members who joined or left since prev are recomputed in full
+-- new data, not the history. Every join to a partitioned table repeats the window's bounds, so
+-- the planner reads only those partitions instead of probing all of them by conversation_id. Members who joined or left since prev are recomputed in full
 -- separately (Queries/unread_pairs.sql). Reads of messages older than the lookback window are
 -- not seen here: `chatstore jobs unread --verify` reports such drift and `--repair` fixes it.
 --
@@ -19,6 +20,7 @@ WITH new_messages AS (
                      SELECT 1 FROM chat.receipts r
                      WHERE r.conversation_id = m.conversation_id AND r.message_id = m.message_id
                        AND r.sent_at = m.sent_at AND r.recipient_id = mb.user_id
+                       AND r.sent_at > :'prev'::timestamptz AND r.sent_at <= :'now'::timestamptz
                        AND (r.status = 3 OR r.read_at IS NOT NULL))) AS plus,
            max(m.sent_at) AS last_message_at
     FROM chat.messages m
@@ -44,6 +46,7 @@ gone AS (
     FROM changed c
     JOIN chat.messages m
       ON m.conversation_id = c.conversation_id AND m.message_id = c.message_id AND m.sent_at = c.sent_at
+     AND m.sent_at >= :'lookback'::timestamptz AND m.sent_at <= :'prev'::timestamptz
     JOIN chat.members mb
       ON mb.conversation_id = c.conversation_id AND mb.user_id = c.user_id AND mb.left_at IS NULL AND mb.joined_at <= m.sent_at
     WHERE m.sender_id <> c.user_id
@@ -51,6 +54,7 @@ gone AS (
       AND NOT EXISTS (
           SELECT 1 FROM chat.receipts r
           WHERE r.conversation_id = c.conversation_id AND r.message_id = c.message_id AND r.sent_at = c.sent_at
+            AND r.sent_at >= :'lookback'::timestamptz AND r.sent_at <= :'prev'::timestamptz
             AND r.recipient_id = c.user_id AND (r.status = 3 OR r.read_at IS NOT NULL)
             AND r.updated_at <= :'prev'::timestamptz)
     GROUP BY c.conversation_id, c.user_id

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark: the nightly run for one new day over 7 and over 70 days of history (same daily
 # volume), and a full unread recompute against the fastest hand-written SQL statement.
-# Usage: scripts/bench/nightly.sh [USERS] [RUNS]     (default 2000 users, 3 runs of the unread comparison)
+# Usage: scripts/bench/nightly.sh [USERS] [RUNS] [NIGHTS]
+#   default 2000 users, 3 runs of the unread comparison (0 skips it), 5 measured nights per history
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 users=${1:-2000}
 runs=${2:-3}
+nights=${3:-5}
 swift build -c release >/dev/null
 bin=$PWD/.build/release/chatstore
 dir=/tmp/chatstore-bench-$(id -u)
@@ -57,23 +59,53 @@ ANALYZE;
 SQL
 }
 
-setup bench_n7 7
-read n7_s n7_kb < <(timed "$bin" nightly --quiet --database-url "$(url bench_n7)")
+# Each database is built once and kept as a snapshot (bench_n7_snap, bench_n70_snap); every
+# measured night starts from a fresh copy of it. The nights alternate between the two histories
+# (7, 70, 7, 70, ...) so both see the same machine conditions, and the medians are reported.
+# REUSE=1 reuses the snapshots a previous run left instead of generating them again.
+prepare() { # DB HISTORY_DAYS
+  if [ "${REUSE:-0}" = 1 ] && psql -qAtX "$admin" -c "SELECT 1 FROM pg_database WHERE datname = '$1_snap'" | grep -q 1; then
+    return
+  fi
+  setup "$1" "$2"
+  psql -qX "$admin" -c "DROP DATABASE IF EXISTS $1_snap" -c "CREATE DATABASE $1_snap TEMPLATE $1"
+}
+prepare bench_n7 7
+prepare bench_n70 70
+for i in $(seq "$nights"); do
+  for n in 7 70; do
+    psql -qX "$admin" -c "DROP DATABASE IF EXISTS bench_n$n WITH (FORCE)" -c "CREATE DATABASE bench_n$n TEMPLATE bench_n${n}_snap"
+    read s kb < <(timed "$bin" nightly --quiet --database-url "$(url bench_n$n)")
+    echo "$s" >> "$work/night$n"; echo "$kb" >> "$work/kb$n"
+    psql -qAtX -F ' ' "$(url bench_n$n)" -c "SELECT job, round(extract(epoch FROM finished_at - started_at)::numeric, 2) FROM chat.job_runs WHERE run_id > (SELECT max(run_id) FROM chat.job_runs WHERE job = 'last-seen') - 5 ORDER BY run_id" >> "$work/jobs$n"
+  done
+done
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+n7_s=$(median "$work/night7"); n70_s=$(median "$work/night70"); n7_kb=$(sort -n "$work/kb7" | tail -1); n70_kb=$(sort -n "$work/kb70" | tail -1)
+per_job() { # FILE: "job median" per job, in run order
+  awk '{ if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } v[$1, ++c[$1]] = $2 }
+       END { for (i = 1; i <= k; i++) { j = order[i]; n = c[j]; for (x = 1; x <= n; x++) a[x] = v[j, x]
+             for (x = 1; x <= n; x++) for (y = x + 1; y <= n; y++) if (a[y] < a[x]) { t = a[x]; a[x] = a[y]; a[y] = t }
+             printf "%s %s  ", j, a[int((n + 1) / 2)] } print "" }' "$1"
+}
 drift7=$("$bin" jobs unread --verify --json --database-url "$(url bench_n7)" | jq .driftCount || true)
-setup bench_n70 70
-read n70_s n70_kb < <(timed "$bin" nightly --quiet --database-url "$(url bench_n70)")
 drift70=$("$bin" jobs unread --verify --json --database-url "$(url bench_n70)" | jq .driftCount || true)
 late=$(psql -qAtX "$(url bench_n70)" -c "SELECT count(*) FROM bench_later_receipts WHERE read_at IS NOT NULL AND sent_at < (SELECT min(sent_at) FROM bench_new_messages) - interval '2 days'")
 m7=$(psql -qAtX "$(url bench_n7)" -c "SELECT count(*) FROM chat.messages"); m70=$(psql -qAtX "$(url bench_n70)" -c "SELECT count(*) FROM chat.messages")
 new=$(psql -qAtX "$(url bench_n70)" -c "SELECT count(*) FROM bench_new_messages")
+report_nights() {
+  printf "| benchmark | history | messages | seconds (median of %s) | every night, seconds | peak RSS MB |\n|---|---|---|---|---|---|\n" "$nights"
+  printf "| nightly, one new day (%s new messages) | 7 days | %s | %s | %s | %s |\n" "$new" "$m7" "$n7_s" "$(tr '\n' ' ' < "$work/night7")" "$((n7_kb / 1024))"
+  printf "| nightly, one new day | 70 days | %s | %s | %s | %s |\n" "$m70" "$n70_s" "$(tr '\n' ' ' < "$work/night70")" "$((n70_kb / 1024))"
+  awk -v a="$n7_s" -v b="$n70_s" 'BEGIN{printf "\n70-day / 7-day nightly time (medians): %.2fx\n", b/a}'
+  paste "$work/night7" "$work/night70" | awk '{printf "%s%.2fx", (NR > 1 ? ", " : "night by night: "), $2/$1} END {print ""}'
+  echo "unread rows differing from a full recompute after the incremental night: $drift7 (7 days), $drift70 (70 days); reads of messages more than 2 days old that night (70 days): $late"
+  echo "per job, median seconds, 7 days:  $(per_job "$work/jobs7")"
+  echo "per job, median seconds, 70 days: $(per_job "$work/jobs70")"
+}
 
 if [ "$runs" -eq 0 ]; then
-  printf "| benchmark | history | messages | seconds | peak RSS MB |\n|---|---|---|---|---|\n"
-  printf "| nightly, one new day (%s new messages) | 7 days | %s | %s | %s |\n" "$new" "$m7" "$n7_s" "$((n7_kb / 1024))"
-  printf "| nightly, one new day | 70 days | %s | %s | %s |\n" "$m70" "$n70_s" "$((n70_kb / 1024))"
-  awk -v a="$n7_s" -v b="$n70_s" 'BEGIN{printf "\n70-day / 7-day nightly time: %.2fx\n", b/a}'
-  echo "unread rows differing from a full recompute after the incremental night: $drift7 (7 days), $drift70 (70 days); reads of messages more than 2 days old that night (70 days): $late"
-  for d in bench_n7 bench_n70; do echo "$d per job (second night):"; psql -qAtX "$(url $d)" -c "SELECT job, round(extract(epoch FROM finished_at - started_at)::numeric, 2) FROM chat.job_runs WHERE run_id > (SELECT max(run_id) FROM chat.job_runs WHERE job = 'last-seen') - 5 ORDER BY run_id" | tr '\n' ' '; echo; done
+  report_nights
   exit 0
 fi
 # Full unread recompute (the job: compute, upsert, delete) vs hand-written statements that only
@@ -89,15 +121,10 @@ for r in $(seq "$runs"); do
   done
   /usr/bin/time -f "%e" -a -o "$work/job" "$bin" jobs unread --full --quiet --database-url "$(url $db)"
 done
-median() { sort -n "$work/$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-h1=$(median hand1); h2=$(median hand2); h3=$(median hand3); job=$(median job)
+h1=$(median "$work/hand1"); h2=$(median "$work/hand2"); h3=$(median "$work/hand3"); job=$(median "$work/job")
 best=$(printf "%s\n%s\n%s\n" "$h1" "$h2" "$h3" | sort -n | head -1)
 
-printf "| benchmark | history | messages | seconds | peak RSS MB |\n|---|---|---|---|---|\n"
-printf "| nightly, one new day (%s new messages) | 7 days | %s | %s | %s |\n" "$new" "$m7" "$n7_s" "$((n7_kb / 1024))"
-printf "| nightly, one new day | 70 days | %s | %s | %s |\n" "$m70" "$n70_s" "$((n70_kb / 1024))"
-awk -v a="$n7_s" -v b="$n70_s" 'BEGIN{printf "\n70-day / 7-day nightly time: %.2fx\n", b/a}'
-echo "unread rows differing from a full recompute after the incremental night: $drift7 (7 days), $drift70 (70 days); reads of messages more than 2 days old that night (70 days): $late"
+report_nights
 "$bin" jobs unread --repair --quiet --database-url "$(url bench_n70)" || true
 printf "\nfull unread recompute over %s messages (median of %s): job %s s; hand-written: NOT EXISTS %s s, anti-join via DISTINCT %s s, the job's own query alone %s s; job / fastest = " "$m70" "$runs" "$job" "$h1" "$h2" "$h3"
 awk -v j="$job" -v b="$best" 'BEGIN{printf "%.2fx\n", j/b}'

@@ -444,8 +444,11 @@ found AS (
       ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id
      AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)
     WHERE m.sent_at >= :'from'::timestamptz AND m.sent_at < :'to'::timestamptz
+      -- Any row for the pair counts, even one whose sent_at is off (within the same one-day
+      -- margin as above); the bounds keep the probe to the window's partitions.
       AND NOT EXISTS (SELECT 1 FROM chat.receipts x
-                      WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id)
+                      WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id
+                        AND x.sent_at >= :'from'::timestamptz - interval '1 day' AND x.sent_at < :'to'::timestamptz + interval '1 day')
 )
 SELECT c.category,
        count(f.category)::bigint AS found,
@@ -690,12 +693,19 @@ WHERE p.action IN ('expired', 'poison')
   AND x.conversation_id = p.conversation_id AND x.message_id = p.message_id AND x.recipient_id = p.recipient_id
   AND x.attempted_at IS NULL;
 
+-- Each pending attempt probes its receipt by the full key (LATERAL ... OFFSET 0, as above): a
+-- plain join hashes every receipts partition.
 UPDATE chat.delivery_attempts x SET outcome = 'superseded', attempted_at = :'now'::timestamptz
-FROM chat.receipts r
-WHERE x.attempted_at IS NULL AND x.sent_at IS NOT NULL
-  AND r.conversation_id = x.conversation_id AND r.message_id = x.message_id AND r.recipient_id = x.recipient_id
-  AND r.sent_at = x.sent_at
-  AND (r.status > 1 OR r.delivered_at IS NOT NULL);
+FROM (SELECT a.conversation_id, a.message_id, a.recipient_id, a.attempt
+      FROM chat.delivery_attempts a
+      CROSS JOIN LATERAL (
+          SELECT 1 FROM chat.receipts r
+          WHERE r.conversation_id = a.conversation_id AND r.message_id = a.message_id
+            AND r.recipient_id = a.recipient_id AND r.sent_at = a.sent_at
+            AND (r.status > 1 OR r.delivered_at IS NOT NULL) OFFSET 0) r
+      WHERE a.attempted_at IS NULL AND a.sent_at IS NOT NULL) s
+WHERE x.conversation_id = s.conversation_id AND x.message_id = s.message_id
+  AND x.recipient_id = s.recipient_id AND x.attempt = s.attempt;
 
 """#),
         ("redrive.sql", #"""
@@ -841,7 +851,8 @@ GROUP BY mb.conversation_id, mb.user_id
 --
 -- Variables: prev (the last run's watermark), now (this run's watermark), lookback (prev minus
 -- the lookback window). Only partitions from lookback to now are read, so the cost follows the
--- new data, not the history. Members who joined or left since prev are recomputed in full
+-- new data, not the history. Every join to a partitioned table repeats the window's bounds, so
+-- the planner reads only those partitions instead of probing all of them by conversation_id. Members who joined or left since prev are recomputed in full
 -- separately (Queries/unread_pairs.sql). Reads of messages older than the lookback window are
 -- not seen here: `chatstore jobs unread --verify` reports such drift and `--repair` fixes it.
 --
@@ -858,6 +869,7 @@ WITH new_messages AS (
                      SELECT 1 FROM chat.receipts r
                      WHERE r.conversation_id = m.conversation_id AND r.message_id = m.message_id
                        AND r.sent_at = m.sent_at AND r.recipient_id = mb.user_id
+                       AND r.sent_at > :'prev'::timestamptz AND r.sent_at <= :'now'::timestamptz
                        AND (r.status = 3 OR r.read_at IS NOT NULL))) AS plus,
            max(m.sent_at) AS last_message_at
     FROM chat.messages m
@@ -883,6 +895,7 @@ gone AS (
     FROM changed c
     JOIN chat.messages m
       ON m.conversation_id = c.conversation_id AND m.message_id = c.message_id AND m.sent_at = c.sent_at
+     AND m.sent_at >= :'lookback'::timestamptz AND m.sent_at <= :'prev'::timestamptz
     JOIN chat.members mb
       ON mb.conversation_id = c.conversation_id AND mb.user_id = c.user_id AND mb.left_at IS NULL AND mb.joined_at <= m.sent_at
     WHERE m.sender_id <> c.user_id
@@ -890,6 +903,7 @@ gone AS (
       AND NOT EXISTS (
           SELECT 1 FROM chat.receipts r
           WHERE r.conversation_id = c.conversation_id AND r.message_id = c.message_id AND r.sent_at = c.sent_at
+            AND r.sent_at >= :'lookback'::timestamptz AND r.sent_at <= :'prev'::timestamptz
             AND r.recipient_id = c.user_id AND (r.status = 3 OR r.read_at IS NOT NULL)
             AND r.updated_at <= :'prev'::timestamptz)
     GROUP BY c.conversation_id, c.user_id

@@ -12,6 +12,11 @@ public struct JobRunner: Sendable {
     public var lockTimeout: Duration = .seconds(5)
     /// `statement_timeout` for each statement.
     public var statementTimeout: Duration = .seconds(3600)
+    /// Allow PostgreSQL's JIT compilation for the job's statements (off by default). The planner
+    /// sums the cost of every partition before run-time pruning removes most of them, so with a
+    /// long history the jobs' bounded queries cross `jit_above_cost` and compile code for
+    /// partitions they never read: on 70 days of history JIT took 8.5 s of a 20 s nightly run.
+    public var jit = false
 
     public init(logger: Logger) { self.logger = logger }
 
@@ -46,6 +51,7 @@ public struct JobRunner: Sendable {
         guard try conn.tryAdvisoryLock(key) else { throw JobBusy(job: job) }
         defer { _ = try? conn.advisoryUnlock(key) }
         try conn.setTimeouts(statement: statementTimeout, lock: lockTimeout)
+        try conn.execute("SELECT set_config('jit', \(jit ? "on" : "off"), false)")
         // Runs left 'running' can only be interrupted ones: we hold the lock.
         try JobLedger().markInterrupted([job], on: conn)
         let ledger = JobLedger()
