@@ -165,12 +165,23 @@ extension PostgresConnection {
     /// If `body` throws, the COPY is aborted on the server so nothing of it is kept, and the error
     /// is rethrown.
     /// - Returns: the number of rows the server loaded.
+    ///
+    /// With `backgroundQueue` > 0, chunks are sent by a thread of this COPY's own through a queue
+    /// of that many chunks, so a producer feeding several COPY streams is not held up by the
+    /// slowest server backend (memory: up to `backgroundQueue` × `flushThreshold` bytes).
     @discardableResult
-    public func copyIn(_ sql: SQL, flushThreshold: Int = 1 << 20, _ body: (inout CopyInWriter) throws -> Void) throws -> Int {
+    public func copyIn(_ sql: SQL, flushThreshold: Int = 1 << 20, backgroundQueue: Int = 0,
+                       _ body: (inout CopyInWriter) throws -> Void) throws -> Int {
         let text = render(sql)
         try startCopy(text, expect: PGRES_COPY_IN)
         let h = handle
+        let sender = backgroundQueue > 0 ? CopySender(handle: h, capacity: backgroundQueue) : nil
+        sender?.start()
         var writer = CopyInWriter(flushThreshold: flushThreshold) { [unowned self] bytes in
+            if let sender {
+                if !sender.put(bytes) { throw self.connectionError(statement: text) }
+                return
+            }
             let ok = bytes.withUnsafeBufferPointer { p in
                 p.withMemoryRebound(to: CChar.self) { PQputCopyData(h, $0.baseAddress, Int32($0.count)) }
             }
@@ -179,7 +190,9 @@ extension PostgresConnection {
         do {
             try body(&writer)
             try writer.flush()
+            if let sender, !sender.finish() { throw connectionError(statement: text) }
         } catch {
+            sender?.finish(discard: true)
             _ = PQputCopyEnd(h, "aborted by client: \(error)")
             while let r = PQgetResult(h) { PQclear(r) }
             throw error

@@ -12,10 +12,12 @@ extension ChatStoreCommand {
         @Option(name: .long, help: "Write each rejected line here as file:line<TAB>reason<TAB>line.") var rejectFile: String?
         @Flag(name: .long, help: "Abort at the first bad line; commit nothing.") var strict = false
         @Option(name: .long, help: "Lines per committed batch.") var batchSize: Int = 10_000
+        @Option(name: .long, help: "Connections applying each batch in parallel; a conversation's events always go to the same one (--strict uses one).") var workers: Int = 2
 
         func validate() throws {
             if files.isEmpty { throw ValidationError("give at least one file") }
             if batchSize < 1 { throw ValidationError("--batch-size must be positive") }
+            if workers < 1 || workers > 16 { throw ValidationError("--workers must be between 1 and 16") }
             for f in files where !FileManager.default.isReadableFile(atPath: f) { throw ValidationError("cannot read \(f)") }
         }
 
@@ -24,9 +26,9 @@ extension ChatStoreCommand {
                 let logger = global.makeLogger()
                 let conn = try global.connect(logger)
                 var o = EventIngester.Options()
-                o.strict = strict; o.batchSize = batchSize; o.rejectPath = rejectFile
+                o.strict = strict; o.batchSize = batchSize; o.rejectPath = rejectFile; o.workers = workers
                 let progress = global.showsProgress
-                let r = try EventIngester(connection: conn, options: o, logger: logger).ingest(paths: files) { n in
+                let r = try EventIngester(connection: conn, options: o, logger: logger, settings: global.connectionSettings()).ingest(paths: files) { n in
                     if progress { FileHandle.standardError.write(Data("\r  \(n) lines…".utf8)) }
                 }
                 if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }

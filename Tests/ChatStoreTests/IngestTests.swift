@@ -46,12 +46,14 @@ let badEvents: [(String, String)] = [
         try text.replacingOccurrences(of: "TODAY", with: today).write(toFile: path, atomically: true, encoding: .utf8)
     }
 
-    func ingest(_ conn: PostgresConnection, _ paths: [String], strict: Bool = false, rejects: String? = nil) throws -> EventIngester.Report {
+    /// Ingests with tiny batches; with `settings`, through two parallel lanes (as the CLI does).
+    func ingest(_ conn: PostgresConnection, _ paths: [String], strict: Bool = false, rejects: String? = nil,
+                settings: ConnectionSettings? = nil) throws -> EventIngester.Report {
         var o = EventIngester.Options()
         o.strict = strict
         o.rejectPath = rejects
         o.batchSize = 4
-        return try EventIngester(connection: conn, options: o, logger: TestDatabase.logger).ingest(paths: paths)
+        return try EventIngester(connection: conn, options: o, logger: TestDatabase.logger, settings: settings).ingest(paths: paths)
     }
 
     func snapshot(_ conn: PostgresConnection) throws -> [String] {
@@ -62,15 +64,15 @@ let badEvents: [(String, String)] = [
     }
 
     @Test func ingestIsIdempotentAndAppliesEveryEventKind() throws {
-        try TestDatabase.migrated { conn, _ in
+        try TestDatabase.migrated { conn, settings in
             try PartitionManager(logger: TestDatabase.logger).ensure(conn)
             let dir = try TestPaths.temporaryDirectory()
             try write(goodEvents, dir + "/e.ndjson")
-            let first = try ingest(conn, [dir + "/e.ndjson"])
+            let first = try ingest(conn, [dir + "/e.ndjson"], settings: settings)
             #expect(first.rejected == 0, "\(first.firstRejects)")
             #expect(first.accepted == 18)
             let snap = try snapshot(conn)
-            let again = try ingest(conn, [dir + "/e.ndjson"])
+            let again = try ingest(conn, [dir + "/e.ndjson"], settings: settings)
             #expect(again.rejected == 0)
             #expect(try snapshot(conn) == snap)
             // Content: escapes decoded, the retried client id dropped, receipts forward-only with earliest times.
@@ -83,18 +85,18 @@ let badEvents: [(String, String)] = [
             #expect(try conn.scalar(Int.self, "SELECT size_bytes FROM chat.media") == 5)
             // A later "delivered" never moves a read receipt backwards.
             try write("{\"type\":\"delivered\",\"conversation_id\":10,\"message_id\":1,\"recipient_id\":2,\"at\":\"TODAYT09:00:00.5Z\"}\n", dir + "/late.ndjson")
-            _ = try ingest(conn, [dir + "/late.ndjson"])
+            _ = try ingest(conn, [dir + "/late.ndjson"], settings: settings)
             #expect(try conn.scalar(Int.self, "SELECT status FROM chat.receipts WHERE message_id = 1 AND recipient_id = 2") == 3)
             // zstd input gives the same result.
             let z = try Zstd.compress(Array(try String(contentsOfFile: dir + "/e.ndjson", encoding: .utf8).utf8))
             try Data(z).write(to: URL(fileURLWithPath: dir + "/e.ndjson.zst"))
-            let fromZst = try ingest(conn, [dir + "/e.ndjson.zst"])
+            let fromZst = try ingest(conn, [dir + "/e.ndjson.zst"], settings: settings)
             #expect(fromZst.rejected == 0 && fromZst.lines == 18)
         }
     }
 
     @Test func eachKindOfBadLineIsRejectedWithFileLineAndReason() throws {
-        try TestDatabase.migrated { conn, _ in
+        try TestDatabase.migrated { conn, settings in
             try PartitionManager(logger: TestDatabase.logger).ensure(conn)
             let dir = try TestPaths.temporaryDirectory()
             var text = goodEvents
@@ -103,7 +105,7 @@ let badEvents: [(String, String)] = [
             var bytes = Array(text.replacingOccurrences(of: "TODAY", with: today).utf8)
             bytes += [0xff, 0xfe] + Array("\"}\n".utf8)
             try Data(bytes).write(to: URL(fileURLWithPath: dir + "/mixed.ndjson"))
-            let r = try ingest(conn, [dir + "/mixed.ndjson"], rejects: dir + "/rejects.txt")
+            let r = try ingest(conn, [dir + "/mixed.ndjson"], rejects: dir + "/rejects.txt", settings: settings)
             #expect(r.accepted == 18)
             #expect(r.rejected == badEvents.count + 1)
             let rejects = try String(contentsOfFile: dir + "/rejects.txt", encoding: .utf8).split(separator: "\n")

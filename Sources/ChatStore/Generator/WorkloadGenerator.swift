@@ -212,8 +212,21 @@ public struct WorkloadGenerator {
         }
 
         // Streams for the big tables, on their own connections.
+        // Receipts are most of the rows: two connections take them (conversations split by parity),
+        // so two server backends share the index and constraint work.
+        // Each stream is sent by its own thread (256 KiB chunks, up to 8 queued): one busy backend
+        // does not leave the others waiting for data.
+        let stream = (chunk: 256 << 10, queue: 8)
         let rc = try PostgresConnection(settings: settings, logger: logger)
+        let rc2 = try PostgresConnection(settings: settings, logger: logger)
         let pc = try PostgresConnection(settings: settings, logger: logger)
+        func receipt(_ w: inout CopyInWriter, _ cv: Int64, _ mid: Int64, _ sentAt: Int64, _ user: Int, _ status: Int64,
+                     _ delivered: Int64?, _ read: Int64?, _ updated: Int64) throws {
+            w.append(cv); w.append(mid); w.appendTimestamp(microseconds: sentAt); w.append(Int64(user))
+            w.append(status); w.appendTimestamp(microseconds: delivered); w.appendTimestamp(microseconds: read)
+            w.appendTimestamp(microseconds: updated)
+            try w.endRow()
+        }
         var unread: [Int: Int] = [:]            // (conversation index * (n+1) + user) → count
         var rows = 0
         let hourPicker = WeightedPicker(WorkloadGenerator.hourWeights)
@@ -223,9 +236,10 @@ public struct WorkloadGenerator {
         var buckets: [[UInt64]] = Array(repeating: [], count: cfg.days + 1)
         func activity(_ user: Int, _ t: Int64) -> UInt64 { UInt64(user) << 37 | UInt64((t - startUS) / 1000) }
 
-        try main.copyIn("COPY chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at) FROM STDIN") { mw in
-            try rc.copyIn("COPY chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at) FROM STDIN") { rw in
-                try pc.copyIn("COPY chat.presence_events (user_id, occurred_at, device_id, state) FROM STDIN") { pw in
+        try main.copyIn("COPY chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { mw in
+            try rc.copyIn("COPY chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { rwEven in
+            try rc2.copyIn("COPY chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { rwOdd in
+                try pc.copyIn("COPY chat.presence_events (user_id, occurred_at, device_id, state) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { pw in
                     var body: [UInt8] = []
                     for d in 0..<cfg.days {
                         let dayStart = startUS + Int64(d) * WorkloadGenerator.usPerDay
@@ -333,10 +347,11 @@ public struct WorkloadGenerator {
                                         key.anomalies[cat.rawValue, default: 0] += 1
                                     }
                                     if emit {
-                                        rw.append(cv.id); rw.append(mid); rw.appendTimestamp(microseconds: t); rw.append(Int64(m.user))
-                                        rw.append(status); rw.appendTimestamp(microseconds: delivered); rw.appendTimestamp(microseconds: read)
-                                        rw.appendTimestamp(microseconds: read ?? delivered ?? t)
-                                        try rw.endRow()
+                                        if cv.id & 1 == 0 {
+                                            try receipt(&rwEven, cv.id, mid, t, m.user, status, delivered, read, read ?? delivered ?? t)
+                                        } else {
+                                            try receipt(&rwOdd, cv.id, mid, t, m.user, status, delivered, read, read ?? delivered ?? t)
+                                        }
                                         key.receipts += 1
                                         rows += 1
                                         if status == 1 && delivered == nil && read == nil { key.undelivered += 1 }
@@ -344,10 +359,12 @@ public struct WorkloadGenerator {
                                     for x in extra {
                                         // Extra rows copy the real receipt's state (a sender receipt is marked read).
                                         let isSender = x.user == sender
-                                        rw.append(cv.id); rw.append(mid); rw.appendTimestamp(microseconds: x.sentAt); rw.append(Int64(x.user))
-                                        rw.append(isSender ? 3 : status); rw.appendTimestamp(microseconds: isSender ? t : delivered)
-                                        rw.appendTimestamp(microseconds: isSender ? t : read); rw.appendTimestamp(microseconds: t)
-                                        try rw.endRow()
+                                        let (xs, xd, xr): (Int64, Int64?, Int64?) = isSender ? (3, t, t) : (status, delivered, read)
+                                        if cv.id & 1 == 0 {
+                                            try receipt(&rwEven, cv.id, mid, x.sentAt, x.user, xs, xd, xr, t)
+                                        } else {
+                                            try receipt(&rwOdd, cv.id, mid, x.sentAt, x.user, xs, xd, xr, t)
+                                        }
                                         key.receipts += 1
                                         rows += 1
                                         if !isSender && status == 1 && delivered == nil && read == nil { key.undelivered += 1 }
@@ -366,6 +383,7 @@ public struct WorkloadGenerator {
                         buckets[d] = []
                     }
                 }
+            }
             }
         }
         rows += key.presenceEvents + key.media + key.members + n + convs.count

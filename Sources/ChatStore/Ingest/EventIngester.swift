@@ -14,6 +14,9 @@ public final class EventIngester: @unchecked Sendable {
     public struct Options: Sendable {
         public var strict = false
         public var batchSize = 10_000
+        /// Connections applying batches in parallel (conversations are split among them); strict
+        /// mode always uses one.
+        public var workers = 2
         /// Where rejected lines go (`file:line<TAB>reason<TAB>line`); nil: not written.
         public var rejectPath: String?
         public init() {}
@@ -39,31 +42,23 @@ public final class EventIngester: @unchecked Sendable {
     }
 
     let conn: PostgresConnection
+    let settings: ConnectionSettings?
     let options: Options
     let logger: Logger
     private var report = Report(lines: 0, accepted: 0, rejected: 0, byType: [:], rejectReasons: [:], firstRejects: [], seconds: 0)
     private var rejects: AtomicFileWriter?
     private var ranges: [String: [(Int64, Int64)]] = [:]
     private var batch: [(loc: String, line: [UInt8], event: Event)] = []
-    private var recentMessages: [[Int64]: Int64] = [:]
-    private var recentOrder: [[Int64]] = []
-    private var recentHead = 0
-    /// How many recently ingested messages are remembered for receipt lookups.
+    /// How many recently ingested messages are remembered for receipt lookups (shared out
+    /// among the workers).
     static let recentCapacity = 200_000
 
-    private func rememberMessage(_ key: [Int64], _ t: Int64) {
-        if recentOrder.count < EventIngester.recentCapacity {
-            recentOrder.append(key)
-        } else {
-            recentMessages[recentOrder[recentHead]] = nil
-            recentOrder[recentHead] = key
-            recentHead = (recentHead + 1) % EventIngester.recentCapacity
-        }
-        recentMessages[key] = t
-    }
-
-    public init(connection: PostgresConnection, options: Options, logger: Logger) {
+    /// - Parameters:
+    ///   - connection: the first worker's connection (the only one in strict mode).
+    ///   - settings: where further workers connect (`options.workers` > 1); nil: one worker.
+    public init(connection: PostgresConnection, options: Options, logger: Logger, settings: ConnectionSettings? = nil) {
         conn = connection
+        self.settings = settings
         self.options = options
         self.logger = logger
     }
@@ -80,8 +75,32 @@ public final class EventIngester: @unchecked Sendable {
                 (Int64($0.from.timeIntervalSince1970) * 1_000_000, Int64($0.to.timeIntervalSince1970) * 1_000_000)
             }
         }
-        try createStaging()
+        // Strict mode is one transaction, so one connection.
+        // One worker on this connection; with more, each further worker gets a connection and a
+        // thread of its own (a lane) and this connection only adds new users. Strict mode is one
+        // transaction, so one connection.
+        let laneCount = options.strict || settings == nil || options.workers < 2 ? 0 : options.workers
+        let first = IngestWorker(connection: conn, strict: options.strict, ranges: ranges,
+                                 recentCapacity: EventIngester.recentCapacity / max(1, laneCount), logger: logger)
+        try first.createStaging()
+        var lanes: [IngestLane] = []
+        for _ in 0..<laneCount {
+            let w = IngestWorker(connection: try PostgresConnection(settings: settings!, logger: logger), strict: false,
+                                 ranges: ranges, recentCapacity: EventIngester.recentCapacity / laneCount, logger: logger)
+            try w.createStaging()
+            lanes.append(IngestLane(w))
+        }
+        for lane in lanes { lane.start() }
+        defer { for lane in lanes { lane.close(discard: true) } }
         if options.strict {
+            let worker = first
+            func flush() throws {
+                let events = batch.enumerated().map { (index: $0.offset, loc: $0.element.loc, line: $0.element.line, event: $0.element.event) }
+                batch.removeAll(keepingCapacity: true)
+                let outcome = try worker.flush(events)
+                if let r = outcome.rejects.first { try reject(r.loc, r.line, r.reason) }
+                count(outcome)
+            }
             try conn.transaction { _ in
                 for path in paths {
                     try self.readLines(path) { lineNo, bytes in
@@ -91,17 +110,17 @@ public final class EventIngester: @unchecked Sendable {
                         case .failure(let reject):
                             // Earlier lines of the batch are checked first, so the error reported
                             // is the first bad line in file order.
-                            try self.flush()
+                            try flush()
                             try self.reject(reject.loc, reject.line, reject.reason)
                         }
-                        if self.batch.count >= self.options.batchSize { try self.flush() }
+                        if self.batch.count >= self.options.batchSize { try flush() }
                     }
                 }
-                try self.flush()
+                try flush()
             }
         } else {
             // Parsing runs on its own thread, one batch ahead of the database work.
-            let queue = BatchQueue(capacity: 2)
+            let queue = BatchQueue(capacity: 1)
             let ranges = self.ranges
             let batchSize = options.batchSize
             let reader = Thread { [self] in
@@ -135,18 +154,80 @@ public final class EventIngester: @unchecked Sendable {
                 case .batch(let items, let bad, let lines):
                     report.lines += lines
                     for r in bad { try reject(r.loc, r.line, r.reason) }
-                    batch = items
-                    try flush()
+                    try applyRound(items, first: first, lanes: lanes)
                     progress?(report.lines)
                 case .end: break loop
                 case .failed(let message):
                     throw EventError(message)
                 }
             }
+            for lane in lanes { lane.close(discard: false) }
+            try collect(lanes)
         }
         try rejects?.commit()
         report.seconds = Date().timeIntervalSince(t0)
         return report
+    }
+
+    private func count(_ o: IngestWorker.Outcome) {
+        report.accepted += o.accepted
+        for (k, v) in o.byType { report.byType[k, default: 0] += v }
+    }
+
+    /// The worker that owns an event: a conversation's events always go to the same worker (so
+    /// it sees them in file order); users go to the first worker, presence by user.
+    static func route(_ e: Event, _ n: Int) -> Int {
+        func slot(_ id: Int64) -> Int { Int(id.magnitude % UInt64(n)) }
+        switch e {
+        case .user: return 0
+        case .conversation(let id, _, _, _, _): return slot(id)
+        case .join(let cv, _, _, _), .leave(let cv, _, _), .message(let cv, _, _, _, _, _, _, _, _, _, _),
+             .receipt(let cv, _, _, _, _), .media(let cv, _, _, _, _, _): return slot(cv)
+        case .presence(let u, _, _, _): return slot(u)
+        }
+    }
+
+    /// Applies one round (a batch of lines in file order). With one worker, in one transaction.
+    /// With lanes: the round's new users first, committed on this connection (the lanes' foreign
+    /// keys must see them), then each lane gets its share and applies it in its own transaction
+    /// while the next round is parsed and dispatched; lanes touch disjoint conversations, so they
+    /// never wait for each other. Rejects are written as lanes report them.
+    private func applyRound(_ items: [(loc: String, line: [UInt8], event: Event)], first: IngestWorker, lanes: [IngestLane]) throws {
+        let n = lanes.count
+        if n == 0 {
+            let o = try first.flush(items.enumerated().map { ($0.offset, $0.element.loc, $0.element.line, $0.element.event) })
+            count(o)
+            for r in o.rejects { try reject(r.loc, r.line, r.reason) }
+            return
+        }
+        var shares = Array(repeating: [(index: Int, loc: String, line: [UInt8], event: Event)](), count: n)
+        var newUsers: [(index: Int, loc: String, line: [UInt8], event: Event)] = []
+        for (i, item) in items.enumerated() {
+            if case .user = item.event {
+                newUsers.append((i, item.loc, item.line, item.event))
+            } else {
+                shares[EventIngester.route(item.event, n)].append((i, item.loc, item.line, item.event))
+            }
+        }
+        if !newUsers.isEmpty {
+            let o = try first.flush(newUsers)
+            count(o)
+            for r in o.rejects { try reject(r.loc, r.line, r.reason) }
+        }
+        for (lane, share) in zip(lanes, shares) where !share.isEmpty { lane.put(share) }
+        try collect(lanes)
+    }
+
+    /// Counts what the lanes finished, writes their rejects and rethrows a lane's error.
+    private func collect(_ lanes: [IngestLane]) throws {
+        for lane in lanes {
+            let (outcomes, error) = lane.drain()
+            for o in outcomes {
+                count(o)
+                for r in o.rejects { try reject(r.loc, r.line, r.reason) }
+            }
+            if let error { throw error }
+        }
     }
 
     struct ParseReject: Error {
@@ -227,213 +308,79 @@ public final class EventIngester: @unchecked Sendable {
         }
     }
 
-    // MARK: - Applying a batch
+}
 
-    private func createStaging() throws {
-        try conn.executeScript("""
-            CREATE TEMP TABLE IF NOT EXISTS ingest_users (user_id bigint, handle text, display_name text, created_at timestamptz);
-            CREATE TEMP TABLE IF NOT EXISTS ingest_conversations (conversation_id bigint, kind text, title text, created_by bigint, created_at timestamptz);
-            CREATE TEMP TABLE IF NOT EXISTS ingest_joins (conversation_id bigint, user_id bigint, at timestamptz, role text);
-            CREATE TEMP TABLE IF NOT EXISTS ingest_leaves (conversation_id bigint, user_id bigint, at timestamptz);
-            CREATE TEMP TABLE IF NOT EXISTS ingest_messages (conversation_id bigint, message_id bigint, sent_at timestamptz, sender_id bigint,
-                kind text, body text, reply_to_id bigint, client_message_id text, media_sha256 bytea, edited_at timestamptz, deleted_at timestamptz);
-            CREATE TEMP TABLE IF NOT EXISTS ingest_receipts (conversation_id bigint, message_id bigint, sent_at timestamptz, recipient_id bigint,
-                at timestamptz, is_read boolean);
-            CREATE TEMP TABLE IF NOT EXISTS ingest_presence (user_id bigint, occurred_at timestamptz, device_id text, state text);
-            CREATE TEMP TABLE IF NOT EXISTS ingest_media (conversation_id bigint, sha256 bytea, size_bytes bigint, mime_type text, file_name text, bytes bytea);
-            """)
+/// A worker with a thread of its own and a queue of one batch: it applies batches in the order
+/// given while the caller dispatches the next; outcomes and the first error wait for `drain`.
+final class IngestLane: @unchecked Sendable {
+    typealias Batch = [(index: Int, loc: String, line: [UInt8], event: Event)]
+    private let worker: IngestWorker
+    private let cond = NSCondition()
+    private var queue: [Batch] = []
+    private var busy = false
+    private var closed = false
+    private var done = false
+    private var outcomes: [IngestWorker.Outcome] = []
+    private var error: Error?
+
+    init(_ worker: IngestWorker) { self.worker = worker }
+
+    func start() {
+        let t = Thread { [self] in loop() }
+        t.name = "chatstore.ingest-lane"
+        t.start()
     }
 
-    private func flush() throws {
-        guard !batch.isEmpty else { return }
-        let events = batch
-        batch.removeAll(keepingCapacity: true)
-        let t0 = Date()
-        try conn.transaction { c in
-            // What the batch references, looked up in one query per kind.
-            var convIDs = Set<Int64>(), userIDs = Set<Int64>(), msgKeys = Set<[Int64]>()
-            for e in events {
-                switch e.event {
-                case .join(let cv, let u, _, _): convIDs.insert(cv); userIDs.insert(u)
-                case .leave(let cv, _, _): convIDs.insert(cv)
-                case .message(let cv, _, _, _, _, _, _, _, _, _, _): convIDs.insert(cv)
-                case .receipt(let cv, let m, _, _, _): convIDs.insert(cv); msgKeys.insert([cv, m])
-                case .media(let cv, _, _, _, _, _): convIDs.insert(cv)
-                default: break
-                }
+    private func loop() {
+        while true {
+            cond.lock()
+            while queue.isEmpty && !closed { cond.wait() }
+            if queue.isEmpty { done = true; cond.broadcast(); cond.unlock(); return }
+            let batch = queue.removeFirst()
+            let skip = error != nil
+            busy = true
+            cond.broadcast()
+            cond.unlock()
+            let result = skip ? nil : Result { try worker.flush(batch) }
+            cond.lock()
+            busy = false
+            switch result {
+            case .success(let o): outcomes.append(o)
+            case .failure(let e): error = error ?? e
+            case nil: break
             }
-            var knownConvs = Set<Int64>(), knownUsers = Set<Int64>()
-            var knownMessages: [[Int64]: Int64] = [:]
-            if !convIDs.isEmpty {
-                for r in try c.query("SELECT conversation_id FROM chat.conversations WHERE conversation_id = ANY(\(Array(convIDs)))") {
-                    knownConvs.insert(try r.decode(Int64.self, at: 0))
-                }
-            }
-            if !userIDs.isEmpty {
-                for r in try c.query("SELECT user_id FROM chat.users WHERE user_id = ANY(\(Array(userIDs)))") { knownUsers.insert(try r.decode(Int64.self, at: 0)) }
-            }
-            // Receipts mostly follow their messages closely: recently ingested messages are
-            // remembered (bounded), and only the rest are looked up, by index probes.
-            for k in msgKeys { if let t = recentMessages[k] { knownMessages[k] = t } }
-            msgKeys.subtract(knownMessages.keys)
-            if !msgKeys.isEmpty {
-                try c.execute("SET LOCAL enable_hashjoin = off")
-                try c.execute("SET LOCAL enable_mergejoin = off")
-                defer { _ = try? c.execute("SET LOCAL enable_hashjoin = on"); _ = try? c.execute("SET LOCAL enable_mergejoin = on") }
-                let cvs = msgKeys.map { $0[0] }, ms = msgKeys.map { $0[1] }
-                for r in try c.query("""
-                    SELECT m.conversation_id, m.message_id, (extract(epoch FROM m.sent_at) * 1000000)::bigint AS us
-                    FROM unnest(\(cvs)::bigint[], \(ms)::bigint[]) k(cv, mid)
-                    JOIN chat.messages m ON m.conversation_id = k.cv AND m.message_id = k.mid
-                    """) {
-                    knownMessages[[try r.decode(Int64.self, at: 0), try r.decode(Int64.self, at: 1)]] = try r.decode(Int64.self, at: 2)
-                }
-            }
-            var accepted: [(String, Event, Int64?)] = []
-            for (loc, line, e) in events {
-                var reason: String?
-                var sentAt: Int64?
-                switch e {
-                case .user(let id, _, _, _): knownUsers.insert(id)
-                case .conversation(let id, _, _, _, _): knownConvs.insert(id)
-                case .join(let cv, let u, _, _):
-                    if !knownConvs.contains(cv) { reason = "unknown conversation \(cv)" } else if !knownUsers.contains(u) { reason = "unknown user \(u)" }
-                case .leave(let cv, _, _), .media(let cv, _, _, _, _, _):
-                    if !knownConvs.contains(cv) { reason = "unknown conversation \(cv)" }
-                case .message(let cv, let id, _, let t, _, _, _, _, _, _, _):
-                    if !knownConvs.contains(cv) { reason = "unknown conversation \(cv)" } else { knownMessages[[cv, id]] = t }
-                case .receipt(let cv, let m, _, let at, _):
-                    if !knownConvs.contains(cv) { reason = "unknown conversation \(cv)" } else if let t = knownMessages[[cv, m]] {
-                        sentAt = t
-                        if !ranges["receipts"]!.contains(where: { $0.0 <= t && t < $0.1 }) { reason = "the message's time is outside every receipts partition" }
-                        if at < t { logger.debug("\(loc): receipt time before the message was sent (kept; the receipt audit reports it)") }
-                    } else { reason = "receipt for unknown message \(cv):\(m)" }
-                case .presence: break
-                }
-                if let reason { try reject(loc, line, reason) } else { accepted.append((loc, e, sentAt)) }
-            }
-            let t1 = Date()
-            for (_, e, _) in accepted {
-                if case .message(let cv, let id, _, let t, _, _, _, _, _, _, _) = e { rememberMessage([cv, id], t) }
-            }
-            try stage(c, accepted)
-            let t2 = Date()
-            try apply(c)
-            logger.debug("batch of \(events.count): lookups \(Int(t1.timeIntervalSince(t0) * 1000)) ms, staging \(Int(t2.timeIntervalSince(t1) * 1000)) ms, applying \(Int(Date().timeIntervalSince(t2) * 1000)) ms")
-            report.accepted += accepted.count
-            for a in accepted { report.byType[a.1.typeName, default: 0] += 1 }
+            cond.broadcast()
+            cond.unlock()
         }
     }
 
-    private func stage(_ c: PostgresConnection, _ events: [(String, Event, Int64?)]) throws {
-        try c.executeScript("""
-            TRUNCATE ingest_users, ingest_conversations, ingest_joins, ingest_leaves, ingest_messages, ingest_receipts, ingest_presence, ingest_media
-            """)
-        let types = Set(events.map { $0.1.typeName })
-        func copy(_ table: String, _ names: [String], _ filter: (Event, Int64?, inout CopyInWriter) throws -> Bool) throws {
-            guard names.contains(where: types.contains) else { return }
-            try c.copyIn(SQL(unsafeRaw: "COPY \(table) FROM STDIN")) { w in
-                for (_, e, s) in events { if try filter(e, s, &w) { try w.endRow() } }
-            }
-        }
-        try copy("ingest_users", ["user"]) { e, _, w in
-            guard case .user(let id, let h, let d, let t) = e else { return false }
-            w.append(id); w.append(h); w.append(d); w.appendTimestamp(microseconds: t); return true
-        }
-        try copy("ingest_conversations", ["conversation"]) { e, _, w in
-            guard case .conversation(let id, let k, let title, let by, let t) = e else { return false }
-            w.append(id); w.append(k); w.append(title); w.append(by); w.appendTimestamp(microseconds: t); return true
-        }
-        try copy("ingest_joins", ["join"]) { e, _, w in
-            guard case .join(let cv, let u, let at, let role) = e else { return false }
-            w.append(cv); w.append(u); w.appendTimestamp(microseconds: at); w.append(role); return true
-        }
-        try copy("ingest_leaves", ["leave"]) { e, _, w in
-            guard case .leave(let cv, let u, let at) = e else { return false }
-            w.append(cv); w.append(u); w.appendTimestamp(microseconds: at); return true
-        }
-        try copy("ingest_media", ["media"]) { e, _, w in
-            guard case .media(let cv, let sha, let size, let mime, let name, let data) = e else { return false }
-            w.append(cv); w.appendBytea(sha); w.append(size); w.append(mime); w.append(name)
-            if let data { w.appendBytea(data) } else { w.appendNull() }
-            return true
-        }
-        try copy("ingest_messages", ["message"]) { e, _, w in
-            guard case .message(let cv, let id, let s, let t, let k, let body, let reply, let cid, let media, let ed, let del) = e else { return false }
-            w.append(cv); w.append(id); w.appendTimestamp(microseconds: t); w.append(s); w.append(k); w.append(body); w.append(reply); w.append(cid)
-            if let media { w.appendBytea(media) } else { w.appendNull() }
-            w.appendTimestamp(microseconds: ed); w.appendTimestamp(microseconds: del); return true
-        }
-        try copy("ingest_receipts", ["delivered", "read"]) { e, sentAt, w in
-            guard case .receipt(let cv, let m, let r, let at, let read) = e else { return false }
-            w.append(cv); w.append(m); w.appendTimestamp(microseconds: sentAt); w.append(r); w.appendTimestamp(microseconds: at); w.append(read); return true
-        }
-        try copy("ingest_presence", ["presence"]) { e, _, w in
-            guard case .presence(let u, let at, let st, let dev) = e else { return false }
-            w.append(u); w.appendTimestamp(microseconds: at); w.append(dev); w.append(st); return true
-        }
+    /// Queues a batch, waiting while one is already queued.
+    func put(_ batch: Batch) {
+        cond.lock()
+        while !queue.isEmpty && !closed { cond.wait() }
+        if !closed { queue.append(batch) }
+        cond.broadcast()
+        cond.unlock()
     }
 
-    private func apply(_ c: PostgresConnection) throws {
-        for s in SQLScript.split(EventIngester.applySQL) {
-            let t = Date()
-            try c.execute(SQL(unsafeRaw: s.text))
-            if logger.logLevel <= .debug { logger.debug("apply line \(s.line): \(Int(Date().timeIntervalSince(t) * 1000)) ms") }
-        }
+    /// What finished since the last call, and the first error.
+    func drain() -> ([IngestWorker.Outcome], Error?) {
+        cond.lock()
+        defer { cond.unlock() }
+        let o = outcomes
+        outcomes = []
+        return (o, error)
     }
 
-    static let applySQL = """
-            INSERT INTO chat.users (user_id, handle, display_name, created_at)
-            SELECT DISTINCT ON (user_id) user_id, handle, display_name, coalesce(created_at, now()) FROM ingest_users ORDER BY user_id
-            ON CONFLICT DO NOTHING;
-            INSERT INTO chat.conversations (conversation_id, kind, title, created_by, created_at, member_limit)
-            SELECT DISTINCT ON (conversation_id) conversation_id, kind, title, created_by, coalesce(created_at, now()),
-                   CASE kind WHEN 'direct' THEN 2 ELSE 1024 END
-            FROM ingest_conversations ORDER BY conversation_id
-            ON CONFLICT DO NOTHING;
-            INSERT INTO chat.media (conversation_id, sha256, size_bytes, mime_type, file_name, encoding, bytes)
-            SELECT DISTINCT ON (conversation_id, sha256) conversation_id, sha256, size_bytes, mime_type, file_name, 'none', bytes
-            FROM ingest_media ORDER BY conversation_id, sha256
-            ON CONFLICT DO NOTHING;
-            INSERT INTO chat.members (conversation_id, user_id, joined_at, role)
-            SELECT conversation_id, user_id, at, role FROM ingest_joins j
-            WHERE NOT EXISTS (SELECT 1 FROM chat.members m WHERE m.conversation_id = j.conversation_id AND m.user_id = j.user_id AND m.left_at IS NULL AND m.joined_at <= j.at)
-            ON CONFLICT DO NOTHING;
-            UPDATE chat.members m SET left_at = l.at
-            FROM (SELECT conversation_id, user_id, min(at) AS at FROM ingest_leaves GROUP BY 1, 2) l
-            WHERE m.conversation_id = l.conversation_id AND m.user_id = l.user_id AND m.left_at IS NULL AND m.joined_at <= l.at;
-            INSERT INTO chat.send_dedup (conversation_id, sender_id, client_message_id, message_id, sent_at)
-            SELECT DISTINCT ON (conversation_id, sender_id, client_message_id) conversation_id, sender_id, client_message_id, message_id, sent_at
-            FROM ingest_messages WHERE client_message_id IS NOT NULL
-            ORDER BY conversation_id, sender_id, client_message_id, sent_at, message_id
-            ON CONFLICT DO NOTHING;
-            INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at)
-            SELECT i.conversation_id, i.message_id, i.sent_at, i.sender_id, i.kind, i.body, i.reply_to_id, i.client_message_id, i.media_sha256, i.edited_at, i.deleted_at
-            FROM ingest_messages i
-            WHERE i.client_message_id IS NULL OR EXISTS (
-                SELECT 1 FROM chat.send_dedup d WHERE d.conversation_id = i.conversation_id AND d.sender_id = i.sender_id
-                  AND d.client_message_id = i.client_message_id AND d.message_id = i.message_id)
-            ON CONFLICT DO NOTHING;
-            INSERT INTO chat.receipts AS r (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at)
-            SELECT conversation_id, message_id, sent_at, recipient_id,
-                   CASE WHEN bool_or(is_read) THEN 3 ELSE 2 END,
-                   min(at) FILTER (WHERE NOT is_read), min(at) FILTER (WHERE is_read), now()
-            FROM ingest_receipts GROUP BY conversation_id, message_id, sent_at, recipient_id
-            ON CONFLICT (conversation_id, message_id, recipient_id, sent_at) DO UPDATE
-               SET status = greatest(r.status, EXCLUDED.status),
-                   delivered_at = CASE WHEN EXCLUDED.delivered_at IS NULL THEN r.delivered_at
-                                       ELSE least(coalesce(r.delivered_at, EXCLUDED.delivered_at), EXCLUDED.delivered_at) END,
-                   read_at = CASE WHEN EXCLUDED.read_at IS NULL THEN r.read_at
-                                  ELSE least(coalesce(r.read_at, EXCLUDED.read_at), EXCLUDED.read_at) END,
-                   updated_at = now()
-             WHERE r.status < EXCLUDED.status
-                OR (EXCLUDED.delivered_at IS NOT NULL AND (r.delivered_at IS NULL OR EXCLUDED.delivered_at < r.delivered_at))
-                OR (EXCLUDED.read_at IS NOT NULL AND (r.read_at IS NULL OR EXCLUDED.read_at < r.read_at));
-            INSERT INTO chat.presence_events (user_id, occurred_at, device_id, state)
-            SELECT DISTINCT ON (user_id, occurred_at, device_id) user_id, occurred_at, device_id, state FROM ingest_presence
-            ORDER BY user_id, occurred_at, device_id
-            ON CONFLICT DO NOTHING;
-            """
+    /// Finishes the queued batch (or, with `discard`, drops it) and stops the thread.
+    func close(discard: Bool) {
+        cond.lock()
+        if discard { queue.removeAll() }
+        closed = true
+        cond.broadcast()
+        while !done { cond.wait() }
+        cond.unlock()
+    }
 }
 
 /// A bounded hand-off of parsed batches from the reader thread to the database thread.
