@@ -52,7 +52,6 @@ extension ChatStoreCommand.Jobs {
         @Flag(name: .long, help: "Recompute every row from scratch.") var full = false
         @Flag(name: .long, help: "Compare stored counts with a full recompute and report drift; change nothing.") var verify = false
         @Flag(name: .long, help: "Like --verify, then fix the drifted rows.") var repair = false
-        @Option(name: .long, help: "Days before the last watermark to look for newly read or deleted messages.") var lookbackDays: Double = 2
 
         func validate() throws {
             if [full, verify, repair].filter({ $0 }).count > 1 { throw ValidationError("choose one of --full, --verify, --repair") }
@@ -62,7 +61,6 @@ extension ChatStoreCommand.Jobs {
             try runJobCommand {
                 let conn = try global.connect(global.makeLogger())
                 var j = UnreadJob(mode: full ? .full : verify ? .verify : repair ? .repair : .incremental)
-                j.lookback = lookbackDays * 86_400
                 let r = try j.run(conn, runner: job.runner(global))
                 if global.json { try printJSON(r) } else if !global.quiet {
                     print("unread (\(r.mode.rawValue)): \(r.rowsChanged) rows changed, \(r.pairsRecomputed) pairs recomputed, \(r.totalUnread) unread in \(r.pairsWithUnread) conversations-members, \(String(format: "%.2f", r.seconds)) s")

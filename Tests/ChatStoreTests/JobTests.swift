@@ -9,13 +9,14 @@ import Testing
 
     @Test func incrementalUnreadEqualsAFullRecomputeAfterANewDay() throws {
         try TestDatabase.migrated { conn, settings in
-            try TestDatabase.generate(settings, users: 200, days: 4)
+            try TestDatabase.generate(settings, users: 200, days: 6)
             // The first run's watermark is 10 minutes ago; the new day's changes happen after it.
             let w1 = Date().addingTimeInterval(-600)
             var first = UnreadJob(); first.now = w1
             #expect(try first.run(conn, runner: runner).mode == .full)
-            // A new day: new messages in busy conversations, reads of older unread messages, a
-            // deletion, a member leaving, a member joining a group.
+            // A new day: new messages in busy conversations, reads of older unread messages (also
+            // days old: a user back from being offline), deletions (also of old messages), a member
+            // leaving, a member joining a group.
             try conn.executeScript("""
                 INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body)
                 SELECT m.conversation_id, m.message_id + 1000, now() - interval '1 minute' + (random() * interval '30 s'), m.sender_id, 'text', 'new'
@@ -23,8 +24,12 @@ import Testing
                 WHERE m.conversation_id % 3 = 0;
                 UPDATE chat.receipts SET status = 3, read_at = now() - interval '10 s', delivered_at = coalesce(delivered_at, now() - interval '20 s'), updated_at = now()
                 WHERE status < 3 AND read_at IS NULL AND sent_at > now() - interval '30 hours' AND (message_id % 4) = 0;
+                UPDATE chat.receipts SET status = 3, read_at = now() - interval '8 s', delivered_at = coalesce(delivered_at, now() - interval '9 s'), updated_at = now()
+                WHERE status < 3 AND read_at IS NULL AND sent_at < now() - interval '3 days' AND (message_id % 5) = 0;
                 UPDATE chat.messages SET deleted_at = now() - interval '5 s'
                 WHERE sent_at > now() - interval '30 hours' AND deleted_at IS NULL AND (message_id % 50) = 1;
+                UPDATE chat.messages SET deleted_at = now() - interval '4 s'
+                WHERE sent_at < now() - interval '3 days' AND deleted_at IS NULL AND (message_id % 40) = 3;
                 UPDATE chat.members SET left_at = now() - interval '3 s'
                 WHERE (conversation_id, user_id) IN (SELECT conversation_id, user_id FROM chat.members mb JOIN chat.conversations c USING (conversation_id)
                                                      WHERE c.kind = 'group' AND mb.role = 'member' AND mb.left_at IS NULL ORDER BY 1, 2 LIMIT 3);
@@ -38,6 +43,7 @@ import Testing
             #expect(r.mode == .incremental)
             #expect(r.pairsRecomputed >= 3)
             #expect(r.rowsChanged > 0)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipts WHERE sent_at < now() - interval '3 days' AND read_at > now() - interval '1 minute'") > 0)
             let verify = try UnreadJob(mode: .verify).run(conn, runner: runner)
             #expect(verify.driftCount == 0, "\(verify.drift.prefix(5))")
         }

@@ -79,7 +79,7 @@ public struct ArchiveRestorer {
             var lineNo = 0
             func row(_ line: ArraySlice<UInt8>) throws {
                 lineNo += 1
-                let obj = try line.withUnsafeBytes { raw -> [String: FlatJSONValue] in
+                let obj = try line.withUnsafeBytes { raw -> FlatObject in
                     do { return try FlatJSON.parse(raw) } catch { throw ArchiveError("\(file): line \(lineNo): \(error)") }
                 }
                 for (name, kind) in columns {

@@ -313,6 +313,18 @@ GRANT INSERT, UPDATE, DELETE ON chat.unread_counts, chat.receipt_repairs, chat.d
     TO chatstore_batch;
 
 """#),
+        ("0004_change_indexes.sql", #"""
+-- BRIN indexes on the times rows change, so the incremental unread job finds last night's reads
+-- and deletions of messages of any age without scanning old partitions: a few index pages per
+-- partition, and cheap to keep up (a range's summary widens at most once per insert).
+--
+-- A BRIN build reads each partition once, under a SHARE lock that holds writes to that table for
+-- the build (measured: 3.0 s for 7.2M receipts and 1.1M messages, 70 days of 2,000 users). Run it in a
+-- quiet hour on a large existing history.
+CREATE INDEX receipts_changed ON chat.receipts USING brin (updated_at) WITH (pages_per_range = 16);
+CREATE INDEX messages_deleted ON chat.messages USING brin (deleted_at) WITH (pages_per_range = 16);
+
+"""#),
     ]
     /// `Queries/*.sql`, by file name, in name order.
     static let queries: [(name: String, text: String)] = [
@@ -849,18 +861,18 @@ GROUP BY mb.conversation_id, mb.user_id
         ("unread_incremental.sql", #"""
 -- Changes to unread counts since the last run, per (conversation, current member).
 --
--- Variables: prev (the last run's watermark), now (this run's watermark), lookback (prev minus
--- the lookback window). Only partitions from lookback to now are read, so the cost follows the
--- new data, not the history. Every join to a partitioned table repeats the window's bounds, so
--- the planner reads only those partitions instead of probing all of them by conversation_id. Members who joined or left since prev are recomputed in full
--- separately (Queries/unread_pairs.sql). Reads of messages older than the lookback window are
--- not seen here: `chatstore jobs unread --verify` reports such drift and `--repair` fixes it.
+-- Variables: prev (the last run's watermark), now (this run's watermark). The cost follows the
+-- night's changes, not the history: new messages are read from the partitions of (prev, now];
+-- reads and deletions since prev, of messages of any age, are found through the BRIN indexes on
+-- receipts.updated_at and messages.deleted_at (migration 0004), a few index pages per partition,
+-- and each such row is then probed by its full key. Members who joined or left since prev are
+-- recomputed in full separately (Queries/unread_pairs.sql).
 --
 -- plus:  messages sent in (prev, now] that are unread now
--- minus: messages sent in [lookback, prev] that were unread at prev and were read (receipt
---        updated after prev) or deleted since
+-- minus: messages sent up to prev that were unread at prev and were read (receipt updated after
+--        prev) or deleted since
 --
--- By hand: psql -v prev="'2026-11-28'" -v now="'2026-11-29'" -v lookback="'2026-11-26'" -f Queries/unread_incremental.sql
+-- By hand: psql -v prev="'2026-11-28'" -v now="'2026-11-29'" -f Queries/unread_incremental.sql
 WITH new_messages AS (
     SELECT mb.conversation_id, mb.user_id,
            count(*) FILTER (
@@ -881,29 +893,30 @@ WITH new_messages AS (
 changed AS (
     SELECT r.conversation_id, r.message_id, r.sent_at, r.recipient_id AS user_id
     FROM chat.receipts r
-    WHERE r.sent_at >= :'lookback'::timestamptz AND r.sent_at <= :'prev'::timestamptz
+    WHERE r.sent_at <= :'prev'::timestamptz
       AND r.updated_at > :'prev'::timestamptz AND (r.status = 3 OR r.read_at IS NOT NULL)
     UNION
     SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id
     FROM chat.messages m
     JOIN chat.members mb ON mb.conversation_id = m.conversation_id AND mb.left_at IS NULL
-    WHERE m.sent_at >= :'lookback'::timestamptz AND m.sent_at <= :'prev'::timestamptz
+    WHERE m.sent_at <= :'prev'::timestamptz
       AND m.deleted_at > :'prev'::timestamptz AND m.deleted_at <= :'now'::timestamptz
 ),
 gone AS (
     SELECT c.conversation_id, c.user_id, count(*) AS minus
     FROM changed c
-    JOIN chat.messages m
-      ON m.conversation_id = c.conversation_id AND m.message_id = c.message_id AND m.sent_at = c.sent_at
-     AND m.sent_at >= :'lookback'::timestamptz AND m.sent_at <= :'prev'::timestamptz
+    -- LATERAL ... OFFSET 0: one index probe by the full key in one partition per changed row.
+    CROSS JOIN LATERAL (
+        SELECT y.sender_id, y.deleted_at FROM chat.messages y
+        WHERE y.conversation_id = c.conversation_id AND y.message_id = c.message_id AND y.sent_at = c.sent_at
+        OFFSET 0) m
     JOIN chat.members mb
-      ON mb.conversation_id = c.conversation_id AND mb.user_id = c.user_id AND mb.left_at IS NULL AND mb.joined_at <= m.sent_at
+      ON mb.conversation_id = c.conversation_id AND mb.user_id = c.user_id AND mb.left_at IS NULL AND mb.joined_at <= c.sent_at
     WHERE m.sender_id <> c.user_id
       AND (m.deleted_at IS NULL OR m.deleted_at > :'prev'::timestamptz)
       AND NOT EXISTS (
           SELECT 1 FROM chat.receipts r
           WHERE r.conversation_id = c.conversation_id AND r.message_id = c.message_id AND r.sent_at = c.sent_at
-            AND r.sent_at >= :'lookback'::timestamptz AND r.sent_at <= :'prev'::timestamptz
             AND r.recipient_id = c.user_id AND (r.status = 3 OR r.read_at IS NOT NULL)
             AND r.updated_at <= :'prev'::timestamptz)
     GROUP BY c.conversation_id, c.user_id

@@ -37,7 +37,7 @@ public struct EventError: Error, CustomStringConvertible {
 
 extension Event {
     /// Builds an event from a parsed line, checking every field's presence and type.
-    public static func from(_ o: [String: FlatJSONValue]) throws -> Event {
+    public static func from(_ o: FlatObject) throws -> Event {
         func str(_ k: String) throws -> String {
             guard let v = o[k] else { throw EventError("missing field \"\(k)\"") }
             guard case .string(let s) = v else { throw EventError("field \"\(k)\" must be a string") }

@@ -240,7 +240,7 @@ public final class EventIngester: @unchecked Sendable {
     static func parseLine(_ bytes: [UInt8], loc: String, ranges: [String: [(Int64, Int64)]]) -> Result<(loc: String, line: [UInt8], event: Event), ParseReject> {
         do {
             let event = try bytes.withUnsafeBytes { raw -> Event in
-                let obj: [String: FlatJSONValue]
+                let obj: FlatObject
                 do { obj = try FlatJSON.parse(raw) } catch let e as FlatJSON.ParseError { throw EventError("malformed JSON at \(e.description)") }
                 return try Event.from(obj)
             }

@@ -9,6 +9,25 @@ public enum FlatJSONValue: Equatable, Sendable {
     case nested(String)
 }
 
+/// The fields of one parsed object, in order. Events have a dozen fields at most, so a linear
+/// search beats hashing every key; a repeated key resolves to its last value, as in a dictionary.
+public struct FlatObject: Sendable {
+    var fields: [(key: String, value: FlatJSONValue)] = []
+
+    /// The value of `key`, nil when absent.
+    public subscript(key: String) -> FlatJSONValue? {
+        var i = fields.count - 1
+        while i >= 0 {
+            if fields[i].key == key { return fields[i].value }
+            i -= 1
+        }
+        return nil
+    }
+
+    /// The field names, in order (a repeated one once per occurrence).
+    public var keys: [String] { fields.map(\.key) }
+}
+
 /// A fast parser for one-line JSON objects whose values are scalars (the NDJSON events), working on
 /// bytes. Errors say what is wrong and at which column.
 public struct FlatJSON {
@@ -19,7 +38,7 @@ public struct FlatJSON {
     }
 
     /// Parses `{"k": v, ...}`. Strings must be valid UTF-8; escapes are decoded.
-    public static func parse(_ line: UnsafeRawBufferPointer) throws -> [String: FlatJSONValue] {
+    public static func parse(_ line: UnsafeRawBufferPointer) throws -> FlatObject {
         var p = Parser(b: line.bindMemory(to: UInt8.self))
         return try p.object()
     }
@@ -32,11 +51,12 @@ public struct FlatJSON {
 
         mutating func ws() { while i < b.count, b[i] == 32 || b[i] == 9 || b[i] == 13 || b[i] == 10 { i += 1 } }
 
-        mutating func object() throws -> [String: FlatJSONValue] {
+        mutating func object() throws -> FlatObject {
             ws()
             guard i < b.count, b[i] == UInt8(ascii: "{") else { throw fail("expected a JSON object") }
             i += 1
-            var out: [String: FlatJSONValue] = [:]
+            var out = FlatObject()
+            out.fields.reserveCapacity(12)
             ws()
             if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return try end(out) }
             while true {
@@ -47,7 +67,7 @@ public struct FlatJSON {
                 guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':' after \"\(key)\"") }
                 i += 1
                 ws()
-                out[key] = try value()
+                out.fields.append((key, try value()))
                 ws()
                 guard i < b.count else { throw fail("unterminated object") }
                 if b[i] == UInt8(ascii: ",") { i += 1; continue }
@@ -57,7 +77,7 @@ public struct FlatJSON {
             return try end(out)
         }
 
-        mutating func end(_ o: [String: FlatJSONValue]) throws -> [String: FlatJSONValue] {
+        mutating func end(_ o: FlatObject) throws -> FlatObject {
             ws()
             if i != b.count { throw fail("unexpected text after the object") }
             return o

@@ -170,11 +170,29 @@ final class IngestWorker: @unchecked Sendable {
                 TRUNCATE ingest_users, ingest_conversations, ingest_joins, ingest_leaves, ingest_messages, ingest_receipts, ingest_presence, ingest_media
                 """)
         }
-        let types = Set(events.map { $0.1.typeName })
+        // One pass sorts the events by table; each COPY then reads only its own.
+        var buckets = Array(repeating: [Int](), count: 8)
+        for (i, a) in events.enumerated() {
+            let slot: Int
+            switch a.1 {
+            case .user: slot = 0
+            case .conversation: slot = 1
+            case .join: slot = 2
+            case .leave: slot = 3
+            case .media: slot = 4
+            case .message: slot = 5
+            case .receipt: slot = 6
+            case .presence: slot = 7
+            }
+            buckets[slot].append(i)
+        }
+        let slots = ["ingest_users": 0, "ingest_conversations": 1, "ingest_joins": 2, "ingest_leaves": 3,
+                     "ingest_media": 4, "ingest_messages": 5, "ingest_receipts": 6, "ingest_presence": 7]
         func copy(_ table: String, _ names: [String], _ filter: (Event, Int64?, inout CopyInWriter) throws -> Bool) throws {
-            guard names.contains(where: types.contains) else { return }
+            let rows = buckets[slots[table]!]
+            guard !rows.isEmpty else { return }
             try c.copyIn(SQL(unsafeRaw: "COPY \(table) FROM STDIN")) { w in
-                for (_, e, s) in events { if try filter(e, s, &w) { try w.endRow() } }
+                for i in rows { if try filter(events[i].1, events[i].2, &w) { try w.endRow() } }
             }
         }
         try copy("ingest_users", ["user"]) { e, _, w in

@@ -91,7 +91,7 @@ public struct Nightly: Sendable {
         var unreadTotal = 0
         step("unread") {
             // Incremental every night; a full recompute with repair when none ran in the last
-            // `fullRepairEvery` (reads of messages older than the lookback are only seen then).
+            // `fullRepairEvery`, a safety net for changes made without updating updated_at.
             let recent = try conn.scalar(Bool.self, """
                 SELECT EXISTS (SELECT 1 FROM chat.job_runs WHERE job = 'unread' AND status = 'succeeded'
                                AND stats->>'mode' IN ('full', 'repair') AND started_at > now() - make_interval(secs => \(fullRepairEvery)))

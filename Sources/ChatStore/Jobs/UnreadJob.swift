@@ -14,8 +14,6 @@ public struct UnreadJob: Sendable {
     public enum Mode: String, Codable, Sendable { case incremental, full, verify, repair }
 
     public var mode: Mode = .incremental
-    /// How far before the last watermark the incremental run looks for newly read or deleted messages.
-    public var lookback: TimeInterval = 2 * 86_400
     /// The watermark for this run (default: now).
     public var now: Date?
 
@@ -76,8 +74,6 @@ public struct UnreadJob: Sendable {
                 if mode == .repair { changed = try applyExpected(c, pairsOnly: false) }
             case .incremental:
                 let prev = ctx.previousWatermark!
-                let prevDate = PostgresTimestamp.parse(prev) ?? now
-                let lookbackStart = PostgresTimestamp.format(prevDate.addingTimeInterval(-lookback))
                 // Members who joined or left since the last run: recompute those pairs in full.
                 try c.execute("CREATE TEMP TABLE unread_pairs ON COMMIT DROP AS \(try QueryFile.named("unread_pairs.sql").statement(["prev": prev]))")
                 recomputed = try c.scalar(Int.self, "SELECT count(*) FROM pg_temp.unread_pairs")
@@ -86,7 +82,7 @@ public struct UnreadJob: Sendable {
                     try c.execute("CREATE TEMP TABLE unread_expected ON COMMIT DROP AS \(pairs)")
                     changed += try applyExpected(c, pairsOnly: true)
                 }
-                let delta = try QueryFile.named("unread_incremental.sql").statement(["prev": prev, "now": watermark, "lookback": lookbackStart])
+                let delta = try QueryFile.named("unread_incremental.sql").statement(["prev": prev, "now": watermark])
                 try c.execute("CREATE TEMP TABLE unread_delta ON COMMIT DROP AS \(delta)")
                 changed += try c.execute("""
                     UPDATE chat.unread_counts u
