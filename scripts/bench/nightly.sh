@@ -121,7 +121,7 @@ hand3="CREATE TEMP TABLE h AS $(grep -v '^--' Queries/unread_full.sql)"
 for r in $(seq "$runs"); do
   for i in 1 2 3; do
     v="hand$i"; echo "${!v}" > "$work/hand$i.sql"
-    # The same session settings as the job (JIT off; with JIT on these statements were 10-25% slower).
+    # The same session settings as the job (JIT off; JIT on made them slower in an earlier run).
     PGOPTIONS="-c jit=off" /usr/bin/time -f "%e" -a -o "$work/hand$i" psql -qX "$(url $db)" -f "$work/hand$i.sql" >/dev/null
   done
   /usr/bin/time -f "%e" -a -o "$work/job" "$bin" jobs unread --full --quiet --database-url "$(url $db)"

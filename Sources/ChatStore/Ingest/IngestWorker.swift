@@ -26,6 +26,14 @@ final class IngestWorker: @unchecked Sendable {
     private var recentHead = 0
     private let recentCapacity: Int
 
+    /// A receipt row's full key.
+    struct ReceiptKey: Hashable {
+        let conversation: Int64
+        let message: Int64
+        let sentAt: Int64
+        let recipient: Int64
+    }
+
     /// What one batch did.
     struct Outcome {
         var accepted = 0
@@ -65,7 +73,7 @@ final class IngestWorker: @unchecked Sendable {
             CREATE TEMP TABLE IF NOT EXISTS ingest_messages (conversation_id bigint, message_id bigint, sent_at timestamptz, sender_id bigint,
                 kind text, body text, reply_to_id bigint, client_message_id text, media_sha256 bytea, edited_at timestamptz, deleted_at timestamptz) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS ingest_receipts (conversation_id bigint, message_id bigint, sent_at timestamptz, recipient_id bigint,
-                at timestamptz, is_read boolean) ON COMMIT DELETE ROWS;
+                delivered_at timestamptz, read_at timestamptz) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS ingest_presence (user_id bigint, occurred_at timestamptz, device_id text, state text) ON COMMIT DELETE ROWS;
             CREATE TEMP TABLE IF NOT EXISTS ingest_media (conversation_id bigint, sha256 bytea, size_bytes bigint, mime_type text, file_name text, bytes bytea) ON COMMIT DELETE ROWS;
             """)
@@ -223,9 +231,27 @@ final class IngestWorker: @unchecked Sendable {
             if let media { w.appendBytea(media) } else { w.appendNull() }
             w.appendTimestamp(microseconds: ed); w.appendTimestamp(microseconds: del); return true
         }
-        try copy("ingest_receipts", ["delivered", "read"]) { e, sentAt, w in
-            guard case .receipt(let cv, let m, let r, let at, let read) = e else { return false }
-            w.append(cv); w.append(m); w.appendTimestamp(microseconds: sentAt); w.append(r); w.appendTimestamp(microseconds: at); w.append(read); return true
+        // A batch's delivery and read of the same receipt become one staged row (the earliest of
+        // each), so the server stages and groups each receipt once.
+        if !buckets[6].isEmpty {
+            var merged: [ReceiptKey: (delivered: Int64?, read: Int64?)] = [:]
+            merged.reserveCapacity(buckets[6].count)
+            var order: [ReceiptKey] = []
+            for i in buckets[6] {
+                guard case .receipt(let cv, let m, let r, let at, let isRead) = events[i].1, let sentAt = events[i].2 else { continue }
+                let k = ReceiptKey(conversation: cv, message: m, sentAt: sentAt, recipient: r)
+                var v = merged[k] ?? { order.append(k); return (nil, nil) }()
+                if isRead { v.read = min(v.read ?? at, at) } else { v.delivered = min(v.delivered ?? at, at) }
+                merged[k] = v
+            }
+            try c.copyIn("COPY ingest_receipts FROM STDIN") { w in
+                for k in order {
+                    let v = merged[k]!
+                    w.append(k.conversation); w.append(k.message); w.appendTimestamp(microseconds: k.sentAt); w.append(k.recipient)
+                    w.appendTimestamp(microseconds: v.delivered); w.appendTimestamp(microseconds: v.read)
+                    try w.endRow()
+                }
+            }
         }
         try copy("ingest_presence", ["presence"]) { e, _, w in
             guard case .presence(let u, let at, let st, let dev) = e else { return false }
@@ -275,8 +301,8 @@ final class IngestWorker: @unchecked Sendable {
             ON CONFLICT DO NOTHING;
             INSERT INTO chat.receipts AS r (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at)
             SELECT conversation_id, message_id, sent_at, recipient_id,
-                   CASE WHEN bool_or(is_read) THEN 3 ELSE 2 END,
-                   min(at) FILTER (WHERE NOT is_read), min(at) FILTER (WHERE is_read), now()
+                   CASE WHEN bool_or(read_at IS NOT NULL) THEN 3 ELSE 2 END,
+                   min(delivered_at), min(read_at), now()
             FROM ingest_receipts GROUP BY conversation_id, message_id, sent_at, recipient_id
             ON CONFLICT (conversation_id, message_id, recipient_id, sent_at) DO UPDATE
                SET status = greatest(r.status, EXCLUDED.status),
