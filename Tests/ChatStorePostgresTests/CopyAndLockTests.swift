@@ -67,6 +67,34 @@ import Testing
         }
     }
 
+    /// The sender-thread variant (as `generate` uses it): every row arrives, an abort keeps
+    /// nothing, a bad row is the server's error, and the connection stays usable.
+    @Test func copyInThroughABackgroundSender() throws {
+        try TestDatabase.with { conn in
+            try conn.execute("CREATE TABLE c (v int)")
+            let n = try conn.copyIn("COPY c FROM STDIN", flushThreshold: 64, backgroundQueue: 2) { w in
+                for i in 0..<200_000 { w.append(i); try w.endRow() }
+            }
+            #expect(n == 200_000)
+            #expect(try conn.scalar(Int.self, "SELECT sum(v)::bigint FROM c") == 199_999 * 200_000 / 2)
+            struct Stop: Error {}
+            #expect(throws: Stop.self) {
+                try conn.copyIn("COPY c FROM STDIN", flushThreshold: 64, backgroundQueue: 2) { w in
+                    for i in 0..<50_000 { w.append(i); try w.endRow() }
+                    throw Stop()
+                }
+            }
+            #expect(throws: PostgresError.self) {
+                try conn.copyIn("COPY c FROM STDIN", flushThreshold: 64, backgroundQueue: 2) { w in
+                    for i in 0..<50_000 { w.append(i); try w.endRow() }
+                    w.append("two"); try w.endRow()
+                }
+            }
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM c") == 200_000)
+            #expect(conn.isHealthy)
+        }
+    }
+
     @Test func copyOutAbortedByClientLeavesConnectionUsable() throws {
         try TestDatabase.with { conn in
             struct Stop: Error {}
