@@ -220,12 +220,15 @@ public struct WorkloadGenerator {
         let rc = try PostgresConnection(settings: settings, logger: logger)
         let rc2 = try PostgresConnection(settings: settings, logger: logger)
         let pc = try PostgresConnection(settings: settings, logger: logger)
-        func receipt(_ w: inout CopyInWriter, _ cv: Int64, _ mid: Int64, _ sentAt: Int64, _ user: Int, _ status: Int64,
-                     _ delivered: Int64?, _ read: Int64?, _ updated: Int64) throws {
-            w.append(cv); w.append(mid); w.appendTimestamp(microseconds: sentAt); w.append(Int64(user))
-            w.append(status); w.appendTimestamp(microseconds: delivered); w.appendTimestamp(microseconds: read)
-            w.appendTimestamp(microseconds: updated)
-            try w.endRow()
+        func receipt(_ even: inout CopyInWriter, _ odd: inout CopyInWriter, _ cv: Int64, _ mid: Int64, _ sentAt: Int64, _ user: Int,
+                     _ status: Int64, _ delivered: Int64?, _ read: Int64?, _ updated: Int64) throws {
+            func row(_ w: inout CopyInWriter) throws {
+                w.append(cv); w.append(mid); w.appendTimestamp(microseconds: sentAt); w.append(Int64(user))
+                w.append(status); w.appendTimestamp(microseconds: delivered); w.appendTimestamp(microseconds: read)
+                w.appendTimestamp(microseconds: updated)
+                try w.endRow()
+            }
+            if cv & 1 == 0 { try row(&even) } else { try row(&odd) }
         }
         var unread: [Int: Int] = [:]            // (conversation index * (n+1) + user) → count
         var rows = 0
@@ -347,11 +350,7 @@ public struct WorkloadGenerator {
                                         key.anomalies[cat.rawValue, default: 0] += 1
                                     }
                                     if emit {
-                                        if cv.id & 1 == 0 {
-                                            try receipt(&rwEven, cv.id, mid, t, m.user, status, delivered, read, read ?? delivered ?? t)
-                                        } else {
-                                            try receipt(&rwOdd, cv.id, mid, t, m.user, status, delivered, read, read ?? delivered ?? t)
-                                        }
+                                        try receipt(&rwEven, &rwOdd, cv.id, mid, t, m.user, status, delivered, read, read ?? delivered ?? t)
                                         key.receipts += 1
                                         rows += 1
                                         if status == 1 && delivered == nil && read == nil { key.undelivered += 1 }
@@ -360,11 +359,7 @@ public struct WorkloadGenerator {
                                         // Extra rows copy the real receipt's state (a sender receipt is marked read).
                                         let isSender = x.user == sender
                                         let (xs, xd, xr): (Int64, Int64?, Int64?) = isSender ? (3, t, t) : (status, delivered, read)
-                                        if cv.id & 1 == 0 {
-                                            try receipt(&rwEven, cv.id, mid, x.sentAt, x.user, xs, xd, xr, t)
-                                        } else {
-                                            try receipt(&rwOdd, cv.id, mid, x.sentAt, x.user, xs, xd, xr, t)
-                                        }
+                                        try receipt(&rwEven, &rwOdd, cv.id, mid, x.sentAt, x.user, xs, xd, xr, t)
                                         key.receipts += 1
                                         rows += 1
                                         if !isSender && status == 1 && delivered == nil && read == nil { key.undelivered += 1 }

@@ -95,7 +95,7 @@ public final class EventIngester: @unchecked Sendable {
         if options.strict {
             let worker = first
             func flush() throws {
-                let events = batch.enumerated().map { (index: $0.offset, loc: $0.element.loc, line: $0.element.line, event: $0.element.event) }
+                let events = batch
                 batch.removeAll(keepingCapacity: true)
                 let outcome = try worker.flush(events)
                 if let r = outcome.rejects.first { try reject(r.loc, r.line, r.reason) }
@@ -195,19 +195,15 @@ public final class EventIngester: @unchecked Sendable {
     private func applyRound(_ items: [(loc: String, line: [UInt8], event: Event)], first: IngestWorker, lanes: [IngestLane]) throws {
         let n = lanes.count
         if n == 0 {
-            let o = try first.flush(items.enumerated().map { ($0.offset, $0.element.loc, $0.element.line, $0.element.event) })
+            let o = try first.flush(items)
             count(o)
             for r in o.rejects { try reject(r.loc, r.line, r.reason) }
             return
         }
-        var shares = Array(repeating: [(index: Int, loc: String, line: [UInt8], event: Event)](), count: n)
-        var newUsers: [(index: Int, loc: String, line: [UInt8], event: Event)] = []
-        for (i, item) in items.enumerated() {
-            if case .user = item.event {
-                newUsers.append((i, item.loc, item.line, item.event))
-            } else {
-                shares[EventIngester.route(item.event, n)].append((i, item.loc, item.line, item.event))
-            }
+        var shares = Array(repeating: [Line](), count: n)
+        var newUsers: [Line] = []
+        for item in items {
+            if case .user = item.event { newUsers.append(item) } else { shares[EventIngester.route(item.event, n)].append(item) }
         }
         if !newUsers.isEmpty {
             let o = try first.flush(newUsers)
@@ -229,6 +225,9 @@ public final class EventIngester: @unchecked Sendable {
             if let error { throw error }
         }
     }
+
+    /// A parsed line: where it is (`file:line`), its bytes (for the reject file) and the event.
+    typealias Line = (loc: String, line: [UInt8], event: Event)
 
     struct ParseReject: Error {
         let loc: String
@@ -313,7 +312,7 @@ public final class EventIngester: @unchecked Sendable {
 /// A worker with a thread of its own and a queue of one batch: it applies batches in the order
 /// given while the caller dispatches the next; outcomes and the first error wait for `drain`.
 final class IngestLane: @unchecked Sendable {
-    typealias Batch = [(index: Int, loc: String, line: [UInt8], event: Event)]
+    typealias Batch = [EventIngester.Line]
     private let worker: IngestWorker
     private let cond = NSCondition()
     private var queue: [Batch] = []

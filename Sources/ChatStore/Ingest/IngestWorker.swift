@@ -38,7 +38,7 @@ final class IngestWorker: @unchecked Sendable {
     struct Outcome {
         var accepted = 0
         var byType: [String: Int] = [:]
-        var rejects: [(index: Int, loc: String, line: [UInt8], reason: String)] = []
+        var rejects: [(loc: String, line: [UInt8], reason: String)] = []
     }
 
     /// - Parameter recentCapacity: how many recently ingested messages are remembered for
@@ -80,9 +80,9 @@ final class IngestWorker: @unchecked Sendable {
     }
 
     /// Checks a batch's references, stages the good events and applies them, in one transaction.
-    /// - Parameter events: the batch, each event with its index in the round (file order).
+    /// - Parameter events: the batch, in file order.
     /// - Returns: what was accepted, and the rejected events with their reasons (not yet written).
-    func flush(_ events: [(index: Int, loc: String, line: [UInt8], event: Event)]) throws -> Outcome {
+    func flush(_ events: [EventIngester.Line]) throws -> Outcome {
         var outcome = Outcome()
         guard !events.isEmpty else { return outcome }
         let t0 = Date()
@@ -127,7 +127,7 @@ final class IngestWorker: @unchecked Sendable {
                 }
             }
             var accepted: [(String, Event, Int64?)] = []
-            for (index, loc, line, e) in events {
+            for (loc, line, e) in events {
                 var reason: String?
                 var sentAt: Int64?
                 switch e {
@@ -152,7 +152,7 @@ final class IngestWorker: @unchecked Sendable {
                 case .presence: break
                 }
                 if let reason {
-                    outcome.rejects.append((index, loc, line, reason))
+                    outcome.rejects.append((loc, line, reason))
                     if strict { return }  // the caller reports the first bad line and rolls back
                 } else {
                     accepted.append((loc, e, sentAt))
@@ -194,38 +194,36 @@ final class IngestWorker: @unchecked Sendable {
             }
             buckets[slot].append(i)
         }
-        let slots = ["ingest_users": 0, "ingest_conversations": 1, "ingest_joins": 2, "ingest_leaves": 3,
-                     "ingest_media": 4, "ingest_messages": 5, "ingest_receipts": 6, "ingest_presence": 7]
-        func copy(_ table: String, _ names: [String], _ filter: (Event, Int64?, inout CopyInWriter) throws -> Bool) throws {
-            let rows = buckets[slots[table]!]
+        func copy(_ table: String, _ slot: Int, _ filter: (Event, Int64?, inout CopyInWriter) throws -> Bool) throws {
+            let rows = buckets[slot]
             guard !rows.isEmpty else { return }
             try c.copyIn(SQL(unsafeRaw: "COPY \(table) FROM STDIN")) { w in
                 for i in rows { if try filter(events[i].1, events[i].2, &w) { try w.endRow() } }
             }
         }
-        try copy("ingest_users", ["user"]) { e, _, w in
+        try copy("ingest_users", 0) { e, _, w in
             guard case .user(let id, let h, let d, let t) = e else { return false }
             w.append(id); w.append(h); w.append(d); w.appendTimestamp(microseconds: t); return true
         }
-        try copy("ingest_conversations", ["conversation"]) { e, _, w in
+        try copy("ingest_conversations", 1) { e, _, w in
             guard case .conversation(let id, let k, let title, let by, let t) = e else { return false }
             w.append(id); w.append(k); w.append(title); w.append(by); w.appendTimestamp(microseconds: t); return true
         }
-        try copy("ingest_joins", ["join"]) { e, _, w in
+        try copy("ingest_joins", 2) { e, _, w in
             guard case .join(let cv, let u, let at, let role) = e else { return false }
             w.append(cv); w.append(u); w.appendTimestamp(microseconds: at); w.append(role); return true
         }
-        try copy("ingest_leaves", ["leave"]) { e, _, w in
+        try copy("ingest_leaves", 3) { e, _, w in
             guard case .leave(let cv, let u, let at) = e else { return false }
             w.append(cv); w.append(u); w.appendTimestamp(microseconds: at); return true
         }
-        try copy("ingest_media", ["media"]) { e, _, w in
+        try copy("ingest_media", 4) { e, _, w in
             guard case .media(let cv, let sha, let size, let mime, let name, let data) = e else { return false }
             w.append(cv); w.appendBytea(sha); w.append(size); w.append(mime); w.append(name)
             if let data { w.appendBytea(data) } else { w.appendNull() }
             return true
         }
-        try copy("ingest_messages", ["message"]) { e, _, w in
+        try copy("ingest_messages", 5) { e, _, w in
             guard case .message(let cv, let id, let s, let t, let k, let body, let reply, let cid, let media, let ed, let del) = e else { return false }
             w.append(cv); w.append(id); w.appendTimestamp(microseconds: t); w.append(s); w.append(k); w.append(body); w.append(reply); w.append(cid)
             if let media { w.appendBytea(media) } else { w.appendNull() }
@@ -253,7 +251,7 @@ final class IngestWorker: @unchecked Sendable {
                 }
             }
         }
-        try copy("ingest_presence", ["presence"]) { e, _, w in
+        try copy("ingest_presence", 7) { e, _, w in
             guard case .presence(let u, let at, let st, let dev) = e else { return false }
             w.append(u); w.appendTimestamp(microseconds: at); w.append(dev); w.append(st); return true
         }
