@@ -21,10 +21,22 @@ final class IngestWorker: @unchecked Sendable {
     let strict: Bool
     let logger: Logger
     let ranges: [String: [(Int64, Int64)]]
-    private var recentMessages: [MessageKey: Int64] = [:]
-    private var recentOrder: [MessageKey] = []
-    private var recentHead = 0
-    private let recentCapacity: Int
+
+    /// What the worker remembers about a message it ingested recently: when it was sent (for
+    /// receipt lookups) and whether this run inserted it (`fresh`).
+    struct Recent {
+        let sentAt: Int64
+        let fresh: Bool
+    }
+    // Two generations of memory, dropped together: a fresh message's receipts are placed in its
+    // generation or a later one, so while a message is remembered as fresh, every receipt this
+    // run placed for it is remembered too.
+    private var recent: [MessageKey: Recent] = [:]
+    private var olderRecent: [MessageKey: Recent] = [:]
+    private var placed = Set<Int64>()
+    private var olderPlaced = Set<Int64>()
+    private let messagesPerGeneration: Int
+    private let receiptsPerGeneration: Int
 
     /// A receipt row's full key.
     struct ReceiptKey: Hashable {
@@ -32,6 +44,15 @@ final class IngestWorker: @unchecked Sendable {
         let message: Int64
         let sentAt: Int64
         let recipient: Int64
+
+        /// A 64-bit digest for the placed-receipts filter (a collision only sends a receipt the
+        /// slower, always-correct upsert way).
+        var digest: Int64 {
+            var h = UInt64(bitPattern: conversation) &* 0x9E37_79B9_7F4A_7C15
+            h = (h ^ (h >> 32) ^ UInt64(bitPattern: message)) &* 0xBF58_476D_1CE4_E5B9
+            h = (h ^ (h >> 31) ^ UInt64(bitPattern: recipient)) &* 0x94D0_49BB_1331_11EB
+            return Int64(bitPattern: h ^ (h >> 29))
+        }
     }
 
     /// What one batch did.
@@ -39,6 +60,10 @@ final class IngestWorker: @unchecked Sendable {
         var accepted = 0
         var byType: [String: Int] = [:]
         var rejects: [(loc: String, line: [UInt8], reason: String)] = []
+        /// Receipts written with plain COPY (new rows of messages this run inserted).
+        var copiedReceipts = 0
+        /// Batches retried with upserts after a plain COPY met an existing receipt.
+        var retried = 0
     }
 
     /// - Parameter recentCapacity: how many recently ingested messages are remembered for
@@ -47,23 +72,30 @@ final class IngestWorker: @unchecked Sendable {
         conn = connection
         self.strict = strict
         self.ranges = ranges
-        self.recentCapacity = recentCapacity
+        messagesPerGeneration = max(1, recentCapacity / 2)
+        receiptsPerGeneration = max(1, recentCapacity * 2)
         self.logger = logger
     }
 
-    private func rememberMessage(_ key: MessageKey, _ t: Int64) {
-        if recentOrder.count < recentCapacity {
-            recentOrder.append(key)
-        } else {
-            recentMessages[recentOrder[recentHead]] = nil
-            recentOrder[recentHead] = key
-            recentHead = (recentHead + 1) % recentCapacity
+    private func remembered(_ key: MessageKey) -> Recent? { recent[key] ?? olderRecent[key] }
+
+    /// Records a committed batch's messages and placed receipts; starts a new generation when
+    /// the current one is full.
+    private func remember(messages: [(MessageKey, Recent)], placedReceipts: [Int64]) {
+        for (k, r) in messages { recent[k] = r }
+        for d in placedReceipts { placed.insert(d) }
+        if recent.count >= messagesPerGeneration || placed.count >= receiptsPerGeneration {
+            olderRecent = recent
+            olderPlaced = placed
+            recent = [:]
+            placed = []
         }
-        recentMessages[key] = t
     }
 
+    private func isPlaced(_ digest: Int64) -> Bool { placed.contains(digest) || olderPlaced.contains(digest) }
+
     /// Staging tables empty themselves at each batch's commit (`ON COMMIT DELETE ROWS` truncates
-    /// in place); in strict mode (one transaction for everything, truncates between batches.
+    /// in place); in strict mode (one transaction for everything) they are truncated between batches.
     func createStaging() throws {
         try conn.executeScript("""
             CREATE TEMP TABLE IF NOT EXISTS ingest_users (user_id bigint, handle text, display_name text, created_at timestamptz) ON COMMIT DELETE ROWS;
@@ -80,12 +112,42 @@ final class IngestWorker: @unchecked Sendable {
     }
 
     /// Checks a batch's references, stages the good events and applies them, in one transaction.
+    ///
+    /// A batch is first tried the fast way: messages, their send dedup keys, presence and the
+    /// new receipts of messages this run inserted go straight into their tables with plain COPY,
+    /// as if none of them were stored yet (true of any stream ingested once). If one is (a
+    /// re-run, or a duplicate event), COPY fails with a unique violation, the batch is rolled
+    /// back and applied again the safe way, with upserts through staging tables; the next
+    /// `safeBatchesAfterConflict` batches then go the safe way directly.
     /// - Parameter events: the batch, in file order.
     /// - Returns: what was accepted, and the rejected events with their reasons (not yet written).
     func flush(_ events: [EventIngester.Line]) throws -> Outcome {
+        guard !events.isEmpty else { return Outcome() }
+        if safeBatchesLeft > 0 {
+            safeBatchesLeft -= 1
+            return try flush(events, fast: false)
+        }
+        do {
+            return try flush(events, fast: true)
+        } catch let e as PostgresError where e.sqlState == .uniqueViolation {
+            logger.debug("some rows of the batch are stored already (\(e.message)); applying it with upserts")
+            safeBatchesLeft = IngestWorker.safeBatchesAfterConflict
+            var o = try flush(events, fast: false)
+            o.retried += 1
+            return o
+        }
+    }
+
+    /// How many batches go the safe way after a fast attempt met stored rows (re-runs of a file
+    /// then cost about one wasted attempt in this many batches).
+    static let safeBatchesAfterConflict = 16
+    private var safeBatchesLeft = 0
+
+    private func flush(_ events: [EventIngester.Line], fast: Bool) throws -> Outcome {
         var outcome = Outcome()
-        guard !events.isEmpty else { return outcome }
         let t0 = Date()
+        var newMessages: [(MessageKey, Recent)] = []
+        var placedReceipts: [Int64] = []
         try conn.transaction { c in
             // What the batch references, looked up in one query per kind.
             var convIDs = Set<Int64>(), userIDs = Set<Int64>(), msgKeys = Set<MessageKey>()
@@ -100,7 +162,7 @@ final class IngestWorker: @unchecked Sendable {
                 }
             }
             var knownConvs = Set<Int64>(), knownUsers = Set<Int64>()
-            var knownMessages: [MessageKey: Int64] = [:]
+            var knownMessages: [MessageKey: Recent] = [:]
             if !convIDs.isEmpty {
                 for r in try c.query("SELECT conversation_id FROM chat.conversations WHERE conversation_id = ANY(\(Array(convIDs)))") {
                     knownConvs.insert(try r.decode(Int64.self, at: 0))
@@ -111,7 +173,7 @@ final class IngestWorker: @unchecked Sendable {
             }
             // Receipts mostly follow their messages closely: recently ingested messages are
             // remembered (bounded), and only the rest are looked up, by index probes.
-            for k in msgKeys { if let t = recentMessages[k] { knownMessages[k] = t } }
+            for k in msgKeys { if let r = remembered(k) { knownMessages[k] = r } }
             msgKeys.subtract(knownMessages.keys)
             if !msgKeys.isEmpty {
                 try c.execute("SET LOCAL enable_hashjoin = off")
@@ -123,7 +185,7 @@ final class IngestWorker: @unchecked Sendable {
                     FROM unnest(\(cvs)::bigint[], \(ms)::bigint[]) k(cv, mid)
                     JOIN chat.messages m ON m.conversation_id = k.cv AND m.message_id = k.mid
                     """) {
-                    knownMessages[MessageKey(try r.decode(Int64.self, at: 0), try r.decode(Int64.self, at: 1))] = try r.decode(Int64.self, at: 2)
+                    knownMessages[MessageKey(try r.decode(Int64.self, at: 0), try r.decode(Int64.self, at: 1))] = Recent(sentAt: try r.decode(Int64.self, at: 2), fresh: false)
                 }
             }
             var accepted: [(String, Event, Int64?)] = []
@@ -142,9 +204,10 @@ final class IngestWorker: @unchecked Sendable {
                 case .leave(let cv, _, _), .media(let cv, _, _, _, _, _):
                     if !knownConvs.contains(cv) { reason = "unknown conversation \(cv)" }
                 case .message(let cv, let id, _, let t, _, _, _, _, _, _, _):
-                    if !knownConvs.contains(cv) { reason = "unknown conversation \(cv)" } else { knownMessages[MessageKey(cv, id)] = t }
+                    // Fresh or not is known once the insert has run.
+                    if !knownConvs.contains(cv) { reason = "unknown conversation \(cv)" } else { knownMessages[MessageKey(cv, id)] = Recent(sentAt: t, fresh: false) }
                 case .receipt(let cv, let m, _, let at, _):
-                    if !knownConvs.contains(cv) { reason = "unknown conversation \(cv)" } else if let t = knownMessages[MessageKey(cv, m)] {
+                    if !knownConvs.contains(cv) { reason = "unknown conversation \(cv)" } else if let t = knownMessages[MessageKey(cv, m)]?.sentAt {
                         sentAt = t
                         if !ranges["receipts"]!.contains(where: { $0.0 <= t && t < $0.1 }) { reason = "the message's time is outside every receipts partition" }
                         if at < t { logger.debug("\(loc): receipt time before the message was sent (kept; the receipt audit reports it)") }
@@ -159,20 +222,107 @@ final class IngestWorker: @unchecked Sendable {
                 }
             }
             let t1 = Date()
-            for (_, e, _) in accepted {
-                if case .message(let cv, let id, _, let t, _, _, _, _, _, _, _) = e { rememberMessage(MessageKey(cv, id), t) }
-            }
-            try stage(c, accepted)
+            let buckets = try stage(c, accepted, fast: fast)
             let t2 = Date()
-            try apply(c)
-            logger.debug("batch of \(events.count): lookups \(Int(t1.timeIntervalSince(t0) * 1000)) ms, staging \(Int(t2.timeIntervalSince(t1) * 1000)) ms, applying \(Int(Date().timeIntervalSince(t2) * 1000)) ms")
+            try run(c, IngestWorker.applyBeforeMessages)
+            // The messages this batch inserted (not those already there): their receipts are new.
+            var inserted = Set<MessageKey>()
+            if fast {
+                try copyMessages(c, accepted, buckets[Slot.message])
+            } else if !buckets[Slot.message].isEmpty {
+                try run(c, IngestWorker.insertSendDedup)
+                for r in try c.query(SQL(unsafeRaw: IngestWorker.insertMessages)) {
+                    inserted.insert(MessageKey(try r.decode(Int64.self, at: 0), try r.decode(Int64.self, at: 1)))
+                }
+            }
+            for i in buckets[Slot.message] {
+                guard case .message(let cv, let id, _, let t, _, _, _, _, _, _, _) = accepted[i].1 else { continue }
+                let k = MessageKey(cv, id), r = Recent(sentAt: t, fresh: fast || inserted.contains(k))
+                knownMessages[k] = r
+                newMessages.append((k, r))
+            }
+            let t3 = Date()
+            let (copied, digests) = try applyReceipts(c, accepted, buckets[Slot.receipt], knownMessages, copyNew: fast)
+            placedReceipts = digests
+            outcome.copiedReceipts = copied
+            if fast {
+                try copyRows(c, "COPY chat.presence_events (user_id, occurred_at, device_id, state) FROM STDIN", accepted, buckets[Slot.presence], IngestWorker.encodePresence)
+            } else {
+                try run(c, IngestWorker.applyPresence)
+            }
+            logger.debug("batch of \(events.count): lookups \(ms(t0, t1)) ms, staging \(ms(t1, t2)) ms, messages \(ms(t2, t3)) ms, receipts and presence \(ms(t3, Date())) ms (\(copied) receipts copied)")
             outcome.accepted += accepted.count
             for a in accepted { outcome.byType[a.1.typeName, default: 0] += 1 }
         }
+        remember(messages: newMessages, placedReceipts: placedReceipts)
         return outcome
     }
 
-    private func stage(_ c: PostgresConnection, _ events: [(String, Event, Int64?)]) throws {
+    private func ms(_ a: Date, _ b: Date) -> Int { Int(b.timeIntervalSince(a) * 1000) }
+
+    /// Merges a batch's deliveries and reads per receipt (the earliest of each), then writes new
+    /// receipts of fresh messages with plain COPY and upserts the rest.
+    /// - Returns: how many were copied, and the digests of every receipt of a fresh message
+    ///   (to remember once the batch commits).
+    private func applyReceipts(_ c: PostgresConnection, _ events: [(String, Event, Int64?)], _ rows: [Int],
+                               _ known: [MessageKey: Recent], copyNew: Bool) throws -> (Int, [Int64]) {
+        guard !rows.isEmpty else { return (0, []) }
+        var merged: [ReceiptKey: (delivered: Int64?, read: Int64?)] = [:]
+        merged.reserveCapacity(rows.count)
+        var order: [ReceiptKey] = []
+        for i in rows {
+            guard case .receipt(let cv, let m, let r, let at, let isRead) = events[i].1, let sentAt = events[i].2 else { continue }
+            let k = ReceiptKey(conversation: cv, message: m, sentAt: sentAt, recipient: r)
+            var v = merged[k] ?? { order.append(k); return (nil, nil) }()
+            if isRead { v.read = min(v.read ?? at, at) } else { v.delivered = min(v.delivered ?? at, at) }
+            merged[k] = v
+        }
+        var copy: [ReceiptKey] = [], upsert: [ReceiptKey] = [], digests: [Int64] = []
+        for k in order {
+            if known[MessageKey(k.conversation, k.message)]?.fresh == true {
+                let d = k.digest
+                digests.append(d)
+                if copyNew && !isPlaced(d) { copy.append(k); continue }
+            }
+            upsert.append(k)
+        }
+        func write(_ keys: [ReceiptKey], _ sql: SQL, status: Bool) throws {
+            guard !keys.isEmpty else { return }
+            try c.copyIn(sql) { w in
+                for k in keys {
+                    let v = merged[k]!
+                    w.append(k.conversation); w.append(k.message); w.appendTimestamp(microseconds: k.sentAt); w.append(k.recipient)
+                    if status { w.append(Int64(v.read == nil ? 2 : 3)) }
+                    w.appendTimestamp(microseconds: v.delivered); w.appendTimestamp(microseconds: v.read)
+                    try w.endRow()
+                }
+            }
+        }
+        try write(copy, "COPY chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at) FROM STDIN", status: true)
+        if !upsert.isEmpty {
+            try write(upsert, "COPY ingest_receipts FROM STDIN", status: false)
+            try run(c, IngestWorker.upsertReceipts)
+        }
+        return (copy.count, digests)
+    }
+
+    private func run(_ c: PostgresConnection, _ script: String) throws {
+        for s in SQLScript.split(script) {
+            let t = Date()
+            try c.execute(SQL(unsafeRaw: s.text))
+            if logger.logLevel <= .debug { logger.debug("apply \(s.text.prefix(40)): \(ms(t, Date())) ms") }
+        }
+    }
+
+    /// The staging tables' slots, in the order `stage` fills them.
+    enum Slot {
+        static let user = 0, conversation = 1, join = 2, leave = 3, media = 4, message = 5, receipt = 6, presence = 7
+    }
+
+    /// Stages every event but the receipts (which `applyReceipts` merges first) through COPY; in
+    /// the fast way, messages and presence are not staged either (they are copied in directly).
+    /// - Returns: the events' indexes by slot (`Slot`).
+    private func stage(_ c: PostgresConnection, _ events: [(String, Event, Int64?)], fast: Bool) throws -> [[Int]] {
         if strict {
             try c.executeScript("""
                 TRUNCATE ingest_users, ingest_conversations, ingest_joins, ingest_leaves, ingest_messages, ingest_receipts, ingest_presence, ingest_media
@@ -183,89 +333,86 @@ final class IngestWorker: @unchecked Sendable {
         for (i, a) in events.enumerated() {
             let slot: Int
             switch a.1 {
-            case .user: slot = 0
-            case .conversation: slot = 1
-            case .join: slot = 2
-            case .leave: slot = 3
-            case .media: slot = 4
-            case .message: slot = 5
-            case .receipt: slot = 6
-            case .presence: slot = 7
+            case .user: slot = Slot.user
+            case .conversation: slot = Slot.conversation
+            case .join: slot = Slot.join
+            case .leave: slot = Slot.leave
+            case .media: slot = Slot.media
+            case .message: slot = Slot.message
+            case .receipt: slot = Slot.receipt
+            case .presence: slot = Slot.presence
             }
             buckets[slot].append(i)
         }
-        func copy(_ table: String, _ slot: Int, _ filter: (Event, Int64?, inout CopyInWriter) throws -> Bool) throws {
-            let rows = buckets[slot]
-            guard !rows.isEmpty else { return }
-            try c.copyIn(SQL(unsafeRaw: "COPY \(table) FROM STDIN")) { w in
-                for i in rows { if try filter(events[i].1, events[i].2, &w) { try w.endRow() } }
-            }
+        func copy(_ table: String, _ slot: Int, _ encode: (Event, inout CopyInWriter) -> Bool) throws {
+            try copyRows(c, SQL(unsafeRaw: "COPY \(table) FROM STDIN"), events, buckets[slot], encode)
         }
-        try copy("ingest_users", 0) { e, _, w in
+        try copy("ingest_users", Slot.user) { e, w in
             guard case .user(let id, let h, let d, let t) = e else { return false }
             w.append(id); w.append(h); w.append(d); w.appendTimestamp(microseconds: t); return true
         }
-        try copy("ingest_conversations", 1) { e, _, w in
+        try copy("ingest_conversations", Slot.conversation) { e, w in
             guard case .conversation(let id, let k, let title, let by, let t) = e else { return false }
             w.append(id); w.append(k); w.append(title); w.append(by); w.appendTimestamp(microseconds: t); return true
         }
-        try copy("ingest_joins", 2) { e, _, w in
+        try copy("ingest_joins", Slot.join) { e, w in
             guard case .join(let cv, let u, let at, let role) = e else { return false }
             w.append(cv); w.append(u); w.appendTimestamp(microseconds: at); w.append(role); return true
         }
-        try copy("ingest_leaves", 3) { e, _, w in
+        try copy("ingest_leaves", Slot.leave) { e, w in
             guard case .leave(let cv, let u, let at) = e else { return false }
             w.append(cv); w.append(u); w.appendTimestamp(microseconds: at); return true
         }
-        try copy("ingest_media", 4) { e, _, w in
+        try copy("ingest_media", Slot.media) { e, w in
             guard case .media(let cv, let sha, let size, let mime, let name, let data) = e else { return false }
             w.append(cv); w.appendBytea(sha); w.append(size); w.append(mime); w.append(name)
             if let data { w.appendBytea(data) } else { w.appendNull() }
             return true
         }
-        try copy("ingest_messages", 5) { e, _, w in
-            guard case .message(let cv, let id, let s, let t, let k, let body, let reply, let cid, let media, let ed, let del) = e else { return false }
-            w.append(cv); w.append(id); w.appendTimestamp(microseconds: t); w.append(s); w.append(k); w.append(body); w.append(reply); w.append(cid)
-            if let media { w.appendBytea(media) } else { w.appendNull() }
-            w.appendTimestamp(microseconds: ed); w.appendTimestamp(microseconds: del); return true
+        if !fast {
+            try copy("ingest_messages", Slot.message, IngestWorker.encodeMessage)
+            try copy("ingest_presence", Slot.presence, IngestWorker.encodePresence)
         }
-        // A batch's delivery and read of the same receipt become one staged row (the earliest of
-        // each), so the server stages and groups each receipt once.
-        if !buckets[6].isEmpty {
-            var merged: [ReceiptKey: (delivered: Int64?, read: Int64?)] = [:]
-            merged.reserveCapacity(buckets[6].count)
-            var order: [ReceiptKey] = []
-            for i in buckets[6] {
-                guard case .receipt(let cv, let m, let r, let at, let isRead) = events[i].1, let sentAt = events[i].2 else { continue }
-                let k = ReceiptKey(conversation: cv, message: m, sentAt: sentAt, recipient: r)
-                var v = merged[k] ?? { order.append(k); return (nil, nil) }()
-                if isRead { v.read = min(v.read ?? at, at) } else { v.delivered = min(v.delivered ?? at, at) }
-                merged[k] = v
-            }
-            try c.copyIn("COPY ingest_receipts FROM STDIN") { w in
-                for k in order {
-                    let v = merged[k]!
-                    w.append(k.conversation); w.append(k.message); w.appendTimestamp(microseconds: k.sentAt); w.append(k.recipient)
-                    w.appendTimestamp(microseconds: v.delivered); w.appendTimestamp(microseconds: v.read)
-                    try w.endRow()
-                }
-            }
-        }
-        try copy("ingest_presence", 7) { e, _, w in
-            guard case .presence(let u, let at, let st, let dev) = e else { return false }
-            w.append(u); w.appendTimestamp(microseconds: at); w.append(dev); w.append(st); return true
+        return buckets
+    }
+
+    /// COPYs the given events, each encoded by `encode` (which returns false to skip one).
+    private func copyRows(_ c: PostgresConnection, _ sql: SQL, _ events: [(String, Event, Int64?)], _ rows: [Int],
+                          _ encode: (Event, inout CopyInWriter) -> Bool) throws {
+        guard !rows.isEmpty else { return }
+        try c.copyIn(sql) { w in
+            for i in rows { if encode(events[i].1, &w) { try w.endRow() } }
         }
     }
 
-    private func apply(_ c: PostgresConnection) throws {
-        for s in SQLScript.split(IngestWorker.applySQL) {
-            let t = Date()
-            try c.execute(SQL(unsafeRaw: s.text))
-            if logger.logLevel <= .debug { logger.debug("apply line \(s.line): \(Int(Date().timeIntervalSince(t) * 1000)) ms") }
+    /// The fast way for messages: their send dedup keys, then the messages, by plain COPY.
+    private func copyMessages(_ c: PostgresConnection, _ events: [(String, Event, Int64?)], _ rows: [Int]) throws {
+        try copyRows(c, "COPY chat.send_dedup (conversation_id, sender_id, client_message_id, message_id, sent_at) FROM STDIN", events, rows) { e, w in
+            guard case .message(let cv, let id, let s, let t, _, _, _, let cid?, _, _, _) = e else { return false }
+            w.append(cv); w.append(s); w.append(cid); w.append(id); w.appendTimestamp(microseconds: t); return true
         }
+        try copyRows(c, """
+            COPY chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at)
+            FROM STDIN
+            """, events, rows, IngestWorker.encodeMessage)
     }
 
-    static let applySQL = """
+    /// A message event as a row of `ingest_messages` or `chat.messages` (same columns).
+    static func encodeMessage(_ e: Event, _ w: inout CopyInWriter) -> Bool {
+        guard case .message(let cv, let id, let s, let t, let k, let body, let reply, let cid, let media, let ed, let del) = e else { return false }
+        w.append(cv); w.append(id); w.appendTimestamp(microseconds: t); w.append(s); w.append(k); w.append(body); w.append(reply); w.append(cid)
+        if let media { w.appendBytea(media) } else { w.appendNull() }
+        w.appendTimestamp(microseconds: ed); w.appendTimestamp(microseconds: del); return true
+    }
+
+    /// A presence event as a row of `ingest_presence` or `chat.presence_events` (same columns).
+    static func encodePresence(_ e: Event, _ w: inout CopyInWriter) -> Bool {
+        guard case .presence(let u, let at, let st, let dev) = e else { return false }
+        w.append(u); w.appendTimestamp(microseconds: at); w.append(dev); w.append(st); return true
+    }
+
+    /// Users, conversations, media, joins and leaves of a staged batch.
+    static let applyBeforeMessages = """
             INSERT INTO chat.users (user_id, handle, display_name, created_at)
             SELECT DISTINCT ON (user_id) user_id, handle, display_name, coalesce(created_at, now()) FROM ingest_users ORDER BY user_id
             ON CONFLICT DO NOTHING;
@@ -285,23 +432,36 @@ final class IngestWorker: @unchecked Sendable {
             UPDATE chat.members m SET left_at = l.at
             FROM (SELECT conversation_id, user_id, min(at) AS at FROM ingest_leaves GROUP BY 1, 2) l
             WHERE m.conversation_id = l.conversation_id AND m.user_id = l.user_id AND m.left_at IS NULL AND m.joined_at <= l.at;
+            """
+
+    /// The staged messages' send dedup keys (the first message of each client id wins).
+    static let insertSendDedup = """
             INSERT INTO chat.send_dedup (conversation_id, sender_id, client_message_id, message_id, sent_at)
             SELECT DISTINCT ON (conversation_id, sender_id, client_message_id) conversation_id, sender_id, client_message_id, message_id, sent_at
             FROM ingest_messages WHERE client_message_id IS NOT NULL
             ORDER BY conversation_id, sender_id, client_message_id, sent_at, message_id
             ON CONFLICT DO NOTHING;
+            """
+
+    /// The staged messages not already stored (nor a resend under a stored client id); returns
+    /// the keys of those inserted.
+    static let insertMessages = """
             INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at)
             SELECT i.conversation_id, i.message_id, i.sent_at, i.sender_id, i.kind, i.body, i.reply_to_id, i.client_message_id, i.media_sha256, i.edited_at, i.deleted_at
             FROM ingest_messages i
             WHERE i.client_message_id IS NULL OR EXISTS (
                 SELECT 1 FROM chat.send_dedup d WHERE d.conversation_id = i.conversation_id AND d.sender_id = i.sender_id
                   AND d.client_message_id = i.client_message_id AND d.message_id = i.message_id)
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT DO NOTHING
+            RETURNING conversation_id, message_id
+            """
+
+    /// Staged receipts (one row per receipt, merged by the client) that may already exist: a
+    /// receipt never moves backwards, and only a change rewrites the row.
+    static let upsertReceipts = """
             INSERT INTO chat.receipts AS r (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at)
-            SELECT conversation_id, message_id, sent_at, recipient_id,
-                   CASE WHEN bool_or(read_at IS NOT NULL) THEN 3 ELSE 2 END,
-                   min(delivered_at), min(read_at), now()
-            FROM ingest_receipts GROUP BY conversation_id, message_id, sent_at, recipient_id
+            SELECT conversation_id, message_id, sent_at, recipient_id, CASE WHEN read_at IS NULL THEN 2 ELSE 3 END, delivered_at, read_at, now()
+            FROM ingest_receipts
             ON CONFLICT (conversation_id, message_id, recipient_id, sent_at) DO UPDATE
                SET status = greatest(r.status, EXCLUDED.status),
                    delivered_at = CASE WHEN EXCLUDED.delivered_at IS NULL THEN r.delivered_at
@@ -312,6 +472,9 @@ final class IngestWorker: @unchecked Sendable {
              WHERE r.status < EXCLUDED.status
                 OR (EXCLUDED.delivered_at IS NOT NULL AND (r.delivered_at IS NULL OR EXCLUDED.delivered_at < r.delivered_at))
                 OR (EXCLUDED.read_at IS NOT NULL AND (r.read_at IS NULL OR EXCLUDED.read_at < r.read_at));
+            """
+
+    static let applyPresence = """
             INSERT INTO chat.presence_events (user_id, occurred_at, device_id, state)
             SELECT DISTINCT ON (user_id, occurred_at, device_id) user_id, occurred_at, device_id, state FROM ingest_presence
             ORDER BY user_id, occurred_at, device_id
