@@ -48,7 +48,6 @@ public final class EventIngester: @unchecked Sendable {
     private var report = Report(lines: 0, accepted: 0, rejected: 0, byType: [:], rejectReasons: [:], firstRejects: [], seconds: 0)
     private var rejects: AtomicFileWriter?
     private var ranges: [String: [(Int64, Int64)]] = [:]
-    private var batch: [(loc: String, line: [UInt8], event: Event)] = []
     /// How many recently ingested messages are remembered for receipt lookups (shared out
     /// among the workers).
     static let recentCapacity = 200_000
@@ -93,27 +92,26 @@ public final class EventIngester: @unchecked Sendable {
         for lane in lanes { lane.start() }
         defer { for lane in lanes { lane.close(discard: true) } }
         if options.strict {
-            let worker = first
+            var batch = Batch(paths: paths)
             func flush() throws {
-                let events = batch
-                batch.removeAll(keepingCapacity: true)
-                let outcome = try worker.flush(events)
+                let outcome = try first.flush(batch.lines, batch.source)
+                batch = Batch(paths: paths)
                 if let r = outcome.rejects.first { try reject(r.loc, r.line, r.reason) }
                 count(outcome)
             }
             try conn.transaction { _ in
-                for path in paths {
+                for (fileIndex, path) in paths.enumerated() {
                     try self.readLines(path) { lineNo, bytes in
                         self.report.lines += 1
-                        switch Self.parseLine(bytes, loc: "\(path):\(lineNo)", ranges: self.ranges) {
-                        case .success(let item): self.batch.append(item)
-                        case .failure(let reject):
+                        switch Self.parseEvent(bytes, ranges: self.ranges) {
+                        case .success(let event): batch.append(event, file: fileIndex, number: lineNo, bytes: bytes)
+                        case .failure(let e):
                             // Earlier lines of the batch are checked first, so the error reported
                             // is the first bad line in file order.
                             try flush()
-                            try self.reject(reject.loc, reject.line, reject.reason)
+                            try self.reject("\(path):\(lineNo)", Array(bytes), e.reason)
                         }
-                        if self.batch.count >= self.options.batchSize { try flush() }
+                        if batch.lines.count >= self.options.batchSize { try flush() }
                     }
                 }
                 try flush()
@@ -124,24 +122,24 @@ public final class EventIngester: @unchecked Sendable {
             let ranges = self.ranges
             let batchSize = options.batchSize
             let reader = Thread { [self] in
-                var items: [(loc: String, line: [UInt8], event: Event)] = []
+                var batch = Batch(paths: paths)
                 var bad: [ParseReject] = []
                 var lines = 0
                 do {
-                    for path in paths {
+                    for (fileIndex, path) in paths.enumerated() {
                         try self.readLines(path) { lineNo, bytes in
                             lines += 1
-                            switch Self.parseLine(bytes, loc: "\(path):\(lineNo)", ranges: ranges) {
-                            case .success(let item): items.append(item)
-                            case .failure(let r): bad.append(r)
+                            switch Self.parseEvent(bytes, ranges: ranges) {
+                            case .success(let event): batch.append(event, file: fileIndex, number: lineNo, bytes: bytes)
+                            case .failure(let e): bad.append(ParseReject(loc: "\(path):\(lineNo)", line: Array(bytes), reason: e.reason))
                             }
-                            if items.count >= batchSize {
-                                queue.put(.batch(items, bad, lines))
-                                items = []; bad = []; lines = 0
+                            if batch.lines.count >= batchSize {
+                                queue.put(.batch(batch, bad, lines))
+                                batch = Batch(paths: paths); bad = []; lines = 0
                             }
                         }
                     }
-                    queue.put(.batch(items, bad, lines))
+                    queue.put(.batch(batch, bad, lines))
                     queue.put(.end)
                 } catch {
                     queue.put(.failed(String(describing: error)))
@@ -151,10 +149,10 @@ public final class EventIngester: @unchecked Sendable {
             defer { queue.cancel() }
             loop: while true {
                 switch queue.take() {
-                case .batch(let items, let bad, let lines):
+                case .batch(let batch, let bad, let lines):
                     report.lines += lines
                     for r in bad { try reject(r.loc, r.line, r.reason) }
-                    try applyRound(items, first: first, lanes: lanes)
+                    try applyRound(batch, first: first, lanes: lanes)
                     progress?(report.lines)
                 case .end: break loop
                 case .failed(let message):
@@ -192,25 +190,25 @@ public final class EventIngester: @unchecked Sendable {
     /// keys must see them), then each lane gets its share and applies it in its own transaction
     /// while the next round is parsed and dispatched; lanes touch disjoint conversations, so they
     /// never wait for each other. Rejects are written as lanes report them.
-    private func applyRound(_ items: [(loc: String, line: [UInt8], event: Event)], first: IngestWorker, lanes: [IngestLane]) throws {
+    private func applyRound(_ batch: Batch, first: IngestWorker, lanes: [IngestLane]) throws {
         let n = lanes.count
         if n == 0 {
-            let o = try first.flush(items)
+            let o = try first.flush(batch.lines, batch.source)
             count(o)
             for r in o.rejects { try reject(r.loc, r.line, r.reason) }
             return
         }
         var shares = Array(repeating: [Line](), count: n)
         var newUsers: [Line] = []
-        for item in items {
-            if case .user = item.event { newUsers.append(item) } else { shares[EventIngester.route(item.event, n)].append(item) }
+        for line in batch.lines {
+            if case .user = line.event { newUsers.append(line) } else { shares[EventIngester.route(line.event, n)].append(line) }
         }
         if !newUsers.isEmpty {
-            let o = try first.flush(newUsers)
+            let o = try first.flush(newUsers, batch.source)
             count(o)
             for r in o.rejects { try reject(r.loc, r.line, r.reason) }
         }
-        for (lane, share) in zip(lanes, shares) where !share.isEmpty { lane.put(share) }
+        for (lane, share) in zip(lanes, shares) where !share.isEmpty { lane.put(share, batch.source) }
         try collect(lanes)
     }
 
@@ -226,8 +224,37 @@ public final class EventIngester: @unchecked Sendable {
         }
     }
 
-    /// A parsed line: where it is (`file:line`), its bytes (for the reject file) and the event.
-    typealias Line = (loc: String, line: [UInt8], event: Event)
+    /// A parsed line: its event, and where it is in the files and in its batch's `LineSource`.
+    struct Line {
+        let event: Event
+        let file: Int32
+        let length: Int32
+        let number: Int
+        let offset: Int
+    }
+
+    /// The lines of a batch in file order, and the bytes behind them.
+    struct Batch {
+        var lines: [Line] = []
+        let source: LineSource
+        init(paths: [String]) { source = LineSource(paths: paths) }
+
+        mutating func append(_ event: Event, file: Int, number: Int, bytes: UnsafeRawBufferPointer) {
+            lines.append(Line(event: event, file: Int32(file), length: Int32(bytes.count), number: number, offset: source.bytes.count))
+            source.bytes.append(contentsOf: bytes)
+        }
+    }
+
+    /// A batch's raw lines, one after another, kept for the reject file: a reject's location and
+    /// text are made only when a line is rejected. Filled by the reader, read-only once handed over.
+    final class LineSource: @unchecked Sendable {
+        let paths: [String]
+        var bytes: [UInt8] = []
+        init(paths: [String]) { self.paths = paths }
+        /// `file:line`.
+        func location(_ l: Line) -> String { "\(paths[Int(l.file)]):\(l.number)" }
+        func text(_ l: Line) -> [UInt8] { Array(bytes[l.offset..<(l.offset + Int(l.length))]) }
+    }
 
     struct ParseReject: Error {
         let loc: String
@@ -236,47 +263,53 @@ public final class EventIngester: @unchecked Sendable {
     }
 
     /// Parses and checks one line on its own (no database): JSON, fields, timestamps, partitions.
-    static func parseLine(_ bytes: [UInt8], loc: String, ranges: [String: [(Int64, Int64)]]) -> Result<(loc: String, line: [UInt8], event: Event), ParseReject> {
+    static func parseEvent(_ bytes: UnsafeRawBufferPointer, ranges: [String: [(Int64, Int64)]]) -> Result<Event, EventError> {
         do {
-            let event = try bytes.withUnsafeBytes { raw -> Event in
-                let obj: FlatObject
-                do { obj = try FlatJSON.parse(raw) } catch let e as FlatJSON.ParseError { throw EventError("malformed JSON at \(e.description)") }
-                return try Event.from(obj)
-            }
+            let obj: FlatObject
+            do { obj = try FlatJSON.parse(bytes) } catch let e as FlatJSON.ParseError { throw EventError("malformed JSON at \(e.description)") }
+            let event = try Event.from(obj)
             try checkPartition(event, ranges)
-            return .success((loc, bytes, event))
+            return .success(event)
         } catch let e as EventError {
-            return .failure(ParseReject(loc: loc, line: bytes, reason: e.reason))
+            return .failure(e)
         } catch {
-            return .failure(ParseReject(loc: loc, line: bytes, reason: String(describing: error)))
+            return .failure(EventError(String(describing: error)))
         }
     }
 
     // MARK: - Reading
 
-    private func readLines(_ path: String, _ body: (Int, [UInt8]) throws -> Void) throws {
+    /// Calls `body` with each non-empty line's number and bytes (without the line break; valid
+    /// only during the call).
+    private func readLines(_ path: String, _ body: (Int, UnsafeRawBufferPointer) throws -> Void) throws {
         var pending: [UInt8] = []
         var lineNo = 0
+        func emit(_ line: UnsafeRawBufferPointer) throws {
+            lineNo += 1
+            var line = line
+            if line.last == 13 { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
+            if !line.isEmpty { try body(lineNo, line) }
+        }
         func feed(_ chunk: UnsafeRawBufferPointer) throws {
             var start = 0
-            let bytes = chunk.bindMemory(to: UInt8.self)
-            for i in 0..<bytes.count where bytes[i] == 10 {
-                lineNo += 1
-                var line = pending
-                line.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
-                pending.removeAll(keepingCapacity: true)
-                if line.last == 13 { line.removeLast() }
-                if !line.isEmpty { try body(lineNo, line) }
-                start = i + 1
+            while let nl = chunk[start...].firstIndex(of: 10) {
+                if pending.isEmpty {
+                    try emit(UnsafeRawBufferPointer(rebasing: chunk[start..<nl]))
+                } else {
+                    pending.append(contentsOf: chunk[start..<nl])
+                    try pending.withUnsafeBytes { try emit($0) }
+                    pending.removeAll(keepingCapacity: true)
+                }
+                start = nl + 1
             }
-            pending.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
+            pending.append(contentsOf: chunk[start...])
         }
         if path.hasSuffix(".zst") {
             try ZstdDecompressor.decompressFile(path: path) { try feed($0) }
         } else {
             try FileChunks.read(path: path) { try feed($0) }
         }
-        if !pending.isEmpty { lineNo += 1; try body(lineNo, pending) }
+        if !pending.isEmpty { try pending.withUnsafeBytes { try emit($0) } }
     }
 
     static func checkPartition(_ e: Event, _ ranges: [String: [(Int64, Int64)]]) throws {
@@ -312,7 +345,7 @@ public final class EventIngester: @unchecked Sendable {
 /// A worker with a thread of its own and a queue of one batch: it applies batches in the order
 /// given while the caller dispatches the next; outcomes and the first error wait for `drain`.
 final class IngestLane: @unchecked Sendable {
-    typealias Batch = [EventIngester.Line]
+    typealias Batch = (lines: [EventIngester.Line], source: EventIngester.LineSource)
     private let worker: IngestWorker
     private let cond = NSCondition()
     private var queue: [Batch] = []
@@ -340,7 +373,7 @@ final class IngestLane: @unchecked Sendable {
             busy = true
             cond.broadcast()
             cond.unlock()
-            let result = skip ? nil : Result { try worker.flush(batch) }
+            let result = skip ? nil : Result { try worker.flush(batch.lines, batch.source) }
             cond.lock()
             busy = false
             switch result {
@@ -354,10 +387,10 @@ final class IngestLane: @unchecked Sendable {
     }
 
     /// Queues a batch, waiting while one is already queued.
-    func put(_ batch: Batch) {
+    func put(_ lines: [EventIngester.Line], _ source: EventIngester.LineSource) {
         cond.lock()
         while !queue.isEmpty && !closed { cond.wait() }
-        if !closed { queue.append(batch) }
+        if !closed { queue.append((lines, source)) }
         cond.broadcast()
         cond.unlock()
     }
@@ -385,7 +418,7 @@ final class IngestLane: @unchecked Sendable {
 /// A bounded hand-off of parsed batches from the reader thread to the database thread.
 final class BatchQueue: @unchecked Sendable {
     enum Item {
-        case batch([(loc: String, line: [UInt8], event: Event)], [EventIngester.ParseReject], Int)
+        case batch(EventIngester.Batch, [EventIngester.ParseReject], Int)
         case end
         case failed(String)
     }

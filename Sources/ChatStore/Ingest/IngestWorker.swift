@@ -121,18 +121,18 @@ final class IngestWorker: @unchecked Sendable {
     /// `safeBatchesAfterConflict` batches then go the safe way directly.
     /// - Parameter events: the batch, in file order.
     /// - Returns: what was accepted, and the rejected events with their reasons (not yet written).
-    func flush(_ events: [EventIngester.Line]) throws -> Outcome {
+    func flush(_ events: [EventIngester.Line], _ source: EventIngester.LineSource) throws -> Outcome {
         guard !events.isEmpty else { return Outcome() }
         if safeBatchesLeft > 0 {
             safeBatchesLeft -= 1
-            return try flush(events, fast: false)
+            return try flush(events, source, fast: false)
         }
         do {
-            return try flush(events, fast: true)
+            return try flush(events, source, fast: true)
         } catch let e as PostgresError where e.sqlState == .uniqueViolation {
             logger.debug("some rows of the batch are stored already (\(e.message)); applying it with upserts")
             safeBatchesLeft = IngestWorker.safeBatchesAfterConflict
-            var o = try flush(events, fast: false)
+            var o = try flush(events, source, fast: false)
             o.retried += 1
             return o
         }
@@ -143,7 +143,7 @@ final class IngestWorker: @unchecked Sendable {
     static let safeBatchesAfterConflict = 16
     private var safeBatchesLeft = 0
 
-    private func flush(_ events: [EventIngester.Line], fast: Bool) throws -> Outcome {
+    private func flush(_ events: [EventIngester.Line], _ source: EventIngester.LineSource, fast: Bool) throws -> Outcome {
         var outcome = Outcome()
         let t0 = Date()
         var newMessages: [(MessageKey, Recent)] = []
@@ -151,8 +151,8 @@ final class IngestWorker: @unchecked Sendable {
         try conn.transaction { c in
             // What the batch references, looked up in one query per kind.
             var convIDs = Set<Int64>(), userIDs = Set<Int64>(), msgKeys = Set<MessageKey>()
-            for e in events {
-                switch e.event {
+            for i in events.indices {
+                switch events[i].event {
                 case .join(let cv, let u, _, _): convIDs.insert(cv); userIDs.insert(u)
                 case .leave(let cv, _, _): convIDs.insert(cv)
                 case .message(let cv, _, _, _, _, _, _, _, _, _, _): convIDs.insert(cv)
@@ -188,11 +188,12 @@ final class IngestWorker: @unchecked Sendable {
                     knownMessages[MessageKey(try r.decode(Int64.self, at: 0), try r.decode(Int64.self, at: 1))] = Recent(sentAt: try r.decode(Int64.self, at: 2), fresh: false)
                 }
             }
-            var accepted: [(String, Event, Int64?)] = []
-            for (loc, line, e) in events {
+            var accepted: [Int] = []
+            accepted.reserveCapacity(events.count)
+            var sentAt = [Int64](repeating: 0, count: events.count)
+            for i in events.indices {
                 var reason: String?
-                var sentAt: Int64?
-                switch e {
+                switch events[i].event {
                 case .user(let id, _, _, _): knownUsers.insert(id)
                 case .conversation(let id, _, _, _, _): knownConvs.insert(id)
                 case .join(let cv, let u, _, _):
@@ -208,27 +209,27 @@ final class IngestWorker: @unchecked Sendable {
                     if !knownConvs.contains(cv) { reason = "unknown conversation \(cv)" } else { knownMessages[MessageKey(cv, id)] = Recent(sentAt: t, fresh: false) }
                 case .receipt(let cv, let m, _, let at, _):
                     if !knownConvs.contains(cv) { reason = "unknown conversation \(cv)" } else if let t = knownMessages[MessageKey(cv, m)]?.sentAt {
-                        sentAt = t
+                        sentAt[i] = t
                         if !ranges["receipts"]!.contains(where: { $0.0 <= t && t < $0.1 }) { reason = "the message's time is outside every receipts partition" }
-                        if at < t { logger.debug("\(loc): receipt time before the message was sent (kept; the receipt audit reports it)") }
+                        if at < t { logger.debug("\(source.location(events[i])): receipt time before the message was sent (kept; the receipt audit reports it)") }
                     } else { reason = "receipt for unknown message \(cv):\(m)" }
                 case .presence: break
                 }
                 if let reason {
-                    outcome.rejects.append((loc, line, reason))
+                    outcome.rejects.append((source.location(events[i]), source.text(events[i]), reason))
                     if strict { return }  // the caller reports the first bad line and rolls back
                 } else {
-                    accepted.append((loc, e, sentAt))
+                    accepted.append(i)
                 }
             }
             let t1 = Date()
-            let buckets = try stage(c, accepted, fast: fast)
+            let buckets = try stage(c, events, accepted, fast: fast)
             let t2 = Date()
             try run(c, IngestWorker.applyBeforeMessages)
             // The messages this batch inserted (not those already there): their receipts are new.
             var inserted = Set<MessageKey>()
             if fast {
-                try copyMessages(c, accepted, buckets[Slot.message])
+                try copyMessages(c, events, buckets[Slot.message])
             } else if !buckets[Slot.message].isEmpty {
                 try run(c, IngestWorker.insertSendDedup)
                 for r in try c.query(SQL(unsafeRaw: IngestWorker.insertMessages)) {
@@ -236,23 +237,28 @@ final class IngestWorker: @unchecked Sendable {
                 }
             }
             for i in buckets[Slot.message] {
-                guard case .message(let cv, let id, _, let t, _, _, _, _, _, _, _) = accepted[i].1 else { continue }
+                guard case .message(let cv, let id, _, let t, _, _, _, _, _, _, _) = events[i].event else { continue }
                 let k = MessageKey(cv, id), r = Recent(sentAt: t, fresh: fast || inserted.contains(k))
                 knownMessages[k] = r
                 newMessages.append((k, r))
             }
             let t3 = Date()
-            let (copied, digests) = try applyReceipts(c, accepted, buckets[Slot.receipt], knownMessages, copyNew: fast)
+            let (copied, digests) = try applyReceipts(c, events, sentAt, buckets[Slot.receipt], knownMessages, copyNew: fast)
             placedReceipts = digests
             outcome.copiedReceipts = copied
             if fast {
-                try copyRows(c, "COPY chat.presence_events (user_id, occurred_at, device_id, state) FROM STDIN", accepted, buckets[Slot.presence], IngestWorker.encodePresence)
+                try copyRows(c, "COPY chat.presence_events (user_id, occurred_at, device_id, state) FROM STDIN", events, buckets[Slot.presence], IngestWorker.encodePresence)
             } else {
                 try run(c, IngestWorker.applyPresence)
             }
             logger.debug("batch of \(events.count): lookups \(ms(t0, t1)) ms, staging \(ms(t1, t2)) ms, messages \(ms(t2, t3)) ms, receipts and presence \(ms(t3, Date())) ms (\(copied) receipts copied)")
             outcome.accepted += accepted.count
-            for a in accepted { outcome.byType[a.1.typeName, default: 0] += 1 }
+            for (slot, rows) in buckets.enumerated() where !rows.isEmpty && slot != Slot.receipt {
+                outcome.byType[events[rows[0]].event.typeName, default: 0] += rows.count
+            }
+            let reads = buckets[Slot.receipt].count { if case .receipt(_, _, _, _, true) = events[$0].event { true } else { false } }
+            if reads > 0 { outcome.byType["read", default: 0] += reads }
+            if buckets[Slot.receipt].count > reads { outcome.byType["delivered", default: 0] += buckets[Slot.receipt].count - reads }
         }
         remember(messages: newMessages, placedReceipts: placedReceipts)
         return outcome
@@ -264,14 +270,15 @@ final class IngestWorker: @unchecked Sendable {
     /// receipts of fresh messages with plain COPY and upserts the rest.
     /// - Returns: how many were copied, and the digests of every receipt of a fresh message
     ///   (to remember once the batch commits).
-    private func applyReceipts(_ c: PostgresConnection, _ events: [(String, Event, Int64?)], _ rows: [Int],
+    private func applyReceipts(_ c: PostgresConnection, _ events: [EventIngester.Line], _ sentAts: [Int64], _ rows: [Int],
                                _ known: [MessageKey: Recent], copyNew: Bool) throws -> (Int, [Int64]) {
         guard !rows.isEmpty else { return (0, []) }
         var merged: [ReceiptKey: (delivered: Int64?, read: Int64?)] = [:]
         merged.reserveCapacity(rows.count)
         var order: [ReceiptKey] = []
         for i in rows {
-            guard case .receipt(let cv, let m, let r, let at, let isRead) = events[i].1, let sentAt = events[i].2 else { continue }
+            guard case .receipt(let cv, let m, let r, let at, let isRead) = events[i].event else { continue }
+            let sentAt = sentAts[i]
             let k = ReceiptKey(conversation: cv, message: m, sentAt: sentAt, recipient: r)
             var v = merged[k] ?? { order.append(k); return (nil, nil) }()
             if isRead { v.read = min(v.read ?? at, at) } else { v.delivered = min(v.delivered ?? at, at) }
@@ -322,7 +329,7 @@ final class IngestWorker: @unchecked Sendable {
     /// Stages every event but the receipts (which `applyReceipts` merges first) through COPY; in
     /// the fast way, messages and presence are not staged either (they are copied in directly).
     /// - Returns: the events' indexes by slot (`Slot`).
-    private func stage(_ c: PostgresConnection, _ events: [(String, Event, Int64?)], fast: Bool) throws -> [[Int]] {
+    private func stage(_ c: PostgresConnection, _ events: [EventIngester.Line], _ accepted: [Int], fast: Bool) throws -> [[Int]] {
         if strict {
             try c.executeScript("""
                 TRUNCATE ingest_users, ingest_conversations, ingest_joins, ingest_leaves, ingest_messages, ingest_receipts, ingest_presence, ingest_media
@@ -330,9 +337,9 @@ final class IngestWorker: @unchecked Sendable {
         }
         // One pass sorts the events by table; each COPY then reads only its own.
         var buckets = Array(repeating: [Int](), count: 8)
-        for (i, a) in events.enumerated() {
+        for i in accepted {
             let slot: Int
-            switch a.1 {
+            switch events[i].event {
             case .user: slot = Slot.user
             case .conversation: slot = Slot.conversation
             case .join: slot = Slot.join
@@ -377,16 +384,16 @@ final class IngestWorker: @unchecked Sendable {
     }
 
     /// COPYs the given events, each encoded by `encode` (which returns false to skip one).
-    private func copyRows(_ c: PostgresConnection, _ sql: SQL, _ events: [(String, Event, Int64?)], _ rows: [Int],
+    private func copyRows(_ c: PostgresConnection, _ sql: SQL, _ events: [EventIngester.Line], _ rows: [Int],
                           _ encode: (Event, inout CopyInWriter) -> Bool) throws {
         guard !rows.isEmpty else { return }
         try c.copyIn(sql) { w in
-            for i in rows { if encode(events[i].1, &w) { try w.endRow() } }
+            for i in rows { if encode(events[i].event, &w) { try w.endRow() } }
         }
     }
 
     /// The fast way for messages: their send dedup keys, then the messages, by plain COPY.
-    private func copyMessages(_ c: PostgresConnection, _ events: [(String, Event, Int64?)], _ rows: [Int]) throws {
+    private func copyMessages(_ c: PostgresConnection, _ events: [EventIngester.Line], _ rows: [Int]) throws {
         try copyRows(c, "COPY chat.send_dedup (conversation_id, sender_id, client_message_id, message_id, sent_at) FROM STDIN", events, rows) { e, w in
             guard case .message(let cv, let id, let s, let t, _, _, _, let cid?, _, _, _) = e else { return false }
             w.append(cv); w.append(s); w.append(cid); w.append(id); w.appendTimestamp(microseconds: t); return true
