@@ -134,8 +134,10 @@ public final class EventIngester: @unchecked Sendable {
                             case .failure(let e): bad.append(ParseReject(loc: "\(path):\(lineNo)", line: Array(bytes), reason: e.reason))
                             }
                             if batch.lines.count >= batchSize {
+                                let used = batch.source.bytes.count
                                 queue.put(.batch(batch, bad, lines))
-                                batch = Batch(paths: paths); bad = []; lines = 0
+                                batch = Batch(paths: paths, lines: batchSize, bytes: used + used / 8)
+                                bad = []; lines = 0
                             }
                         }
                     }
@@ -159,6 +161,7 @@ public final class EventIngester: @unchecked Sendable {
                     throw EventError(message)
                 }
             }
+            if lanes.isEmpty { count(try first.finish()) }
             for lane in lanes { lane.close(discard: false) }
             try collect(lanes)
         }
@@ -199,6 +202,7 @@ public final class EventIngester: @unchecked Sendable {
             return
         }
         var shares = Array(repeating: [Line](), count: n)
+        for i in shares.indices { shares[i].reserveCapacity(batch.lines.count / n + batch.lines.count / (4 * n)) }
         var newUsers: [Line] = []
         for line in batch.lines {
             if case .user = line.event { newUsers.append(line) } else { shares[EventIngester.route(line.event, n)].append(line) }
@@ -238,6 +242,13 @@ public final class EventIngester: @unchecked Sendable {
         var lines: [Line] = []
         let source: LineSource
         init(paths: [String]) { source = LineSource(paths: paths) }
+
+        /// A batch with room for `lines` lines of `bytes` bytes in all (filling it reallocates nothing).
+        init(paths: [String], lines: Int, bytes: Int) {
+            source = LineSource(paths: paths)
+            self.lines.reserveCapacity(lines)
+            source.bytes.reserveCapacity(bytes)
+        }
 
         mutating func append(_ event: Event, file: Int, number: Int, bytes: UnsafeRawBufferPointer) {
             lines.append(Line(event: event, file: Int32(file), length: Int32(bytes.count), number: number, offset: source.bytes.count))
@@ -349,9 +360,9 @@ final class IngestLane: @unchecked Sendable {
     private let worker: IngestWorker
     private let cond = NSCondition()
     private var queue: [Batch] = []
-    private var busy = false
     private var closed = false
     private var done = false
+    private var discarding = false
     private var outcomes: [IngestWorker.Outcome] = []
     private var error: Error?
 
@@ -367,22 +378,36 @@ final class IngestLane: @unchecked Sendable {
         while true {
             cond.lock()
             while queue.isEmpty && !closed { cond.wait() }
-            if queue.isEmpty { done = true; cond.broadcast(); cond.unlock(); return }
+            if queue.isEmpty {
+                // Closed: write what the worker holds back, unless discarding or failed.
+                let finish = !discarding && error == nil
+                cond.unlock()
+                let result = finish ? Result { try worker.finish() } : nil
+                cond.lock()
+                record(result)
+                done = true
+                cond.broadcast()
+                cond.unlock()
+                return
+            }
             let batch = queue.removeFirst()
             let skip = error != nil
-            busy = true
             cond.broadcast()
             cond.unlock()
             let result = skip ? nil : Result { try worker.flush(batch.lines, batch.source) }
             cond.lock()
-            busy = false
-            switch result {
-            case .success(let o): outcomes.append(o)
-            case .failure(let e): error = error ?? e
-            case nil: break
-            }
+            record(result)
             cond.broadcast()
             cond.unlock()
+        }
+    }
+
+    /// Keeps an outcome, or the first error (called with `cond` locked).
+    private func record(_ result: Result<IngestWorker.Outcome, Error>?) {
+        switch result {
+        case .success(let o): outcomes.append(o)
+        case .failure(let e): error = error ?? e
+        case nil: break
         }
     }
 
@@ -404,10 +429,11 @@ final class IngestLane: @unchecked Sendable {
         return (o, error)
     }
 
-    /// Finishes the queued batch (or, with `discard`, drops it) and stops the thread.
+    /// Finishes the queued batch and what the worker holds back (or, with `discard`, drops
+    /// them) and stops the thread.
     func close(discard: Bool) {
         cond.lock()
-        if discard { queue.removeAll() }
+        if discard { queue.removeAll(); discarding = true }
         closed = true
         cond.broadcast()
         while !done { cond.wait() }

@@ -28,9 +28,10 @@ final class IngestWorker: @unchecked Sendable {
         let sentAt: Int64
         let fresh: Bool
     }
-    // Two generations of memory, dropped together: a fresh message's receipts are placed in its
-    // generation or a later one, so while a message is remembered as fresh, every receipt this
-    // run placed for it is remembered too.
+    // Bounded memory, in two generations each (the older one is dropped when the current one is
+    // full): recent messages, and digests of the receipts this run wrote for fresh messages.
+    // These are hints: a receipt wrongly taken for new makes its batch's COPY fail and the
+    // receipts be upserted instead.
     private var recent: [MessageKey: Recent] = [:]
     private var olderRecent: [MessageKey: Recent] = [:]
     private var placed = Set<Int64>()
@@ -62,7 +63,7 @@ final class IngestWorker: @unchecked Sendable {
         var rejects: [(loc: String, line: [UInt8], reason: String)] = []
         /// Receipts written with plain COPY (new rows of messages this run inserted).
         var copiedReceipts = 0
-        /// Batches retried with upserts after a plain COPY met an existing receipt.
+        /// Steps that met stored rows on the fast way and were applied with upserts instead.
         var retried = 0
     }
 
@@ -79,15 +80,17 @@ final class IngestWorker: @unchecked Sendable {
 
     private func remembered(_ key: MessageKey) -> Recent? { recent[key] ?? olderRecent[key] }
 
-    /// Records a committed batch's messages and placed receipts; starts a new generation when
-    /// the current one is full.
+    /// Records a committed batch's messages and written receipts; starts a new generation of
+    /// either when the current one is full.
     private func remember(messages: [(MessageKey, Recent)], placedReceipts: [Int64]) {
         for (k, r) in messages { recent[k] = r }
         for d in placedReceipts { placed.insert(d) }
-        if recent.count >= messagesPerGeneration || placed.count >= receiptsPerGeneration {
+        if recent.count >= messagesPerGeneration {
             olderRecent = recent
-            olderPlaced = placed
             recent = [:]
+        }
+        if placed.count >= receiptsPerGeneration {
+            olderPlaced = placed
             placed = []
         }
     }
@@ -111,43 +114,73 @@ final class IngestWorker: @unchecked Sendable {
             """)
     }
 
-    /// Checks a batch's references, stages the good events and applies them, in one transaction.
-    ///
-    /// A batch is first tried the fast way: messages, their send dedup keys, presence and the
-    /// new receipts of messages this run inserted go straight into their tables with plain COPY,
-    /// as if none of them were stored yet (true of any stream ingested once). If one is (a
-    /// re-run, or a duplicate event), COPY fails with a unique violation, the batch is rolled
-    /// back and applied again the safe way, with upserts through staging tables; the next
-    /// `safeBatchesAfterConflict` batches then go the safe way directly.
-    /// - Parameter events: the batch, in file order.
-    /// - Returns: what was accepted, and the rejected events with their reasons (not yet written).
-    func flush(_ events: [EventIngester.Line], _ source: EventIngester.LineSource) throws -> Outcome {
-        guard !events.isEmpty else { return Outcome() }
-        if safeBatchesLeft > 0 {
-            safeBatchesLeft -= 1
-            return try flush(events, source, fast: false)
+    /// Writes what the worker still holds back (deliveries waiting for their read); call after
+    /// the last batch.
+    func finish() throws -> Outcome {
+        try flush([], EventIngester.LineSource(paths: []))
+    }
+
+    /// A new receipt's delivery held back from writing: if its read arrives within
+    /// `holdBatches` batches, the receipt is written once, complete, instead of inserted and then
+    /// updated (an update rewrites the row and its index entries).
+    struct Held {
+        var delivered: Int64?
+        var read: Int64?
+        var age: Int
+    }
+    static let holdBatches = 5
+    private var held: [ReceiptKey: Held] = [:]
+
+    /// The steps of a batch that have a fast way (plain COPY into the table) and a safe way
+    /// (upserts through a staging table).
+    enum Step: Int, CaseIterable {
+        case messages, receipts, presence
+    }
+
+    /// After a step's fast way meets stored rows, the next batches take the safe way for that
+    /// step directly: one batch after a first conflict, twice as many after each further
+    /// conflict in a row, up to `maxSafeBatches`. A re-run of a file so wastes about one fast
+    /// attempt per step in that many batches, and a stray duplicate costs one batch.
+    static let maxSafeBatches = 16
+    private var safeBatchesLeft = Array(repeating: 0, count: Step.allCases.count)
+    private var safeBatchesNext = Array(repeating: 1, count: Step.allCases.count)
+
+    /// Runs a step's fast way inside a savepoint; if it meets a stored row (unique violation),
+    /// rolls back to the savepoint and runs the safe way.
+    private func attempt(_ c: PostgresConnection, _ step: Step, outcome: inout Outcome, fast: () throws -> Void, safe: () throws -> Void) throws {
+        let s = step.rawValue
+        if safeBatchesLeft[s] > 0 {
+            safeBatchesLeft[s] -= 1
+            return try safe()
         }
         do {
-            return try flush(events, source, fast: true)
+            try c.transaction { _ in try fast() }
+            safeBatchesNext[s] = 1
         } catch let e as PostgresError where e.sqlState == .uniqueViolation {
-            logger.debug("some rows of the batch are stored already (\(e.message)); applying it with upserts")
-            safeBatchesLeft = IngestWorker.safeBatchesAfterConflict
-            var o = try flush(events, source, fast: false)
-            o.retried += 1
-            return o
+            logger.debug("\(step): some rows are stored already (\(e.message)); upserting them instead")
+            safeBatchesLeft[s] = safeBatchesNext[s]
+            safeBatchesNext[s] = min(safeBatchesNext[s] * 2, IngestWorker.maxSafeBatches)
+            outcome.retried += 1
+            try safe()
         }
     }
 
-    /// How many batches go the safe way after a fast attempt met stored rows (re-runs of a file
-    /// then cost about one wasted attempt in this many batches).
-    static let safeBatchesAfterConflict = 16
-    private var safeBatchesLeft = 0
-
-    private func flush(_ events: [EventIngester.Line], _ source: EventIngester.LineSource, fast: Bool) throws -> Outcome {
+    /// Checks a batch's references and applies its good events, in one transaction.
+    ///
+    /// Each step first tries the fast way: messages with their send dedup keys, presence, and
+    /// the new receipts of messages this run inserted go straight into their tables with plain
+    /// COPY, as if none of them were stored yet (true of a stream ingested once). If one is (a
+    /// re-run, a duplicate event, another writer), COPY fails with a unique violation, and the
+    /// step is rolled back to its savepoint and applied with upserts through a staging table.
+    /// - Parameter events: the batch, in file order.
+    /// - Returns: what was accepted, and the rejected events with their reasons (not yet written).
+    func flush(_ events: [EventIngester.Line], _ source: EventIngester.LineSource) throws -> Outcome {
+        guard !events.isEmpty || !held.isEmpty else { return Outcome() }
         var outcome = Outcome()
         let t0 = Date()
         var newMessages: [(MessageKey, Recent)] = []
         var placedReceipts: [Int64] = []
+        var nextHeld: [ReceiptKey: Held] = [:]
         try conn.transaction { c in
             // What the batch references, looked up in one query per kind.
             var convIDs = Set<Int64>(), userIDs = Set<Int64>(), msgKeys = Set<MessageKey>()
@@ -223,35 +256,44 @@ final class IngestWorker: @unchecked Sendable {
                 }
             }
             let t1 = Date()
-            let buckets = try stage(c, events, accepted, fast: fast)
+            let buckets = try stage(c, events, accepted)
             let t2 = Date()
-            try run(c, IngestWorker.applyBeforeMessages)
-            // The messages this batch inserted (not those already there): their receipts are new.
-            var inserted = Set<MessageKey>()
-            if fast {
-                try copyMessages(c, events, buckets[Slot.message])
-            } else if !buckets[Slot.message].isEmpty {
-                try run(c, IngestWorker.insertSendDedup)
-                for r in try c.query(SQL(unsafeRaw: IngestWorker.insertMessages)) {
-                    inserted.insert(MessageKey(try r.decode(Int64.self, at: 0), try r.decode(Int64.self, at: 1)))
-                }
+            for (slot, sql) in IngestWorker.applyStaged where !buckets[slot].isEmpty { try run(c, sql) }
+            // Which messages this batch inserted (not those already there): their receipts are new.
+            var inserted = Set<MessageKey>(), allInserted = false
+            let messageRows = buckets[Slot.message]
+            if !messageRows.isEmpty {
+                try attempt(c, .messages, outcome: &outcome, fast: {
+                    try copyMessages(c, events, messageRows)
+                    allInserted = true
+                }, safe: {
+                    try copyRows(c, "COPY ingest_messages FROM STDIN", events, messageRows, IngestWorker.encodeMessage)
+                    try run(c, IngestWorker.insertSendDedup)
+                    for r in try c.query(SQL(unsafeRaw: IngestWorker.insertMessages)) {
+                        inserted.insert(MessageKey(try r.decode(Int64.self, at: 0), try r.decode(Int64.self, at: 1)))
+                    }
+                })
             }
-            for i in buckets[Slot.message] {
+            for i in messageRows {
                 guard case .message(let cv, let id, _, let t, _, _, _, _, _, _, _) = events[i].event else { continue }
-                let k = MessageKey(cv, id), r = Recent(sentAt: t, fresh: fast || inserted.contains(k))
+                let k = MessageKey(cv, id), r = Recent(sentAt: t, fresh: allInserted || inserted.contains(k))
                 knownMessages[k] = r
                 newMessages.append((k, r))
             }
             let t3 = Date()
-            let (copied, digests) = try applyReceipts(c, events, sentAt, buckets[Slot.receipt], knownMessages, copyNew: fast)
-            placedReceipts = digests
-            outcome.copiedReceipts = copied
-            if fast {
-                try copyRows(c, "COPY chat.presence_events (user_id, occurred_at, device_id, state) FROM STDIN", events, buckets[Slot.presence], IngestWorker.encodePresence)
-            } else {
-                try run(c, IngestWorker.applyPresence)
+            let receipts = try applyReceipts(c, events, sentAt, buckets[Slot.receipt], knownMessages, hold: !strict && !events.isEmpty, outcome: &outcome)
+            placedReceipts = receipts.digests
+            nextHeld = receipts.held
+            let presenceRows = buckets[Slot.presence]
+            if !presenceRows.isEmpty {
+                try attempt(c, .presence, outcome: &outcome, fast: {
+                    try copyRows(c, "COPY chat.presence_events (user_id, occurred_at, device_id, state) FROM STDIN", events, presenceRows, IngestWorker.encodePresence)
+                }, safe: {
+                    try copyRows(c, "COPY ingest_presence FROM STDIN", events, presenceRows, IngestWorker.encodePresence)
+                    try run(c, IngestWorker.applyPresence)
+                })
             }
-            logger.debug("batch of \(events.count): lookups \(ms(t0, t1)) ms, staging \(ms(t1, t2)) ms, messages \(ms(t2, t3)) ms, receipts and presence \(ms(t3, Date())) ms (\(copied) receipts copied)")
+            logger.debug("batch of \(events.count): lookups \(ms(t0, t1)) ms, staging \(ms(t1, t2)) ms, messages \(ms(t2, t3)) ms, receipts and presence \(ms(t3, Date())) ms (receipts: \(receipts.copied) copied, \(receipts.upserted) upserted, \(nextHeld.count) held)")
             outcome.accepted += accepted.count
             for (slot, rows) in buckets.enumerated() where !rows.isEmpty && slot != Slot.receipt {
                 outcome.byType[events[rows[0]].event.typeName, default: 0] += rows.count
@@ -261,6 +303,7 @@ final class IngestWorker: @unchecked Sendable {
             if buckets[Slot.receipt].count > reads { outcome.byType["delivered", default: 0] += buckets[Slot.receipt].count - reads }
         }
         remember(messages: newMessages, placedReceipts: placedReceipts)
+        held = nextHeld
         return outcome
     }
 
@@ -271,25 +314,49 @@ final class IngestWorker: @unchecked Sendable {
     /// - Returns: how many were copied, and the digests of every receipt of a fresh message
     ///   (to remember once the batch commits).
     private func applyReceipts(_ c: PostgresConnection, _ events: [EventIngester.Line], _ sentAts: [Int64], _ rows: [Int],
-                               _ known: [MessageKey: Recent], copyNew: Bool) throws -> (Int, [Int64]) {
-        guard !rows.isEmpty else { return (0, []) }
-        var merged: [ReceiptKey: (delivered: Int64?, read: Int64?)] = [:]
-        merged.reserveCapacity(rows.count)
+                               _ known: [MessageKey: Recent], hold: Bool, outcome: inout Outcome)
+        throws -> (copied: Int, upserted: Int, digests: [Int64], held: [ReceiptKey: Held]) {
+        guard !rows.isEmpty || !held.isEmpty else { return (0, 0, [], [:]) }
+        struct Pending {
+            var delivered: Int64?
+            var read: Int64?
+            var age: Int
+            let wasHeld: Bool
+        }
+        var merged: [ReceiptKey: Pending] = [:]
+        merged.reserveCapacity(rows.count + held.count)
         var order: [ReceiptKey] = []
+        for (k, h) in held {
+            merged[k] = Pending(delivered: h.delivered, read: h.read, age: h.age + 1, wasHeld: true)
+            order.append(k)
+        }
         for i in rows {
             guard case .receipt(let cv, let m, let r, let at, let isRead) = events[i].event else { continue }
             let sentAt = sentAts[i]
             let k = ReceiptKey(conversation: cv, message: m, sentAt: sentAt, recipient: r)
-            var v = merged[k] ?? { order.append(k); return (nil, nil) }()
+            var v = merged[k] ?? { order.append(k); return Pending(age: 0, wasHeld: false) }()
             if isRead { v.read = min(v.read ?? at, at) } else { v.delivered = min(v.delivered ?? at, at) }
             merged[k] = v
         }
+        // New receipts (of messages this run inserted, not yet written by it) can be copied in;
+        // the rest may exist and are upserted.
         var copy: [ReceiptKey] = [], upsert: [ReceiptKey] = [], digests: [Int64] = []
+        var stillHeld: [ReceiptKey: Held] = [:]
         for k in order {
-            if known[MessageKey(k.conversation, k.message)]?.fresh == true {
+            let v = merged[k]!
+            // A held receipt is new by construction (its message fresh, the receipt not written).
+            if v.wasHeld || known[MessageKey(k.conversation, k.message)]?.fresh == true {
                 let d = k.digest
+                if v.wasHeld || !isPlaced(d) {
+                    if hold && v.read == nil && v.age < IngestWorker.holdBatches {
+                        stillHeld[k] = Held(delivered: v.delivered, read: v.read, age: v.age)
+                        continue
+                    }
+                    copy.append(k)
+                    digests.append(d)
+                    continue
+                }
                 digests.append(d)
-                if copyNew && !isPlaced(d) { copy.append(k); continue }
             }
             upsert.append(k)
         }
@@ -305,12 +372,21 @@ final class IngestWorker: @unchecked Sendable {
                 }
             }
         }
-        try write(copy, "COPY chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at) FROM STDIN", status: true)
+        var copied = 0
+        if !copy.isEmpty {
+            try attempt(c, .receipts, outcome: &outcome, fast: {
+                try write(copy, "COPY chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at) FROM STDIN", status: true)
+                copied = copy.count
+            }, safe: {
+                upsert += copy
+            })
+        }
         if !upsert.isEmpty {
             try write(upsert, "COPY ingest_receipts FROM STDIN", status: false)
             try run(c, IngestWorker.upsertReceipts)
         }
-        return (copy.count, digests)
+        outcome.copiedReceipts += copied
+        return (copied, upsert.count, digests, stillHeld)
     }
 
     private func run(_ c: PostgresConnection, _ script: String) throws {
@@ -326,10 +402,10 @@ final class IngestWorker: @unchecked Sendable {
         static let user = 0, conversation = 1, join = 2, leave = 3, media = 4, message = 5, receipt = 6, presence = 7
     }
 
-    /// Stages every event but the receipts (which `applyReceipts` merges first) through COPY; in
-    /// the fast way, messages and presence are not staged either (they are copied in directly).
+    /// Sorts a batch's accepted events by table, and stages users, conversations, joins, leaves
+    /// and media through COPY (messages, receipts and presence are written by their steps).
     /// - Returns: the events' indexes by slot (`Slot`).
-    private func stage(_ c: PostgresConnection, _ events: [EventIngester.Line], _ accepted: [Int], fast: Bool) throws -> [[Int]] {
+    private func stage(_ c: PostgresConnection, _ events: [EventIngester.Line], _ accepted: [Int]) throws -> [[Int]] {
         if strict {
             try c.executeScript("""
                 TRUNCATE ingest_users, ingest_conversations, ingest_joins, ingest_leaves, ingest_messages, ingest_receipts, ingest_presence, ingest_media
@@ -376,10 +452,6 @@ final class IngestWorker: @unchecked Sendable {
             if let data { w.appendBytea(data) } else { w.appendNull() }
             return true
         }
-        if !fast {
-            try copy("ingest_messages", Slot.message, IngestWorker.encodeMessage)
-            try copy("ingest_presence", Slot.presence, IngestWorker.encodePresence)
-        }
         return buckets
     }
 
@@ -418,28 +490,39 @@ final class IngestWorker: @unchecked Sendable {
         w.append(u); w.appendTimestamp(microseconds: at); w.append(dev); w.append(st); return true
     }
 
-    /// Users, conversations, media, joins and leaves of a staged batch.
-    static let applyBeforeMessages = """
+    /// Applies the staged users, conversations, media, joins and leaves, in that order (each
+    /// statement runs only when its staging table got rows).
+    static let applyStaged: [(slot: Int, sql: String)] = [
+        (Slot.user, """
             INSERT INTO chat.users (user_id, handle, display_name, created_at)
             SELECT DISTINCT ON (user_id) user_id, handle, display_name, coalesce(created_at, now()) FROM ingest_users ORDER BY user_id
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT DO NOTHING
+            """),
+        (Slot.conversation, """
             INSERT INTO chat.conversations (conversation_id, kind, title, created_by, created_at, member_limit)
             SELECT DISTINCT ON (conversation_id) conversation_id, kind, title, created_by, coalesce(created_at, now()),
                    CASE kind WHEN 'direct' THEN 2 ELSE 1024 END
             FROM ingest_conversations ORDER BY conversation_id
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT DO NOTHING
+            """),
+        (Slot.media, """
             INSERT INTO chat.media (conversation_id, sha256, size_bytes, mime_type, file_name, encoding, bytes)
             SELECT DISTINCT ON (conversation_id, sha256) conversation_id, sha256, size_bytes, mime_type, file_name, 'none', bytes
             FROM ingest_media ORDER BY conversation_id, sha256
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT DO NOTHING
+            """),
+        (Slot.join, """
             INSERT INTO chat.members (conversation_id, user_id, joined_at, role)
             SELECT conversation_id, user_id, at, role FROM ingest_joins j
             WHERE NOT EXISTS (SELECT 1 FROM chat.members m WHERE m.conversation_id = j.conversation_id AND m.user_id = j.user_id AND m.left_at IS NULL AND m.joined_at <= j.at)
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT DO NOTHING
+            """),
+        (Slot.leave, """
             UPDATE chat.members m SET left_at = l.at
             FROM (SELECT conversation_id, user_id, min(at) AS at FROM ingest_leaves GROUP BY 1, 2) l
-            WHERE m.conversation_id = l.conversation_id AND m.user_id = l.user_id AND m.left_at IS NULL AND m.joined_at <= l.at;
-            """
+            WHERE m.conversation_id = l.conversation_id AND m.user_id = l.user_id AND m.left_at IS NULL AND m.joined_at <= l.at
+            """),
+    ]
 
     /// The staged messages' send dedup keys (the first message of each client id wins).
     static let insertSendDedup = """
