@@ -28,14 +28,17 @@ final class IngestWorker: @unchecked Sendable {
         let sentAt: Int64
         let fresh: Bool
     }
-    // Bounded memory, in two generations each (the older one is dropped when the current one is
-    // full): recent messages, and digests of the receipts this run wrote for fresh messages.
-    // These are hints: a receipt wrongly taken for new makes its batch's COPY fail and the
-    // receipts be upserted instead.
+    // Bounded memory, in two generations (the older one is dropped when the current one is full):
+    // recent messages, and digests of the receipts this run wrote for fresh messages. These are
+    // hints: a receipt wrongly taken for new makes its step's COPY fail and the receipts be
+    // upserted instead.
     private var recent: [MessageKey: Recent] = [:]
     private var olderRecent: [MessageKey: Recent] = [:]
     private var placed = Set<Int64>()
     private var olderPlaced = Set<Int64>()
+    /// Conversations known to exist (they are not deleted while ingesting; if one were, its
+    /// foreign keys would fail the batch).
+    private var knownConversations = Set<Int64>()
     private let messagesPerGeneration: Int
     private let receiptsPerGeneration: Int
 
@@ -80,19 +83,21 @@ final class IngestWorker: @unchecked Sendable {
 
     private func remembered(_ key: MessageKey) -> Recent? { recent[key] ?? olderRecent[key] }
 
-    /// Records a committed batch's messages and written receipts; starts a new generation of
-    /// either when the current one is full.
-    private func remember(messages: [(MessageKey, Recent)], placedReceipts: [Int64]) {
+    /// Records a committed batch's messages, written receipts and known conversations. When the
+    /// current generation of messages or receipts is full, both start a new one together: a
+    /// message's receipts are written in its generation or a later one, so while a message is
+    /// remembered as fresh, the receipts this run wrote for it are remembered too.
+    private func remember(messages: [(MessageKey, Recent)], placedReceipts: [Int64], conversations: Set<Int64>) {
         for (k, r) in messages { recent[k] = r }
         for d in placedReceipts { placed.insert(d) }
-        if recent.count >= messagesPerGeneration {
+        if recent.count >= messagesPerGeneration || placed.count >= receiptsPerGeneration {
             olderRecent = recent
             recent = [:]
-        }
-        if placed.count >= receiptsPerGeneration {
             olderPlaced = placed
             placed = []
         }
+        if knownConversations.count + conversations.count > messagesPerGeneration { knownConversations = [] }
+        knownConversations.formUnion(conversations)
     }
 
     private func isPlaced(_ digest: Int64) -> Bool { placed.contains(digest) || olderPlaced.contains(digest) }
@@ -181,6 +186,7 @@ final class IngestWorker: @unchecked Sendable {
         var newMessages: [(MessageKey, Recent)] = []
         var placedReceipts: [Int64] = []
         var nextHeld: [ReceiptKey: Held] = [:]
+        var seenConversations = Set<Int64>()
         try conn.transaction { c in
             // What the batch references, looked up in one query per kind.
             var convIDs = Set<Int64>(), userIDs = Set<Int64>(), msgKeys = Set<MessageKey>()
@@ -195,7 +201,9 @@ final class IngestWorker: @unchecked Sendable {
                 }
             }
             var knownConvs = Set<Int64>(), knownUsers = Set<Int64>()
+            func isKnown(_ cv: Int64) -> Bool { knownConvs.contains(cv) || knownConversations.contains(cv) }
             var knownMessages: [MessageKey: Recent] = [:]
+            convIDs.subtract(knownConversations)
             if !convIDs.isEmpty {
                 for r in try c.query("SELECT conversation_id FROM chat.conversations WHERE conversation_id = ANY(\(Array(convIDs)))") {
                     knownConvs.insert(try r.decode(Int64.self, at: 0))
@@ -230,18 +238,18 @@ final class IngestWorker: @unchecked Sendable {
                 case .user(let id, _, _, _): knownUsers.insert(id)
                 case .conversation(let id, _, _, _, _): knownConvs.insert(id)
                 case .join(let cv, let u, _, _):
-                    if !knownConvs.contains(cv) {
+                    if !isKnown(cv) {
                         reason = "unknown conversation \(cv)"
                     } else if !knownUsers.contains(u) {
                         reason = "unknown user \(u)"
                     }
                 case .leave(let cv, _, _), .media(let cv, _, _, _, _, _):
-                    if !knownConvs.contains(cv) { reason = "unknown conversation \(cv)" }
+                    if !isKnown(cv) { reason = "unknown conversation \(cv)" }
                 case .message(let cv, let id, _, let t, _, _, _, _, _, _, _):
                     // Fresh or not is known once the insert has run.
-                    if !knownConvs.contains(cv) { reason = "unknown conversation \(cv)" } else { knownMessages[MessageKey(cv, id)] = Recent(sentAt: t, fresh: false) }
+                    if !isKnown(cv) { reason = "unknown conversation \(cv)" } else { knownMessages[MessageKey(cv, id)] = Recent(sentAt: t, fresh: false) }
                 case .receipt(let cv, let m, _, let at, _):
-                    if !knownConvs.contains(cv) { reason = "unknown conversation \(cv)" } else if let t = knownMessages[MessageKey(cv, m)]?.sentAt {
+                    if !isKnown(cv) { reason = "unknown conversation \(cv)" } else if let t = knownMessages[MessageKey(cv, m)]?.sentAt {
                         sentAt[i] = t
                         if !ranges["receipts"]!.contains(where: { $0.0 <= t && t < $0.1 }) { reason = "the message's time is outside every receipts partition" }
                         if at < t { logger.debug("\(source.location(events[i])): receipt time before the message was sent (kept; the receipt audit reports it)") }
@@ -255,6 +263,7 @@ final class IngestWorker: @unchecked Sendable {
                     accepted.append(i)
                 }
             }
+            seenConversations = knownConvs
             let t1 = Date()
             let buckets = try stage(c, events, accepted)
             let t2 = Date()
@@ -302,7 +311,7 @@ final class IngestWorker: @unchecked Sendable {
             if reads > 0 { outcome.byType["read", default: 0] += reads }
             if buckets[Slot.receipt].count > reads { outcome.byType["delivered", default: 0] += buckets[Slot.receipt].count - reads }
         }
-        remember(messages: newMessages, placedReceipts: placedReceipts)
+        remember(messages: newMessages, placedReceipts: placedReceipts, conversations: seenConversations)
         held = nextHeld
         return outcome
     }
