@@ -35,6 +35,9 @@ extension ChatStoreCommand {
                 if global.json { try printJSON(r) } else if !global.quiet {
                     print("ingested \(r.lines) lines: \(r.accepted) accepted, \(r.rejected) rejected in \(String(format: "%.2f", r.seconds)) s (\(Int(r.linesPerSecond)) lines/s)")
                     for (reason, n) in r.rejectReasons.sorted(by: { $0.value > $1.value }) { print("  rejected \(n): \(reason)") }
+                    if r.stepsUpserted > 0 {
+                        print("  \(r.stepsUpserted) batch steps met rows already stored (a re-run or repeated events) and were upserted")
+                    }
                 }
                 if r.rejected > 0 {
                     if global.quiet { for line in r.firstRejects.prefix(5) { printError(line) } }

@@ -95,6 +95,53 @@ let badEvents: [(String, String)] = [
         }
     }
 
+    /// Rows another writer stored first make a step's plain COPY fail; that step is upserted
+    /// instead, and nothing is lost or moved backwards. Held-back deliveries are written at the end.
+    @Test func rowsStoredByAnotherWriterAreUpsertedInstead() throws {
+        try TestDatabase.migrated { conn, settings in
+            try PartitionManager(logger: TestDatabase.logger).ensure(conn)
+            let dir = try TestPaths.temporaryDirectory()
+            try write(goodEvents, dir + "/e.ndjson")
+            _ = try ingest(conn, [dir + "/e.ndjson"], settings: settings)
+            // Another writer stores a delivery for message 50 before the ingest has seen the message.
+            _ = try conn.execute("""
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at)
+                VALUES (10, 50, \(today + "T11:00:00Z")::timestamptz, 2, 2, \(today + "T11:00:01Z")::timestamptz)
+                """)
+            try write("""
+                {"type":"message","conversation_id":10,"message_id":50,"sender_id":1,"sent_at":"TODAYT11:00:00Z","body":"late"}
+                {"type":"read","conversation_id":10,"message_id":50,"recipient_id":2,"at":"TODAYT11:05:00Z"}
+                {"type":"delivered","conversation_id":10,"message_id":50,"recipient_id":3,"at":"TODAYT11:00:02Z"}
+                {"type":"presence","user_id":3,"at":"TODAYT11:00:00Z","state":"online"}
+                {"type":"presence","user_id":3,"at":"TODAYT11:00:00Z","state":"online"}
+                """, dir + "/more.ndjson")
+            var o = EventIngester.Options()
+            o.batchSize = 100
+            o.workers = 1
+            let r = try EventIngester(connection: conn, options: o, logger: TestDatabase.logger).ingest(paths: [dir + "/more.ndjson"])
+            #expect(r.rejected == 0 && r.accepted == 5)
+            #expect(r.stepsUpserted == 2, "the receipts step and the presence step (a duplicate event)")
+            #expect(r.receiptsCopied == 0)
+            let rows = try conn.query("""
+                SELECT recipient_id, status, delivered_at IS NOT NULL AS d, read_at IS NOT NULL AS r
+                FROM chat.receipts WHERE message_id = 50 ORDER BY recipient_id
+                """).map { [try $0.decode(Int.self, at: 0), try $0.decode(Int.self, at: 1), try $0.decode(Bool.self, at: 2) ? 1 : 0, try $0.decode(Bool.self, at: 3) ? 1 : 0] }
+            // Recipient 2: the other writer's delivery kept, the read added. Recipient 3: the
+            // delivery held back for its read, written when the input ended.
+            #expect(rows == [[2, 3, 1, 1], [3, 2, 1, 0]])
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.presence_events WHERE user_id = 3") == 1)
+            // A fresh stream goes the fast way: a new message's receipts are copied in.
+            try write("""
+                {"type":"message","conversation_id":10,"message_id":60,"sender_id":1,"sent_at":"TODAYT12:00:00Z"}
+                {"type":"delivered","conversation_id":10,"message_id":60,"recipient_id":2,"at":"TODAYT12:00:01Z"}
+                {"type":"read","conversation_id":10,"message_id":60,"recipient_id":2,"at":"TODAYT12:00:02Z"}
+                """, dir + "/fresh.ndjson")
+            let f = try EventIngester(connection: conn, options: o, logger: TestDatabase.logger).ingest(paths: [dir + "/fresh.ndjson"])
+            #expect(f.stepsUpserted == 0 && f.receiptsCopied == 1)
+            #expect(try conn.scalar(Int.self, "SELECT status FROM chat.receipts WHERE message_id = 60") == 3)
+        }
+    }
+
     @Test func eachKindOfBadLineIsRejectedWithFileLineAndReason() throws {
         try TestDatabase.migrated { conn, settings in
             try PartitionManager(logger: TestDatabase.logger).ensure(conn)

@@ -30,6 +30,11 @@ public final class EventIngester: @unchecked Sendable {
         public var rejectReasons: [String: Int]
         public var firstRejects: [String]
         public var seconds: Double
+        /// Receipts written by plain COPY as new (the rest were upserted).
+        public var receiptsCopied = 0
+        /// Batch steps (messages, receipts, presence) whose plain COPY met rows already stored
+        /// (a re-run, duplicate events, another writer) and that were upserted instead.
+        public var stepsUpserted = 0
         public var linesPerSecond: Double { seconds > 0 ? Double(lines) / seconds : 0 }
     }
 
@@ -172,6 +177,8 @@ public final class EventIngester: @unchecked Sendable {
 
     private func count(_ o: IngestWorker.Outcome) {
         report.accepted += o.accepted
+        report.receiptsCopied += o.copiedReceipts
+        report.stepsUpserted += o.retried
         for (k, v) in o.byType { report.byType[k, default: 0] += v }
     }
 
