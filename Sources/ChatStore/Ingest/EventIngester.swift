@@ -178,7 +178,7 @@ public final class EventIngester: @unchecked Sendable {
     private func count(_ o: IngestWorker.Outcome) {
         report.accepted += o.accepted
         report.receiptsCopied += o.copiedReceipts
-        report.stepsUpserted += o.retried
+        report.stepsUpserted += o.stepsUpserted
         for (k, v) in o.byType { report.byType[k, default: 0] += v }
     }
 

@@ -3,9 +3,10 @@ import Foundation
 import Logging
 
 /// One database connection's share of an ingest: looks up what a batch references, rejects what
-/// it cannot resolve, stages the rest through COPY into temp tables and applies it with upserts,
-/// one transaction per batch. `EventIngester` runs one worker per connection and routes every
-/// conversation's events to the same worker, so a worker sees its conversations in file order.
+/// it cannot resolve and writes the rest, one transaction per batch: new rows by plain COPY where
+/// they cannot be stored yet, upserts through staging tables otherwise (see `flush`).
+/// `EventIngester` runs one worker per connection and routes every conversation's events to the
+/// same worker, so a worker sees its conversations in file order.
 final class IngestWorker: @unchecked Sendable {
     /// A message by conversation and id (no heap allocation, unlike an array key).
     struct MessageKey: Hashable {
@@ -67,7 +68,7 @@ final class IngestWorker: @unchecked Sendable {
         /// Receipts written with plain COPY (new rows of messages this run inserted).
         var copiedReceipts = 0
         /// Steps that met stored rows on the fast way and were applied with upserts instead.
-        var retried = 0
+        var stepsUpserted = 0
     }
 
     /// - Parameter recentCapacity: how many recently ingested messages are remembered for
@@ -165,7 +166,7 @@ final class IngestWorker: @unchecked Sendable {
             logger.debug("\(step): some rows are stored already (\(e.message)); upserting them instead")
             safeBatchesLeft[s] = safeBatchesNext[s]
             safeBatchesNext[s] = min(safeBatchesNext[s] * 2, IngestWorker.maxSafeBatches)
-            outcome.retried += 1
+            outcome.stepsUpserted += 1
             try safe()
         }
     }
