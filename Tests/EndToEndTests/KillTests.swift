@@ -53,4 +53,61 @@ import Testing
             #expect(verify.status == 0, "\(verify.stdout)")
         }
     }
+
+    /// Everything an ingest writes, independent of when and in how many runs (no `updated_at`).
+    func ingested(_ conn: PostgresConnection) throws -> [String] {
+        try [("chat.users", "user_id"), ("chat.conversations", "conversation_id"),
+             ("(SELECT conversation_id, user_id, joined_at, left_at, role FROM chat.members)", "conversation_id, user_id, joined_at"),
+             ("chat.messages", "conversation_id, message_id"), ("chat.send_dedup", "conversation_id, sender_id, client_message_id"),
+             ("(SELECT conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at FROM chat.receipts)", "conversation_id, message_id, recipient_id"),
+             ("chat.presence_events", "user_id, occurred_at, device_id")]
+            .map { try TestDatabase.checksum(conn, $0.0, orderBy: $0.1) + ":" + String(try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM \($0.0) t"))) }
+    }
+
+    /// Ingest commits batch by batch and holds some deliveries back for a few batches: a run
+    /// killed at any instant, then run again, must leave exactly what one uninterrupted run does.
+    @Test func ingestKilledAtAnyInstantThenRerunEqualsAnUninterruptedRun() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        let events = dir + "/events.ndjson"
+        // A generated workload written as events in time order (as the benchmark does).
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 150, days: 3, seed: 5)
+            let script = try String(contentsOfFile: TestPaths.packageRoot + "/scripts/bench/events-in-time-order.sql", encoding: .utf8)
+            let query = script.split(separator: "\n").filter { !$0.hasPrefix("--") }.joined(separator: "\n")
+                .trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: ";"))
+            let lines = try conn.query(SQL(unsafeRaw: query)).map { try $0.decode(String.self, at: 0) }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: events, atomically: true, encoding: .utf8)
+        }
+        func prepare(_ conn: PostgresConnection) throws {
+            _ = try PartitionManager(logger: TestDatabase.logger).ensureRange(
+                conn, from: TestDatabase.generatorStart.addingTimeInterval(-86_400), until: Date().addingTimeInterval(2 * 86_400))
+        }
+        let args = ["ingest", "--quiet", "--batch-size", "300", events]
+        let reference = try TestDatabase.migrated { conn, settings -> [String] in
+            try prepare(conn)
+            let r = try runCommand(TestPaths.binary, args + ["--database-url", settings.conninfo])
+            #expect(r.status == 0, "\(r.stderr)")
+            return try ingested(conn)
+        }
+        try TestDatabase.migrated { conn, settings in
+            try prepare(conn)
+            var killedMidRun = 0
+            for delay in [0.1, 0.25, 0.4, 0.6, 0.8] {
+                let pid = try spawnCommand(TestPaths.binary, args + ["--database-url", settings.conninfo])
+                Thread.sleep(forTimeInterval: delay)
+                kill(pid, SIGKILL)
+                if waitCommand(pid) == 128 + SIGKILL { killedMidRun += 1 }
+                for _ in 0..<50 {
+                    let busy = try conn.scalar(Int.self, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'chatstore'")
+                    if busy == 0 { break }
+                    Thread.sleep(forTimeInterval: 0.1)
+                }
+            }
+            #expect(killedMidRun >= 2)
+            let r = try runCommand(TestPaths.binary, args + ["--json", "--database-url", settings.conninfo])
+            #expect(r.status == 0, "\(r.stderr)")
+            let got = try ingested(conn)
+            for (i, (a, b)) in zip(got, reference).enumerated() { #expect(a == b, "table \(i)") }
+        }
+    }
 }
