@@ -163,6 +163,9 @@ let badEvents: [(String, String)] = [
                 #expect(line?.contains(reason) == true, "line \(18 + i + 1): expected \(reason), got \(line ?? "nothing")")
             }
             #expect(rejects.contains { $0.hasPrefix("\(dir)/mixed.ndjson:\(18 + badEvents.count + 1)\t") && $0.contains("invalid UTF-8") })
+            // In file order, though lines are rejected by the reader and by two lanes.
+            let numbers = rejects.compactMap { Int($0.split(separator: "\t")[0].split(separator: ":").last!) }
+            #expect(numbers == numbers.sorted() && numbers.count == rejects.count)
         }
     }
 

@@ -101,7 +101,7 @@ public final class EventIngester: @unchecked Sendable {
             func flush() throws {
                 let outcome = try first.flush(batch.lines, batch.source)
                 batch = Batch(paths: paths)
-                if let r = outcome.rejects.first { try reject(r.loc, r.line, r.reason) }
+                if let r = outcome.rejects.first { try reject(r) }
                 count(outcome)
             }
             try conn.transaction { _ in
@@ -114,7 +114,7 @@ public final class EventIngester: @unchecked Sendable {
                             // Earlier lines of the batch are checked first, so the error reported
                             // is the first bad line in file order.
                             try flush()
-                            try self.reject("\(path):\(lineNo)", Array(bytes), e.reason)
+                            try self.reject(Reject(file: fileIndex, line: lineNo, loc: "\(path):\(lineNo)", text: Array(bytes), reason: e.reason))
                         }
                         if batch.lines.count >= self.options.batchSize { try flush() }
                     }
@@ -128,7 +128,7 @@ public final class EventIngester: @unchecked Sendable {
             let batchSize = options.batchSize
             let reader = Thread { [self] in
                 var batch = Batch(paths: paths)
-                var bad: [ParseReject] = []
+                var bad: [Reject] = []
                 var lines = 0
                 do {
                     for (fileIndex, path) in paths.enumerated() {
@@ -136,7 +136,8 @@ public final class EventIngester: @unchecked Sendable {
                             lines += 1
                             switch Self.parseEvent(bytes, ranges: ranges) {
                             case .success(let event): batch.append(event, file: fileIndex, number: lineNo, bytes: bytes)
-                            case .failure(let e): bad.append(ParseReject(loc: "\(path):\(lineNo)", line: Array(bytes), reason: e.reason))
+                            case .failure(let e):
+                                bad.append(Reject(file: fileIndex, line: lineNo, loc: "\(path):\(lineNo)", text: Array(bytes), reason: e.reason))
                             }
                             if batch.lines.count >= batchSize {
                                 let used = batch.source.bytes.count
@@ -158,8 +159,7 @@ public final class EventIngester: @unchecked Sendable {
                 switch queue.take() {
                 case .batch(let batch, let bad, let lines):
                     report.lines += lines
-                    for r in bad { try reject(r.loc, r.line, r.reason) }
-                    try applyRound(batch, first: first, lanes: lanes)
+                    try applyRound(batch, bad, first: first, lanes: lanes)
                     progress?(report.lines)
                 case .end: break loop
                 case .failed(let message):
@@ -169,6 +169,9 @@ public final class EventIngester: @unchecked Sendable {
             if lanes.isEmpty { count(try first.finish()) }
             for lane in lanes { lane.close(discard: false) }
             try collect(lanes)
+            // Every lane has reported by now; nothing may stay unwritten.
+            for round in pending { try writeInFileOrder(round.rejects) }
+            pending = []
         }
         try rejects?.commit()
         report.seconds = Date().timeIntervalSince(t0)
@@ -200,12 +203,12 @@ public final class EventIngester: @unchecked Sendable {
     /// keys must see them), then each lane gets its share and applies it in its own transaction
     /// while the next round is parsed and dispatched; lanes touch disjoint conversations, so they
     /// never wait for each other. Rejects are written as lanes report them.
-    private func applyRound(_ batch: Batch, first: IngestWorker, lanes: [IngestLane]) throws {
+    private func applyRound(_ batch: Batch, _ bad: [Reject], first: IngestWorker, lanes: [IngestLane]) throws {
         let n = lanes.count
         if n == 0 {
             let o = try first.flush(batch.lines, batch.source)
             count(o)
-            for r in o.rejects { try reject(r.loc, r.line, r.reason) }
+            try writeInFileOrder(bad + o.rejects)
             return
         }
         var shares = Array(repeating: [Line](), count: n)
@@ -214,24 +217,52 @@ public final class EventIngester: @unchecked Sendable {
         for line in batch.lines {
             if case .user = line.event { newUsers.append(line) } else { shares[EventIngester.route(line.event, n)].append(line) }
         }
+        var round = PendingRound(number: nextRound, waiting: 0, rejects: bad)
+        nextRound += 1
         if !newUsers.isEmpty {
             let o = try first.flush(newUsers, batch.source)
             count(o)
-            for r in o.rejects { try reject(r.loc, r.line, r.reason) }
+            round.rejects += o.rejects
         }
-        for (lane, share) in zip(lanes, shares) where !share.isEmpty { lane.put(share, batch.source) }
+        for (lane, share) in zip(lanes, shares) where !share.isEmpty {
+            lane.put(share, batch.source, round: round.number)
+            round.waiting += 1
+        }
+        pending.append(round)
         try collect(lanes)
     }
 
-    /// Counts what the lanes finished, writes their rejects and rethrows a lane's error.
+    /// A round whose lanes have not all reported: its rejects wait, so that the reject file
+    /// lists lines in file order.
+    struct PendingRound {
+        let number: Int
+        var waiting: Int
+        var rejects: [Reject]
+    }
+    private var pending: [PendingRound] = []
+    private var nextRound = 0
+
+    private func writeInFileOrder(_ rejects: [Reject]) throws {
+        for r in rejects.sorted(by: { ($0.file, $0.line) < ($1.file, $1.line) }) { try reject(r) }
+    }
+
+    /// Counts what the lanes finished and rethrows a lane's error; writes the rejects of every
+    /// round all of whose lanes have reported, in round and then file order.
     private func collect(_ lanes: [IngestLane]) throws {
         for lane in lanes {
             let (outcomes, error) = lane.drain()
-            for o in outcomes {
+            for (roundNumber, o) in outcomes {
                 count(o)
-                for r in o.rejects { try reject(r.loc, r.line, r.reason) }
+                if let roundNumber, let i = pending.firstIndex(where: { $0.number == roundNumber }) {
+                    pending[i].rejects += o.rejects
+                    pending[i].waiting -= 1
+                }
             }
             if let error { throw error }
+        }
+        while let round = pending.first, round.waiting == 0 {
+            pending.removeFirst()
+            try writeInFileOrder(round.rejects)
         }
     }
 
@@ -272,11 +303,18 @@ public final class EventIngester: @unchecked Sendable {
         /// `file:line`.
         func location(_ l: Line) -> String { "\(paths[Int(l.file)]):\(l.number)" }
         func text(_ l: Line) -> [UInt8] { Array(bytes[l.offset..<(l.offset + Int(l.length))]) }
+        func reject(_ l: Line, _ reason: String) -> Reject {
+            Reject(file: Int(l.file), line: l.number, loc: location(l), text: text(l), reason: reason)
+        }
     }
 
-    struct ParseReject: Error {
+    /// A rejected line: where it is (file index and line number, and as `file:line`), its bytes
+    /// and why.
+    struct Reject {
+        let file: Int
+        let line: Int
         let loc: String
-        let line: [UInt8]
+        let text: [UInt8]
         let reason: String
     }
 
@@ -343,7 +381,8 @@ public final class EventIngester: @unchecked Sendable {
         }
     }
 
-    private func reject(_ loc: String, _ line: [UInt8], _ reason: String) throws {
+    private func reject(_ r: Reject) throws {
+        let loc = r.loc, line = r.text, reason = r.reason
         if options.strict { throw StrictFailure(location: loc, reason: reason) }
         report.rejected += 1
         // Group reasons without their varying details (ids, columns, values).
@@ -363,14 +402,15 @@ public final class EventIngester: @unchecked Sendable {
 /// A worker with a thread of its own and a queue of one batch: it applies batches in the order
 /// given while the caller dispatches the next; outcomes and the first error wait for `drain`.
 final class IngestLane: @unchecked Sendable {
-    typealias Batch = (lines: [EventIngester.Line], source: EventIngester.LineSource)
+    typealias Batch = (lines: [EventIngester.Line], source: EventIngester.LineSource, round: Int)
     private let worker: IngestWorker
     private let cond = NSCondition()
     private var queue: [Batch] = []
     private var closed = false
     private var done = false
     private var discarding = false
-    private var outcomes: [IngestWorker.Outcome] = []
+    /// Outcomes by round (nil: the final write of what the worker held back).
+    private var outcomes: [(Int?, IngestWorker.Outcome)] = []
     private var error: Error?
 
     init(_ worker: IngestWorker) { self.worker = worker }
@@ -391,7 +431,7 @@ final class IngestLane: @unchecked Sendable {
                 cond.unlock()
                 let result = finish ? Result { try worker.finish() } : nil
                 cond.lock()
-                record(result)
+                record(result, round: nil)
                 done = true
                 cond.broadcast()
                 cond.unlock()
@@ -403,32 +443,32 @@ final class IngestLane: @unchecked Sendable {
             cond.unlock()
             let result = skip ? nil : Result { try worker.flush(batch.lines, batch.source) }
             cond.lock()
-            record(result)
+            record(result, round: batch.round)
             cond.broadcast()
             cond.unlock()
         }
     }
 
     /// Keeps an outcome, or the first error (called with `cond` locked).
-    private func record(_ result: Result<IngestWorker.Outcome, Error>?) {
+    private func record(_ result: Result<IngestWorker.Outcome, Error>?, round: Int?) {
         switch result {
-        case .success(let o): outcomes.append(o)
+        case .success(let o): outcomes.append((round, o))
         case .failure(let e): error = error ?? e
         case nil: break
         }
     }
 
     /// Queues a batch, waiting while one is already queued.
-    func put(_ lines: [EventIngester.Line], _ source: EventIngester.LineSource) {
+    func put(_ lines: [EventIngester.Line], _ source: EventIngester.LineSource, round: Int) {
         cond.lock()
         while !queue.isEmpty && !closed { cond.wait() }
-        if !closed { queue.append((lines, source)) }
+        if !closed { queue.append((lines, source, round)) }
         cond.broadcast()
         cond.unlock()
     }
 
     /// What finished since the last call, and the first error.
-    func drain() -> ([IngestWorker.Outcome], Error?) {
+    func drain() -> ([(Int?, IngestWorker.Outcome)], Error?) {
         cond.lock()
         defer { cond.unlock() }
         let o = outcomes
@@ -451,7 +491,7 @@ final class IngestLane: @unchecked Sendable {
 /// A bounded hand-off of parsed batches from the reader thread to the database thread.
 final class BatchQueue: @unchecked Sendable {
     enum Item {
-        case batch(EventIngester.Batch, [EventIngester.ParseReject], Int)
+        case batch(EventIngester.Batch, [EventIngester.Reject], Int)
         case end
         case failed(String)
     }

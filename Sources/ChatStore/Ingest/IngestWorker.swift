@@ -64,7 +64,7 @@ final class IngestWorker: @unchecked Sendable {
     struct Outcome {
         var accepted = 0
         var byType: [String: Int] = [:]
-        var rejects: [(loc: String, line: [UInt8], reason: String)] = []
+        var rejects: [EventIngester.Reject] = []
         /// Receipts written with plain COPY (new rows of messages this run inserted).
         var copiedReceipts = 0
         /// Steps that met stored rows on the fast way and were applied with upserts instead.
@@ -258,7 +258,7 @@ final class IngestWorker: @unchecked Sendable {
                 case .presence: break
                 }
                 if let reason {
-                    outcome.rejects.append((source.location(events[i]), source.text(events[i]), reason))
+                    outcome.rejects.append(source.reject(events[i], reason))
                     if strict { return }  // the caller reports the first bad line and rolls back
                 } else {
                     accepted.append(i)
