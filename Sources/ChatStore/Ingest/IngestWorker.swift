@@ -22,43 +22,8 @@ final class IngestWorker: @unchecked Sendable {
     let strict: Bool
     let logger: Logger
     let ranges: [String: [(Int64, Int64)]]
-
-    /// What the worker remembers about a message it ingested recently: when it was sent (for
-    /// receipt lookups) and whether this run inserted it (`fresh`).
-    struct Recent {
-        let sentAt: Int64
-        let fresh: Bool
-    }
-    // Bounded memory, in two generations (the older one is dropped when the current one is full):
-    // recent messages, and digests of the receipts this run wrote for fresh messages. These are
-    // hints: a receipt wrongly taken for new makes its step's COPY fail and the receipts be
-    // upserted instead.
-    private var recent: [MessageKey: Recent] = [:]
-    private var olderRecent: [MessageKey: Recent] = [:]
-    private var placed = Set<Int64>()
-    private var olderPlaced = Set<Int64>()
-    /// Conversations known to exist (they are not deleted while ingesting; if one were, its
-    /// foreign keys would fail the batch).
-    private var knownConversations = Set<Int64>()
-    private let messagesPerGeneration: Int
-    private let receiptsPerGeneration: Int
-
-    /// A receipt row's full key.
-    struct ReceiptKey: Hashable {
-        let conversation: Int64
-        let message: Int64
-        let sentAt: Int64
-        let recipient: Int64
-
-        /// A 64-bit digest for the placed-receipts filter (a collision only sends a receipt the
-        /// slower, always-correct upsert way).
-        var digest: Int64 {
-            var h = UInt64(bitPattern: conversation) &* 0x9E37_79B9_7F4A_7C15
-            h = (h ^ (h >> 32) ^ UInt64(bitPattern: message)) &* 0xBF58_476D_1CE4_E5B9
-            h = (h ^ (h >> 31) ^ UInt64(bitPattern: recipient)) &* 0x94D0_49BB_1331_11EB
-            return Int64(bitPattern: h ^ (h >> 29))
-        }
-    }
+    /// Recent messages, receipts written and conversations seen (bounded).
+    var memory: IngestMemory
 
     /// What one batch did.
     struct Outcome {
@@ -77,47 +42,8 @@ final class IngestWorker: @unchecked Sendable {
         conn = connection
         self.strict = strict
         self.ranges = ranges
-        messagesPerGeneration = max(1, recentCapacity / 2)
-        receiptsPerGeneration = max(1, recentCapacity * 2)
+        memory = IngestMemory(capacity: recentCapacity)
         self.logger = logger
-    }
-
-    private func remembered(_ key: MessageKey) -> Recent? { recent[key] ?? olderRecent[key] }
-
-    /// Records a committed batch's messages, written receipts and known conversations. When the
-    /// current generation of messages or receipts is full, both start a new one together: a
-    /// message's receipts are written in its generation or a later one, so while a message is
-    /// remembered as fresh, the receipts this run wrote for it are remembered too.
-    private func remember(messages: [(MessageKey, Recent)], placedReceipts: [Int64], conversations: Set<Int64>) {
-        for (k, r) in messages { recent[k] = r }
-        for d in placedReceipts { placed.insert(d) }
-        if recent.count >= messagesPerGeneration || placed.count >= receiptsPerGeneration {
-            olderRecent = recent
-            recent = [:]
-            olderPlaced = placed
-            placed = []
-        }
-        if knownConversations.count + conversations.count > messagesPerGeneration { knownConversations = [] }
-        knownConversations.formUnion(conversations)
-    }
-
-    private func isPlaced(_ digest: Int64) -> Bool { placed.contains(digest) || olderPlaced.contains(digest) }
-
-    /// Staging tables empty themselves at each batch's commit (`ON COMMIT DELETE ROWS` truncates
-    /// in place); in strict mode (one transaction for everything) they are truncated between batches.
-    func createStaging() throws {
-        try conn.executeScript("""
-            CREATE TEMP TABLE IF NOT EXISTS ingest_users (user_id bigint, handle text, display_name text, created_at timestamptz) ON COMMIT DELETE ROWS;
-            CREATE TEMP TABLE IF NOT EXISTS ingest_conversations (conversation_id bigint, kind text, title text, created_by bigint, created_at timestamptz) ON COMMIT DELETE ROWS;
-            CREATE TEMP TABLE IF NOT EXISTS ingest_joins (conversation_id bigint, user_id bigint, at timestamptz, role text) ON COMMIT DELETE ROWS;
-            CREATE TEMP TABLE IF NOT EXISTS ingest_leaves (conversation_id bigint, user_id bigint, at timestamptz) ON COMMIT DELETE ROWS;
-            CREATE TEMP TABLE IF NOT EXISTS ingest_messages (conversation_id bigint, message_id bigint, sent_at timestamptz, sender_id bigint,
-                kind text, body text, reply_to_id bigint, client_message_id text, media_sha256 bytea, edited_at timestamptz, deleted_at timestamptz) ON COMMIT DELETE ROWS;
-            CREATE TEMP TABLE IF NOT EXISTS ingest_receipts (conversation_id bigint, message_id bigint, sent_at timestamptz, recipient_id bigint,
-                delivered_at timestamptz, read_at timestamptz) ON COMMIT DELETE ROWS;
-            CREATE TEMP TABLE IF NOT EXISTS ingest_presence (user_id bigint, occurred_at timestamptz, device_id text, state text) ON COMMIT DELETE ROWS;
-            CREATE TEMP TABLE IF NOT EXISTS ingest_media (conversation_id bigint, sha256 bytea, size_bytes bigint, mime_type text, file_name text, bytes bytea) ON COMMIT DELETE ROWS;
-            """)
     }
 
     /// Writes what the worker still holds back (deliveries waiting for their read); call after
@@ -126,16 +52,8 @@ final class IngestWorker: @unchecked Sendable {
         try flush([], EventIngester.LineSource(paths: []))
     }
 
-    /// A new receipt's delivery held back from writing: if its read arrives within
-    /// `holdBatches` batches, the receipt is written once, complete, instead of inserted and then
-    /// updated (an update rewrites the row and its index entries).
-    struct Held {
-        var delivered: Int64?
-        var read: Int64?
-        var age: Int
-    }
-    static let holdBatches = 5
-    private var held: [ReceiptKey: Held] = [:]
+    /// Deliveries of new receipts waiting for their read (see `Held`).
+    var held: [ReceiptKey: Held] = [:]
 
     /// The steps of a batch that have a fast way (plain COPY into the table) and a safe way
     /// (upserts through a staging table).
@@ -153,7 +71,7 @@ final class IngestWorker: @unchecked Sendable {
 
     /// Runs a step's fast way inside a savepoint; if it meets a stored row (unique violation),
     /// rolls back to the savepoint and runs the safe way.
-    private func attempt(_ c: PostgresConnection, _ step: Step, outcome: inout Outcome, fast: () throws -> Void, safe: () throws -> Void) throws {
+    func attempt(_ c: PostgresConnection, _ step: Step, outcome: inout Outcome, fast: () throws -> Void, safe: () throws -> Void) throws {
         let s = step.rawValue
         if safeBatchesLeft[s] > 0 {
             safeBatchesLeft[s] -= 1
@@ -184,7 +102,7 @@ final class IngestWorker: @unchecked Sendable {
         guard !events.isEmpty || !held.isEmpty else { return Outcome() }
         var outcome = Outcome()
         let t0 = Date()
-        var newMessages: [(MessageKey, Recent)] = []
+        var newMessages: [(MessageKey, IngestMemory.Recent)] = []
         var placedReceipts: [Int64] = []
         var nextHeld: [ReceiptKey: Held] = [:]
         var seenConversations = Set<Int64>()
@@ -202,9 +120,9 @@ final class IngestWorker: @unchecked Sendable {
                 }
             }
             var knownConvs = Set<Int64>(), knownUsers = Set<Int64>()
-            func isKnown(_ cv: Int64) -> Bool { knownConvs.contains(cv) || knownConversations.contains(cv) }
-            var knownMessages: [MessageKey: Recent] = [:]
-            convIDs.subtract(knownConversations)
+            func isKnown(_ cv: Int64) -> Bool { knownConvs.contains(cv) || memory.conversations.contains(cv) }
+            var knownMessages: [MessageKey: IngestMemory.Recent] = [:]
+            convIDs.subtract(memory.conversations)
             if !convIDs.isEmpty {
                 for r in try c.query("SELECT conversation_id FROM chat.conversations WHERE conversation_id = ANY(\(Array(convIDs)))") {
                     knownConvs.insert(try r.decode(Int64.self, at: 0))
@@ -215,7 +133,7 @@ final class IngestWorker: @unchecked Sendable {
             }
             // Receipts mostly follow their messages closely: recently ingested messages are
             // remembered (bounded), and only the rest are looked up, by index probes.
-            for k in msgKeys { if let r = remembered(k) { knownMessages[k] = r } }
+            for k in msgKeys { if let r = memory.message(k) { knownMessages[k] = r } }
             msgKeys.subtract(knownMessages.keys)
             if !msgKeys.isEmpty {
                 try c.execute("SET LOCAL enable_hashjoin = off")
@@ -227,7 +145,7 @@ final class IngestWorker: @unchecked Sendable {
                     FROM unnest(\(cvs)::bigint[], \(ms)::bigint[]) k(cv, mid)
                     JOIN chat.messages m ON m.conversation_id = k.cv AND m.message_id = k.mid
                     """) {
-                    knownMessages[MessageKey(try r.decode(Int64.self, at: 0), try r.decode(Int64.self, at: 1))] = Recent(sentAt: try r.decode(Int64.self, at: 2), fresh: false)
+                    knownMessages[MessageKey(try r.decode(Int64.self, at: 0), try r.decode(Int64.self, at: 1))] = IngestMemory.Recent(sentAt: try r.decode(Int64.self, at: 2), fresh: false)
                 }
             }
             var accepted: [Int] = []
@@ -248,7 +166,7 @@ final class IngestWorker: @unchecked Sendable {
                     if !isKnown(cv) { reason = "unknown conversation \(cv)" }
                 case .message(let cv, let id, _, let t, _, _, _, _, _, _, _):
                     // Fresh or not is known once the insert has run.
-                    if !isKnown(cv) { reason = "unknown conversation \(cv)" } else { knownMessages[MessageKey(cv, id)] = Recent(sentAt: t, fresh: false) }
+                    if !isKnown(cv) { reason = "unknown conversation \(cv)" } else { knownMessages[MessageKey(cv, id)] = IngestMemory.Recent(sentAt: t, fresh: false) }
                 case .receipt(let cv, let m, _, let at, _):
                     if !isKnown(cv) { reason = "unknown conversation \(cv)" } else if let t = knownMessages[MessageKey(cv, m)]?.sentAt {
                         sentAt[i] = t
@@ -286,7 +204,7 @@ final class IngestWorker: @unchecked Sendable {
             }
             for i in messageRows {
                 guard case .message(let cv, let id, _, let t, _, _, _, _, _, _, _) = events[i].event else { continue }
-                let k = MessageKey(cv, id), r = Recent(sentAt: t, fresh: allInserted || inserted.contains(k))
+                let k = MessageKey(cv, id), r = IngestMemory.Recent(sentAt: t, fresh: allInserted || inserted.contains(k))
                 knownMessages[k] = r
                 newMessages.append((k, r))
             }
@@ -312,94 +230,14 @@ final class IngestWorker: @unchecked Sendable {
             if reads > 0 { outcome.byType["read", default: 0] += reads }
             if buckets[Slot.receipt].count > reads { outcome.byType["delivered", default: 0] += buckets[Slot.receipt].count - reads }
         }
-        remember(messages: newMessages, placedReceipts: placedReceipts, conversations: seenConversations)
+        memory.remember(messages: newMessages, placedReceipts: placedReceipts, conversations: seenConversations)
         held = nextHeld
         return outcome
     }
 
     private func ms(_ a: Date, _ b: Date) -> Int { Int(b.timeIntervalSince(a) * 1000) }
 
-    /// Merges a batch's deliveries and reads per receipt (the earliest of each), then writes new
-    /// receipts of fresh messages with plain COPY and upserts the rest.
-    /// - Returns: how many were copied, and the digests of every receipt of a fresh message
-    ///   (to remember once the batch commits).
-    private func applyReceipts(_ c: PostgresConnection, _ events: [EventIngester.Line], _ sentAts: [Int64], _ rows: [Int],
-                               _ known: [MessageKey: Recent], hold: Bool, outcome: inout Outcome)
-        throws -> (copied: Int, upserted: Int, digests: [Int64], held: [ReceiptKey: Held]) {
-        guard !rows.isEmpty || !held.isEmpty else { return (0, 0, [], [:]) }
-        struct Pending {
-            var delivered: Int64?
-            var read: Int64?
-            var age: Int
-            let wasHeld: Bool
-        }
-        var merged: [ReceiptKey: Pending] = [:]
-        merged.reserveCapacity(rows.count + held.count)
-        var order: [ReceiptKey] = []
-        for (k, h) in held {
-            merged[k] = Pending(delivered: h.delivered, read: h.read, age: h.age + 1, wasHeld: true)
-            order.append(k)
-        }
-        for i in rows {
-            guard case .receipt(let cv, let m, let r, let at, let isRead) = events[i].event else { continue }
-            let sentAt = sentAts[i]
-            let k = ReceiptKey(conversation: cv, message: m, sentAt: sentAt, recipient: r)
-            var v = merged[k] ?? { order.append(k); return Pending(age: 0, wasHeld: false) }()
-            if isRead { v.read = min(v.read ?? at, at) } else { v.delivered = min(v.delivered ?? at, at) }
-            merged[k] = v
-        }
-        // New receipts (of messages this run inserted, not yet written by it) can be copied in;
-        // the rest may exist and are upserted.
-        var copy: [ReceiptKey] = [], upsert: [ReceiptKey] = [], digests: [Int64] = []
-        var stillHeld: [ReceiptKey: Held] = [:]
-        for k in order {
-            let v = merged[k]!
-            // A held receipt is new by construction (its message fresh, the receipt not written).
-            if v.wasHeld || known[MessageKey(k.conversation, k.message)]?.fresh == true {
-                let d = k.digest
-                if v.wasHeld || !isPlaced(d) {
-                    if hold && v.read == nil && v.age < IngestWorker.holdBatches {
-                        stillHeld[k] = Held(delivered: v.delivered, read: v.read, age: v.age)
-                        continue
-                    }
-                    copy.append(k)
-                    digests.append(d)
-                    continue
-                }
-                digests.append(d)
-            }
-            upsert.append(k)
-        }
-        func write(_ keys: [ReceiptKey], _ sql: SQL, status: Bool) throws {
-            guard !keys.isEmpty else { return }
-            try c.copyIn(sql) { w in
-                for k in keys {
-                    let v = merged[k]!
-                    w.append(k.conversation); w.append(k.message); w.appendTimestamp(microseconds: k.sentAt); w.append(k.recipient)
-                    if status { w.append(Int64(v.read == nil ? 2 : 3)) }
-                    w.appendTimestamp(microseconds: v.delivered); w.appendTimestamp(microseconds: v.read)
-                    try w.endRow()
-                }
-            }
-        }
-        var copied = 0
-        if !copy.isEmpty {
-            try attempt(c, .receipts, outcome: &outcome, fast: {
-                try write(copy, "COPY chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at) FROM STDIN", status: true)
-                copied = copy.count
-            }, safe: {
-                upsert += copy
-            })
-        }
-        if !upsert.isEmpty {
-            try write(upsert, "COPY ingest_receipts FROM STDIN", status: false)
-            try run(c, IngestWorker.upsertReceipts)
-        }
-        outcome.copiedReceipts += copied
-        return (copied, upsert.count, digests, stillHeld)
-    }
-
-    private func run(_ c: PostgresConnection, _ script: String) throws {
+    func run(_ c: PostgresConnection, _ script: String) throws {
         for s in SQLScript.split(script) {
             let t = Date()
             try c.execute(SQL(unsafeRaw: s.text))
@@ -466,7 +304,7 @@ final class IngestWorker: @unchecked Sendable {
     }
 
     /// COPYs the given events, each encoded by `encode` (which returns false to skip one).
-    private func copyRows(_ c: PostgresConnection, _ sql: SQL, _ events: [EventIngester.Line], _ rows: [Int],
+    func copyRows(_ c: PostgresConnection, _ sql: SQL, _ events: [EventIngester.Line], _ rows: [Int],
                           _ encode: (Event, inout CopyInWriter) -> Bool) throws {
         guard !rows.isEmpty else { return }
         try c.copyIn(sql) { w in
@@ -486,98 +324,5 @@ final class IngestWorker: @unchecked Sendable {
             """, events, rows, IngestWorker.encodeMessage)
     }
 
-    /// A message event as a row of `ingest_messages` or `chat.messages` (same columns).
-    static func encodeMessage(_ e: Event, _ w: inout CopyInWriter) -> Bool {
-        guard case .message(let cv, let id, let s, let t, let k, let body, let reply, let cid, let media, let ed, let del) = e else { return false }
-        w.append(cv); w.append(id); w.appendTimestamp(microseconds: t); w.append(s); w.append(k); w.append(body); w.append(reply); w.append(cid)
-        if let media { w.appendBytea(media) } else { w.appendNull() }
-        w.appendTimestamp(microseconds: ed); w.appendTimestamp(microseconds: del); return true
-    }
 
-    /// A presence event as a row of `ingest_presence` or `chat.presence_events` (same columns).
-    static func encodePresence(_ e: Event, _ w: inout CopyInWriter) -> Bool {
-        guard case .presence(let u, let at, let st, let dev) = e else { return false }
-        w.append(u); w.appendTimestamp(microseconds: at); w.append(dev); w.append(st); return true
-    }
-
-    /// Applies the staged users, conversations, media, joins and leaves, in that order (each
-    /// statement runs only when its staging table got rows).
-    static let applyStaged: [(slot: Int, sql: String)] = [
-        (Slot.user, """
-            INSERT INTO chat.users (user_id, handle, display_name, created_at)
-            SELECT DISTINCT ON (user_id) user_id, handle, display_name, coalesce(created_at, now()) FROM ingest_users ORDER BY user_id
-            ON CONFLICT DO NOTHING
-            """),
-        (Slot.conversation, """
-            INSERT INTO chat.conversations (conversation_id, kind, title, created_by, created_at, member_limit)
-            SELECT DISTINCT ON (conversation_id) conversation_id, kind, title, created_by, coalesce(created_at, now()),
-                   CASE kind WHEN 'direct' THEN 2 ELSE 1024 END
-            FROM ingest_conversations ORDER BY conversation_id
-            ON CONFLICT DO NOTHING
-            """),
-        (Slot.media, """
-            INSERT INTO chat.media (conversation_id, sha256, size_bytes, mime_type, file_name, encoding, bytes)
-            SELECT DISTINCT ON (conversation_id, sha256) conversation_id, sha256, size_bytes, mime_type, file_name, 'none', bytes
-            FROM ingest_media ORDER BY conversation_id, sha256
-            ON CONFLICT DO NOTHING
-            """),
-        (Slot.join, """
-            INSERT INTO chat.members (conversation_id, user_id, joined_at, role)
-            SELECT conversation_id, user_id, at, role FROM ingest_joins j
-            WHERE NOT EXISTS (SELECT 1 FROM chat.members m WHERE m.conversation_id = j.conversation_id AND m.user_id = j.user_id AND m.left_at IS NULL AND m.joined_at <= j.at)
-            ON CONFLICT DO NOTHING
-            """),
-        (Slot.leave, """
-            UPDATE chat.members m SET left_at = l.at
-            FROM (SELECT conversation_id, user_id, min(at) AS at FROM ingest_leaves GROUP BY 1, 2) l
-            WHERE m.conversation_id = l.conversation_id AND m.user_id = l.user_id AND m.left_at IS NULL AND m.joined_at <= l.at
-            """),
-    ]
-
-    /// The staged messages' send dedup keys (the first message of each client id wins).
-    static let insertSendDedup = """
-            INSERT INTO chat.send_dedup (conversation_id, sender_id, client_message_id, message_id, sent_at)
-            SELECT DISTINCT ON (conversation_id, sender_id, client_message_id) conversation_id, sender_id, client_message_id, message_id, sent_at
-            FROM ingest_messages WHERE client_message_id IS NOT NULL
-            ORDER BY conversation_id, sender_id, client_message_id, sent_at, message_id
-            ON CONFLICT DO NOTHING;
-            """
-
-    /// The staged messages not already stored (nor a resend under a stored client id); returns
-    /// the keys of those inserted.
-    static let insertMessages = """
-            INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at)
-            SELECT i.conversation_id, i.message_id, i.sent_at, i.sender_id, i.kind, i.body, i.reply_to_id, i.client_message_id, i.media_sha256, i.edited_at, i.deleted_at
-            FROM ingest_messages i
-            WHERE i.client_message_id IS NULL OR EXISTS (
-                SELECT 1 FROM chat.send_dedup d WHERE d.conversation_id = i.conversation_id AND d.sender_id = i.sender_id
-                  AND d.client_message_id = i.client_message_id AND d.message_id = i.message_id)
-            ON CONFLICT DO NOTHING
-            RETURNING conversation_id, message_id
-            """
-
-    /// Staged receipts (one row per receipt, merged by the client) that may already exist: a
-    /// receipt never moves backwards, and only a change rewrites the row.
-    static let upsertReceipts = """
-            INSERT INTO chat.receipts AS r (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at)
-            SELECT conversation_id, message_id, sent_at, recipient_id, CASE WHEN read_at IS NULL THEN 2 ELSE 3 END, delivered_at, read_at, now()
-            FROM ingest_receipts
-            ON CONFLICT (conversation_id, message_id, recipient_id, sent_at) DO UPDATE
-               SET status = greatest(r.status, EXCLUDED.status),
-                   delivered_at = CASE WHEN EXCLUDED.delivered_at IS NULL THEN r.delivered_at
-                                       ELSE least(coalesce(r.delivered_at, EXCLUDED.delivered_at), EXCLUDED.delivered_at) END,
-                   read_at = CASE WHEN EXCLUDED.read_at IS NULL THEN r.read_at
-                                  ELSE least(coalesce(r.read_at, EXCLUDED.read_at), EXCLUDED.read_at) END,
-                   updated_at = now()
-             WHERE r.status < EXCLUDED.status
-                OR (EXCLUDED.delivered_at IS NOT NULL AND (r.delivered_at IS NULL OR EXCLUDED.delivered_at < r.delivered_at))
-                OR (EXCLUDED.read_at IS NOT NULL AND (r.read_at IS NULL OR EXCLUDED.read_at < r.read_at));
-            """
-
-    static let applyPresence = """
-            INSERT INTO chat.presence_events (user_id, occurred_at, device_id, state)
-            SELECT DISTINCT ON (user_id, occurred_at, device_id) user_id, occurred_at, device_id, state FROM ingest_presence
-            ORDER BY user_id, occurred_at, device_id
-            ON CONFLICT DO NOTHING;
-            """
 }
