@@ -60,7 +60,7 @@ extension ChatStoreCommand.Jobs {
         func run() throws {
             try runJobCommand {
                 let conn = try global.connect(global.makeLogger())
-                var j = UnreadJob(mode: full ? .full : verify ? .verify : repair ? .repair : .incremental)
+                let j = UnreadJob(mode: full ? .full : verify ? .verify : repair ? .repair : .incremental)
                 let r = try j.run(conn, runner: job.runner(global))
                 if global.json { try printJSON(r) } else if !global.quiet {
                     print("unread (\(r.mode.rawValue)): \(r.rowsChanged) rows changed, \(r.pairsRecomputed) pairs recomputed, \(r.totalUnread) unread in \(r.pairsWithUnread) conversations-members, \(String(format: "%.2f", r.seconds)) s")

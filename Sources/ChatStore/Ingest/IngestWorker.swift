@@ -107,82 +107,11 @@ final class IngestWorker: @unchecked Sendable {
         var nextHeld: [ReceiptKey: Held] = [:]
         var seenConversations = Set<Int64>()
         try conn.transaction { c in
-            // What the batch references, looked up in one query per kind.
-            var convIDs = Set<Int64>(), userIDs = Set<Int64>(), msgKeys = Set<MessageKey>()
-            for i in events.indices {
-                switch events[i].event {
-                case .join(let cv, let u, _, _): convIDs.insert(cv); userIDs.insert(u)
-                case .leave(let cv, _, _): convIDs.insert(cv)
-                case .message(let cv, _, _, _, _, _, _, _, _, _, _): convIDs.insert(cv)
-                case .receipt(let cv, let m, _, _, _): convIDs.insert(cv); msgKeys.insert(MessageKey(cv, m))
-                case .media(let cv, _, _, _, _, _): convIDs.insert(cv)
-                default: break
-                }
-            }
-            var knownConvs = Set<Int64>(), knownUsers = Set<Int64>()
-            func isKnown(_ cv: Int64) -> Bool { knownConvs.contains(cv) || memory.conversations.contains(cv) }
-            var knownMessages: [MessageKey: IngestMemory.Recent] = [:]
-            convIDs.subtract(memory.conversations)
-            if !convIDs.isEmpty {
-                for r in try c.query("SELECT conversation_id FROM chat.conversations WHERE conversation_id = ANY(\(Array(convIDs)))") {
-                    knownConvs.insert(try r.decode(Int64.self, at: 0))
-                }
-            }
-            if !userIDs.isEmpty {
-                for r in try c.query("SELECT user_id FROM chat.users WHERE user_id = ANY(\(Array(userIDs)))") { knownUsers.insert(try r.decode(Int64.self, at: 0)) }
-            }
-            // Receipts mostly follow their messages closely: recently ingested messages are
-            // remembered (bounded), and only the rest are looked up, by index probes.
-            for k in msgKeys { if let r = memory.message(k) { knownMessages[k] = r } }
-            msgKeys.subtract(knownMessages.keys)
-            if !msgKeys.isEmpty {
-                try c.execute("SET LOCAL enable_hashjoin = off")
-                try c.execute("SET LOCAL enable_mergejoin = off")
-                defer { _ = try? c.execute("SET LOCAL enable_hashjoin = on"); _ = try? c.execute("SET LOCAL enable_mergejoin = on") }
-                let cvs = msgKeys.map(\.conversation), ms = msgKeys.map(\.message)
-                for r in try c.query("""
-                    SELECT m.conversation_id, m.message_id, (extract(epoch FROM m.sent_at) * 1000000)::bigint AS us
-                    FROM unnest(\(cvs)::bigint[], \(ms)::bigint[]) k(cv, mid)
-                    JOIN chat.messages m ON m.conversation_id = k.cv AND m.message_id = k.mid
-                    """) {
-                    knownMessages[MessageKey(try r.decode(Int64.self, at: 0), try r.decode(Int64.self, at: 1))] = IngestMemory.Recent(sentAt: try r.decode(Int64.self, at: 2), fresh: false)
-                }
-            }
-            var accepted: [Int] = []
-            accepted.reserveCapacity(events.count)
-            var sentAt = [Int64](repeating: 0, count: events.count)
-            for i in events.indices {
-                var reason: String?
-                switch events[i].event {
-                case .user(let id, _, _, _): knownUsers.insert(id)
-                case .conversation(let id, _, _, _, _): knownConvs.insert(id)
-                case .join(let cv, let u, _, _):
-                    if !isKnown(cv) {
-                        reason = "unknown conversation \(cv)"
-                    } else if !knownUsers.contains(u) {
-                        reason = "unknown user \(u)"
-                    }
-                case .leave(let cv, _, _), .media(let cv, _, _, _, _, _):
-                    if !isKnown(cv) { reason = "unknown conversation \(cv)" }
-                case .message(let cv, let id, _, let t, _, _, _, _, _, _, _):
-                    // Fresh or not is known once the insert has run.
-                    if !isKnown(cv) { reason = "unknown conversation \(cv)" } else { knownMessages[MessageKey(cv, id)] = IngestMemory.Recent(sentAt: t, fresh: false) }
-                case .receipt(let cv, let m, _, let at, _):
-                    if !isKnown(cv) { reason = "unknown conversation \(cv)" } else if let t = knownMessages[MessageKey(cv, m)]?.sentAt {
-                        sentAt[i] = t
-                        if !ranges["receipts"]!.contains(where: { $0.0 <= t && t < $0.1 }) { reason = "the message's time is outside every receipts partition" }
-                        if at < t { logger.debug("\(source.location(events[i])): receipt time before the message was sent (kept; the receipt audit reports it)") }
-                    } else { reason = "receipt for unknown message \(cv):\(m)" }
-                case .presence: break
-                }
-                if let reason {
-                    outcome.rejects.append(source.reject(events[i], reason))
-                    if strict { return }  // the caller reports the first bad line and rolls back
-                } else {
-                    accepted.append(i)
-                }
-            }
-            seenConversations = knownConvs
+            var refs = try lookUp(c, events)
+            let (accepted, sentAt) = check(events, source, &refs, &outcome)
+            if strict && !outcome.rejects.isEmpty { return }  // the caller reports the first bad line and rolls back
+            var knownMessages = refs.messages
+            seenConversations = refs.conversations
             let t1 = Date()
             let buckets = try stage(c, events, accepted)
             let t2 = Date()
@@ -233,6 +162,102 @@ final class IngestWorker: @unchecked Sendable {
         memory.remember(messages: newMessages, placedReceipts: placedReceipts, conversations: seenConversations)
         held = nextHeld
         return outcome
+    }
+
+    /// What a batch refers to that is known to exist: conversations, users, and messages with
+    /// when each was sent (and whether this run inserted it).
+    struct References {
+        var conversations = Set<Int64>()
+        var users = Set<Int64>()
+        var messages: [MessageKey: IngestMemory.Recent] = [:]
+    }
+
+    /// Looks up what a batch refers to, one query per kind; remembered conversations and
+    /// messages are not looked up again.
+    private func lookUp(_ c: PostgresConnection, _ events: [EventIngester.Line]) throws -> References {
+        var refs = References()
+        var convIDs = Set<Int64>(), userIDs = Set<Int64>(), msgKeys = Set<MessageKey>()
+        for i in events.indices {
+            switch events[i].event {
+            case .join(let cv, let u, _, _): convIDs.insert(cv); userIDs.insert(u)
+            case .leave(let cv, _, _): convIDs.insert(cv)
+            case .message(let cv, _, _, _, _, _, _, _, _, _, _): convIDs.insert(cv)
+            case .receipt(let cv, let m, _, _, _): convIDs.insert(cv); msgKeys.insert(MessageKey(cv, m))
+            case .media(let cv, _, _, _, _, _): convIDs.insert(cv)
+            default: break
+            }
+        }
+        convIDs.subtract(memory.conversations)
+        if !convIDs.isEmpty {
+            for r in try c.query("SELECT conversation_id FROM chat.conversations WHERE conversation_id = ANY(\(Array(convIDs)))") {
+                refs.conversations.insert(try r.decode(Int64.self, at: 0))
+            }
+        }
+        if !userIDs.isEmpty {
+            for r in try c.query("SELECT user_id FROM chat.users WHERE user_id = ANY(\(Array(userIDs)))") { refs.users.insert(try r.decode(Int64.self, at: 0)) }
+        }
+        // Receipts mostly follow their messages closely: recently ingested messages are
+        // remembered (bounded), and only the rest are looked up, by index probes.
+        for k in msgKeys { if let r = memory.message(k) { refs.messages[k] = r } }
+        msgKeys.subtract(refs.messages.keys)
+        if !msgKeys.isEmpty {
+            try c.execute("SET LOCAL enable_hashjoin = off")
+            try c.execute("SET LOCAL enable_mergejoin = off")
+            defer { _ = try? c.execute("SET LOCAL enable_hashjoin = on"); _ = try? c.execute("SET LOCAL enable_mergejoin = on") }
+            let cvs = msgKeys.map(\.conversation), ms = msgKeys.map(\.message)
+            for r in try c.query("""
+                SELECT m.conversation_id, m.message_id, (extract(epoch FROM m.sent_at) * 1000000)::bigint AS us
+                FROM unnest(\(cvs)::bigint[], \(ms)::bigint[]) k(cv, mid)
+                JOIN chat.messages m ON m.conversation_id = k.cv AND m.message_id = k.mid
+                """) {
+                refs.messages[MessageKey(try r.decode(Int64.self, at: 0), try r.decode(Int64.self, at: 1))] =
+                    IngestMemory.Recent(sentAt: try r.decode(Int64.self, at: 2), fresh: false)
+            }
+        }
+        return refs
+    }
+
+    /// Checks each event against what exists and what the batch itself adds before it, in file
+    /// order. Rejects go to `outcome` (in strict mode it stops at the first).
+    /// - Returns: the accepted events' indexes, and each receipt's message send time by index.
+    private func check(_ events: [EventIngester.Line], _ source: EventIngester.LineSource, _ refs: inout References,
+                       _ outcome: inout Outcome) -> (accepted: [Int], sentAt: [Int64]) {
+        var accepted: [Int] = []
+        accepted.reserveCapacity(events.count)
+        var sentAt = [Int64](repeating: 0, count: events.count)
+        func isKnown(_ cv: Int64) -> Bool { refs.conversations.contains(cv) || memory.conversations.contains(cv) }
+        for i in events.indices {
+            var reason: String?
+            switch events[i].event {
+            case .user(let id, _, _, _): refs.users.insert(id)
+            case .conversation(let id, _, _, _, _): refs.conversations.insert(id)
+            case .join(let cv, let u, _, _):
+                if !isKnown(cv) {
+                    reason = "unknown conversation \(cv)"
+                } else if !refs.users.contains(u) {
+                    reason = "unknown user \(u)"
+                }
+            case .leave(let cv, _, _), .media(let cv, _, _, _, _, _):
+                if !isKnown(cv) { reason = "unknown conversation \(cv)" }
+            case .message(let cv, let id, _, let t, _, _, _, _, _, _, _):
+                // Fresh or not is known once the insert has run.
+                if !isKnown(cv) { reason = "unknown conversation \(cv)" } else { refs.messages[MessageKey(cv, id)] = IngestMemory.Recent(sentAt: t, fresh: false) }
+            case .receipt(let cv, let m, _, let at, _):
+                if !isKnown(cv) { reason = "unknown conversation \(cv)" } else if let t = refs.messages[MessageKey(cv, m)]?.sentAt {
+                    sentAt[i] = t
+                    if !ranges["receipts"]!.contains(where: { $0.0 <= t && t < $0.1 }) { reason = "the message's time is outside every receipts partition" }
+                    if at < t { logger.debug("\(source.location(events[i])): receipt time before the message was sent (kept; the receipt audit reports it)") }
+                } else { reason = "receipt for unknown message \(cv):\(m)" }
+            case .presence: break
+            }
+            if let reason {
+                outcome.rejects.append(source.reject(events[i], reason))
+                if strict { break }
+            } else {
+                accepted.append(i)
+            }
+        }
+        return (accepted, sentAt)
     }
 
     private func ms(_ a: Date, _ b: Date) -> Int { Int(b.timeIntervalSince(a) * 1000) }
