@@ -37,6 +37,8 @@ let badEvents: [(String, String)] = [
     ("{\"type\":\"message\",\"conversation_id\":10,\"message_id\":9,\"sender_id\":1,\"sent_at\":\"TODAY 09:00:00\"}", "not an ISO 8601 timestamp"),
     ("{\"type\":\"teleport\",\"user_id\":1}", "unknown event type"),
     ("{\"type\":\"presence\",\"user_id\":1,\"at\":\"TODAYT09:00:00Z\",\"state\":\"away\"}", "field \"state\" must be one of"),
+    ("{\"type\":\"message\",\"conversation_id\":10,\"message_id\":9,\"sender_id\":1,\"sent_at\":\"TODAYT09:00:00Z\",\"kind\":\"media\",\"media_sha256\":\"\(String(repeating: "ab", count: 32))\"}",
+     "unknown media abab"),
 ]
 
 @Suite struct IngestTests {

@@ -170,18 +170,27 @@ final class IngestWorker: @unchecked Sendable {
         var conversations = Set<Int64>()
         var users = Set<Int64>()
         var messages: [MessageKey: IngestMemory.Recent] = [:]
+        /// Media (conversation, sha256) that messages refer to.
+        var media = Set<MediaKey>()
+    }
+
+    struct MediaKey: Hashable {
+        let conversation: Int64
+        let sha256: [UInt8]
     }
 
     /// Looks up what a batch refers to, one query per kind; remembered conversations and
     /// messages are not looked up again.
     private func lookUp(_ c: PostgresConnection, _ events: [EventIngester.Line]) throws -> References {
         var refs = References()
-        var convIDs = Set<Int64>(), userIDs = Set<Int64>(), msgKeys = Set<MessageKey>()
+        var convIDs = Set<Int64>(), userIDs = Set<Int64>(), msgKeys = Set<MessageKey>(), mediaKeys = Set<MediaKey>()
         for i in events.indices {
             switch events[i].event {
             case .join(let cv, let u, _, _): convIDs.insert(cv); userIDs.insert(u)
             case .leave(let cv, _, _): convIDs.insert(cv)
-            case .message(let cv, _, _, _, _, _, _, _, _, _, _): convIDs.insert(cv)
+            case .message(let cv, _, _, _, _, _, _, _, let media, _, _):
+                convIDs.insert(cv)
+                if let media { mediaKeys.insert(MediaKey(conversation: cv, sha256: media)) }
             case .receipt(let cv, let m, _, _, _): convIDs.insert(cv); msgKeys.insert(MessageKey(cv, m))
             case .media(let cv, _, _, _, _, _): convIDs.insert(cv)
             default: break
@@ -195,6 +204,15 @@ final class IngestWorker: @unchecked Sendable {
         }
         if !userIDs.isEmpty {
             for r in try c.query("SELECT user_id FROM chat.users WHERE user_id = ANY(\(Array(userIDs)))") { refs.users.insert(try r.decode(Int64.self, at: 0)) }
+        }
+        if !mediaKeys.isEmpty {
+            let cvs = mediaKeys.map(\.conversation), shas = mediaKeys.map { SHA256.Digest(bytes: $0.sha256).hex }.joined(separator: ",")
+            for r in try c.query("""
+                SELECT k.cv, k.sha FROM unnest(\(cvs)::bigint[], string_to_array(\(shas)::text, ',')) k(cv, sha)
+                WHERE EXISTS (SELECT 1 FROM chat.media m WHERE m.conversation_id = k.cv AND m.sha256 = decode(k.sha, 'hex'))
+                """) {
+                if let sha = hexBytes(try r.decode(String.self, at: 1)) { refs.media.insert(MediaKey(conversation: try r.decode(Int64.self, at: 0), sha256: sha)) }
+            }
         }
         // Receipts mostly follow their messages closely: recently ingested messages are
         // remembered (bounded), and only the rest are looked up, by index probes.
@@ -237,11 +255,19 @@ final class IngestWorker: @unchecked Sendable {
                 } else if !refs.users.contains(u) {
                     reason = "unknown user \(u)"
                 }
-            case .leave(let cv, _, _), .media(let cv, _, _, _, _, _):
+            case .leave(let cv, _, _):
                 if !isKnown(cv) { reason = "unknown conversation \(cv)" }
-            case .message(let cv, let id, _, let t, _, _, _, _, _, _, _):
-                // Fresh or not is known once the insert has run.
-                if !isKnown(cv) { reason = "unknown conversation \(cv)" } else { refs.messages[MessageKey(cv, id)] = IngestMemory.Recent(sentAt: t, fresh: false) }
+            case .media(let cv, let sha, _, _, _, _):
+                if !isKnown(cv) { reason = "unknown conversation \(cv)" } else { refs.media.insert(MediaKey(conversation: cv, sha256: sha)) }
+            case .message(let cv, let id, _, let t, _, _, _, _, let media, _, _):
+                if !isKnown(cv) {
+                    reason = "unknown conversation \(cv)"
+                } else if let media, !refs.media.contains(MediaKey(conversation: cv, sha256: media)) {
+                    reason = "unknown media \(SHA256.Digest(bytes: media).hex) in conversation \(cv)"
+                } else {
+                    // Fresh or not is known once the insert has run.
+                    refs.messages[MessageKey(cv, id)] = IngestMemory.Recent(sentAt: t, fresh: false)
+                }
             case .receipt(let cv, let m, _, let at, _):
                 if !isKnown(cv) { reason = "unknown conversation \(cv)" } else if let t = refs.messages[MessageKey(cv, m)]?.sentAt {
                     sentAt[i] = t
