@@ -39,6 +39,7 @@ let badEvents: [(String, String)] = [
     ("{\"type\":\"presence\",\"user_id\":1,\"at\":\"TODAYT09:00:00Z\",\"state\":\"away\"}", "field \"state\" must be one of"),
     ("{\"type\":\"message\",\"conversation_id\":10,\"message_id\":9,\"sender_id\":1,\"sent_at\":\"TODAYT09:00:00Z\",\"kind\":\"media\",\"media_sha256\":\"\(String(repeating: "ab", count: 32))\"}",
      "unknown media abab"),
+    ("{\"type\":\"conversation\",\"conversation_id\":11,\"kind\":\"group\",\"created_by\":999}", "unknown user 999 (created_by)"),
 ]
 
 @Suite struct IngestTests {

@@ -187,6 +187,7 @@ final class IngestWorker: @unchecked Sendable {
         for i in events.indices {
             switch events[i].event {
             case .join(let cv, let u, _, _): convIDs.insert(cv); userIDs.insert(u)
+            case .conversation(_, _, _, let by?, _): userIDs.insert(by)
             case .leave(let cv, _, _): convIDs.insert(cv)
             case .message(let cv, _, _, _, _, _, _, _, let media, _, _):
                 convIDs.insert(cv)
@@ -248,7 +249,8 @@ final class IngestWorker: @unchecked Sendable {
             var reason: String?
             switch events[i].event {
             case .user(let id, _, _, _): refs.users.insert(id)
-            case .conversation(let id, _, _, _, _): refs.conversations.insert(id)
+            case .conversation(let id, _, _, let by, _):
+                if let by, !refs.users.contains(by) { reason = "unknown user \(by) (created_by)" } else { refs.conversations.insert(id) }
             case .join(let cv, let u, _, _):
                 if !isKnown(cv) {
                     reason = "unknown conversation \(cv)"
