@@ -83,16 +83,21 @@ import Testing
                 conn, from: TestDatabase.generatorStart.addingTimeInterval(-86_400), until: Date().addingTimeInterval(2 * 86_400))
         }
         let args = ["ingest", "--quiet", "--batch-size", "300", events]
+        var seconds = 0.0
         let reference = try TestDatabase.migrated { conn, settings -> [String] in
             try prepare(conn)
+            let start = Date()
             let r = try runCommand(TestPaths.binary, args + ["--database-url", settings.conninfo])
+            seconds = Date().timeIntervalSince(start)
             #expect(r.status == 0, "\(r.stderr)")
             return try ingested(conn)
         }
         try TestDatabase.migrated { conn, settings in
             try prepare(conn)
             var killedMidRun = 0
-            for delay in [0.1, 0.25, 0.4, 0.6, 0.8] {
+            // Kills spread over the time one uninterrupted run takes on this machine.
+            for fraction in [0.1, 0.3, 0.5, 0.7, 0.85] {
+                let delay = seconds * fraction
                 let pid = try spawnCommand(TestPaths.binary, args + ["--database-url", settings.conninfo])
                 Thread.sleep(forTimeInterval: delay)
                 kill(pid, SIGKILL)
@@ -103,7 +108,7 @@ import Testing
                     Thread.sleep(forTimeInterval: 0.1)
                 }
             }
-            #expect(killedMidRun >= 2)
+            #expect(killedMidRun >= 3, "the run takes \(seconds) s")
             let r = try runCommand(TestPaths.binary, args + ["--json", "--database-url", settings.conninfo])
             #expect(r.status == 0, "\(r.stderr)")
             let got = try ingested(conn)
