@@ -9,7 +9,7 @@ extension ChatStoreCommand {
             discussion: "Event format: docs/events.md. Exit 0 when every line loaded, 2 when some lines were rejected (the rest loaded), 1 on failure; with --strict the first bad line aborts with nothing committed (exit 1).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "NDJSON files, one event per line; .zst files are decompressed on the fly.") var files: [String]
-        @Option(name: .long, help: "Write each rejected line here as file:line<TAB>reason<TAB>line.") var rejectFile: String?
+        @Option(name: .long, help: "Write each rejected line here, in file order, as file:line<TAB>reason<TAB>line.") var rejectFile: String?
         @Flag(name: .long, help: "Abort at the first bad line; commit nothing.") var strict = false
         @Option(name: .long, help: "Lines per committed batch.") var batchSize: Int = 10_000
         @Option(name: .long, help: "Connections applying each batch in parallel; a conversation's events always go to the same one (--strict uses one).") var workers: Int = 2

@@ -19,6 +19,15 @@ import Testing
         ]
     }
 
+    /// The server notices a killed client; waits until its backends (and their locks) are gone.
+    func waitUntilGone(_ conn: PostgresConnection) throws {
+        for _ in 0..<50 {
+            let busy = try conn.scalar(Int.self, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'chatstore'")
+            if busy == 0 { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
     @Test func nightlyKilledAtAnyInstantThenRerunEqualsAnUninterruptedRun() throws {
         // Reference: one uninterrupted run.
         let reference = try TestDatabase.migrated { conn, settings -> [String] in
@@ -35,12 +44,7 @@ import Testing
                 Thread.sleep(forTimeInterval: delay)
                 kill(pid, SIGKILL)
                 if waitCommand(pid) == 128 + SIGKILL { killedMidRun += 1 }
-                // The server notices the dead client; wait until its backend and locks are gone.
-                for _ in 0..<50 {
-                    let busy = try conn.scalar(Int.self, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'chatstore'")
-                    if busy == 0 { break }
-                    Thread.sleep(forTimeInterval: 0.1)
-                }
+                try waitUntilGone(conn)
             }
             #expect(killedMidRun >= 3)
             let r = try runCommand(TestPaths.binary, ["nightly", "--quiet", "--repair-receipts", "--database-url", settings.conninfo])
@@ -102,11 +106,7 @@ import Testing
                 Thread.sleep(forTimeInterval: delay)
                 kill(pid, SIGKILL)
                 if waitCommand(pid) == 128 + SIGKILL { killedMidRun += 1 }
-                for _ in 0..<50 {
-                    let busy = try conn.scalar(Int.self, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'chatstore'")
-                    if busy == 0 { break }
-                    Thread.sleep(forTimeInterval: 0.1)
-                }
+                try waitUntilGone(conn)
             }
             #expect(killedMidRun >= 3, "the run takes \(seconds) s")
             let r = try runCommand(TestPaths.binary, args + ["--json", "--database-url", settings.conninfo])

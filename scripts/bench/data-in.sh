@@ -66,24 +66,24 @@ settle() {
 }
 # Every receipt's final state (all but updated_at), to check both orders load the same rows.
 receipts_md5="SELECT md5(string_agg(concat_ws(',', conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at), ';' ORDER BY conversation_id, message_id, recipient_id)) FROM chat.receipts"
+# ingest_run FILE DB TAG: a timed ingest of FILE into a fresh copy of the schema named DB; appends
+# its seconds and peak KB to $work/TAG_s and TAG_kb, and prints the receipts' md5.
+ingest_run() {
+  clone_schema bench_ev "$2"
+  settle
+  read s kb < <(timed "$bin" ingest --quiet "$1" --database-url "$(url "$2")")
+  echo "$s" >> "$work/$3_s"; echo "$kb" >> "$work/$3_kb"
+  psql -qAtX "$(url "$2")" -c "$receipts_md5"
+  psql -qX "$(url "$2")" -c "VACUUM ANALYZE"
+}
 for i in $(seq "${INGEST_RUNS:-3}"); do
   clone_schema bench_ev bench_ev_copy
   settle
   read s kb < <(timed bash -c "$(declare -f load_files url); work=$work; dir=$dir; load_files bench_ev_copy $ev_tables")
   echo "$s" >> "$work/evcopy_s"; echo "$kb" >> "$work/evcopy_kb"
   psql -qX "$(url bench_ev_copy)" -c "VACUUM ANALYZE"
-  clone_schema bench_ev bench_ev_ingest
-  settle
-  read s kb < <(timed "$bin" ingest --quiet "$work/events.ndjson" --database-url "$(url bench_ev_ingest)")
-  echo "$s" >> "$work/ing_s"; echo "$kb" >> "$work/ing_kb"
-  same_md5=$(psql -qAtX "$(url bench_ev_ingest)" -c "$receipts_md5")
-  psql -qX "$(url bench_ev_ingest)" -c "VACUUM ANALYZE"
-  clone_schema bench_ev bench_ev_ingest2
-  settle
-  read s kb < <(timed "$bin" ingest --quiet "$work/events-by-type.ndjson" --database-url "$(url bench_ev_ingest2)")
-  echo "$s" >> "$work/ing2_s"; echo "$kb" >> "$work/ing2_kb"
-  same2_md5=$(psql -qAtX "$(url bench_ev_ingest2)" -c "$receipts_md5")
-  psql -qX "$(url bench_ev_ingest2)" -c "VACUUM ANALYZE"
+  same_md5=$(ingest_run "$work/events.ndjson" bench_ev_ingest ing)
+  same2_md5=$(ingest_run "$work/events-by-type.ndjson" bench_ev_ingest2 ing2)
 done
 median() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 evcopy_s=$(median "$work/evcopy_s"); ing_s=$(median "$work/ing_s"); ing2_s=$(median "$work/ing2_s")

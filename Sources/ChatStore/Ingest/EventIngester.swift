@@ -53,6 +53,8 @@ public final class EventIngester: @unchecked Sendable {
     private var report = Report(lines: 0, accepted: 0, rejected: 0, byType: [:], rejectReasons: [:], firstRejects: [], seconds: 0)
     private var rejects: AtomicFileWriter?
     private var ranges: [String: [(Int64, Int64)]] = [:]
+    /// The files being ingested (a reject names its file by index).
+    private var paths: [String] = []
     /// How many recently ingested messages are remembered for receipt lookups (shared out
     /// among the workers).
     static let recentCapacity = 200_000
@@ -72,6 +74,7 @@ public final class EventIngester: @unchecked Sendable {
     /// - Throws: `StrictFailure` (strict mode), `PostgresError`, `ZstdError` (a damaged `.zst`).
     public func ingest(paths: [String], progress: ((Int) -> Void)? = nil) throws -> Report {
         let t0 = Date()
+        self.paths = paths
         if let r = options.rejectPath { rejects = try AtomicFileWriter(path: r) }
         let pm = PartitionManager(logger: logger)
         for parent in ["messages", "receipts", "presence_events"] {
@@ -79,7 +82,6 @@ public final class EventIngester: @unchecked Sendable {
                 (Int64($0.from.timeIntervalSince1970) * 1_000_000, Int64($0.to.timeIntervalSince1970) * 1_000_000)
             }
         }
-        // Strict mode is one transaction, so one connection.
         // One worker on this connection; with more, each further worker gets a connection and a
         // thread of its own (a lane) and this connection only adds new users. Strict mode is one
         // transaction, so one connection.
@@ -114,7 +116,7 @@ public final class EventIngester: @unchecked Sendable {
                             // Earlier lines of the batch are checked first, so the error reported
                             // is the first bad line in file order.
                             try flush()
-                            try self.reject(Reject(file: fileIndex, line: lineNo, loc: "\(path):\(lineNo)", text: Array(bytes), reason: e.reason))
+                            try self.reject(Reject(file: fileIndex, line: lineNo, text: Array(bytes), reason: e.reason))
                         }
                         if batch.lines.count >= self.options.batchSize { try flush() }
                     }
@@ -137,7 +139,7 @@ public final class EventIngester: @unchecked Sendable {
                             switch Self.parseEvent(bytes, ranges: ranges) {
                             case .success(let event): batch.append(event, file: fileIndex, number: lineNo, bytes: bytes)
                             case .failure(let e):
-                                bad.append(Reject(file: fileIndex, line: lineNo, loc: "\(path):\(lineNo)", text: Array(bytes), reason: e.reason))
+                                bad.append(Reject(file: fileIndex, line: lineNo, text: Array(bytes), reason: e.reason))
                             }
                             if batch.lines.count >= batchSize {
                                 let used = batch.source.bytes.count
@@ -202,7 +204,8 @@ public final class EventIngester: @unchecked Sendable {
     /// With lanes: the round's new users first, committed on this connection (the lanes' foreign
     /// keys must see them), then each lane gets its share and applies it in its own transaction
     /// while the next round is parsed and dispatched; lanes touch disjoint conversations, so they
-    /// never wait for each other. Rejects are written as lanes report them.
+    /// never wait for each other. A round's rejects (from parsing and from every lane) are written
+    /// once all its lanes have reported, in file order.
     private func applyRound(_ batch: Batch, _ bad: [Reject], first: IngestWorker, lanes: [IngestLane]) throws {
         let n = lanes.count
         if n == 0 {
@@ -304,16 +307,14 @@ public final class EventIngester: @unchecked Sendable {
         func location(_ l: Line) -> String { "\(paths[Int(l.file)]):\(l.number)" }
         func text(_ l: Line) -> [UInt8] { Array(bytes[l.offset..<(l.offset + Int(l.length))]) }
         func reject(_ l: Line, _ reason: String) -> Reject {
-            Reject(file: Int(l.file), line: l.number, loc: location(l), text: text(l), reason: reason)
+            Reject(file: Int(l.file), line: l.number, text: text(l), reason: reason)
         }
     }
 
-    /// A rejected line: where it is (file index and line number, and as `file:line`), its bytes
-    /// and why.
+    /// A rejected line: where it is (index in the files given, line number), its bytes and why.
     struct Reject {
         let file: Int
         let line: Int
-        let loc: String
         let text: [UInt8]
         let reason: String
     }
@@ -382,7 +383,7 @@ public final class EventIngester: @unchecked Sendable {
     }
 
     private func reject(_ r: Reject) throws {
-        let loc = r.loc, line = r.text, reason = r.reason
+        let loc = "\(paths[r.file]):\(r.line)", line = r.text, reason = r.reason
         if options.strict { throw StrictFailure(location: loc, reason: reason) }
         report.rejected += 1
         // Group reasons without their varying details (ids, columns, values).

@@ -27,36 +27,27 @@ extension IngestWorker {
     struct Held {
         var delivered: Int64?
         var read: Int64?
+        /// Batches it has waited.
         var age: Int
     }
     static let holdBatches = 5
 
     /// Merges a batch's deliveries and reads per receipt (the earliest of each), then writes new
     /// receipts of fresh messages with plain COPY and upserts the rest.
-    /// - Returns: how many were copied, and the digests of every receipt of a fresh message
-    ///   (to remember once the batch commits).
+    /// - Returns: how many were copied and upserted, the digests of every receipt of a fresh
+    ///   message written (to remember once the batch commits), and what is held back still.
     func applyReceipts(_ c: PostgresConnection, _ events: [EventIngester.Line], _ sentAts: [Int64], _ rows: [Int],
-                               _ known: [MessageKey: IngestMemory.Recent], hold: Bool, outcome: inout Outcome)
+                       _ known: [MessageKey: IngestMemory.Recent], hold: Bool, outcome: inout Outcome)
         throws -> (copied: Int, upserted: Int, digests: [Int64], held: [ReceiptKey: Held]) {
         guard !rows.isEmpty || !held.isEmpty else { return (0, 0, [], [:]) }
-        struct Pending {
-            var delivered: Int64?
-            var read: Int64?
-            var age: Int
-            let wasHeld: Bool
-        }
-        var merged: [ReceiptKey: Pending] = [:]
+        // What was held keeps its times and ages a batch; this batch's events join it.
+        var merged = held.mapValues { Held(delivered: $0.delivered, read: $0.read, age: $0.age + 1) }
         merged.reserveCapacity(rows.count + held.count)
-        var order: [ReceiptKey] = []
-        for (k, h) in held {
-            merged[k] = Pending(delivered: h.delivered, read: h.read, age: h.age + 1, wasHeld: true)
-            order.append(k)
-        }
+        var order = Array(held.keys)
         for i in rows {
             guard case .receipt(let cv, let m, let r, let at, let isRead) = events[i].event else { continue }
-            let sentAt = sentAts[i]
-            let k = ReceiptKey(conversation: cv, message: m, sentAt: sentAt, recipient: r)
-            var v = merged[k] ?? { order.append(k); return Pending(age: 0, wasHeld: false) }()
+            let k = ReceiptKey(conversation: cv, message: m, sentAt: sentAts[i], recipient: r)
+            var v = merged[k] ?? { order.append(k); return Held(age: 0) }()
             if isRead { v.read = min(v.read ?? at, at) } else { v.delivered = min(v.delivered ?? at, at) }
             merged[k] = v
         }
@@ -67,11 +58,12 @@ extension IngestWorker {
         for k in order {
             let v = merged[k]!
             // A held receipt is new by construction (its message fresh, the receipt not written).
-            if v.wasHeld || known[MessageKey(k.conversation, k.message)]?.fresh == true {
+            let wasHeld = held[k] != nil
+            if wasHeld || known[MessageKey(k.conversation, k.message)]?.fresh == true {
                 let d = k.digest
-                if v.wasHeld || !memory.isPlaced(d) {
+                if wasHeld || !memory.isPlaced(d) {
                     if hold && v.read == nil && v.age < IngestWorker.holdBatches {
-                        stillHeld[k] = Held(delivered: v.delivered, read: v.read, age: v.age)
+                        stillHeld[k] = v
                         continue
                     }
                     copy.append(k)

@@ -207,12 +207,14 @@ final class IngestWorker: @unchecked Sendable {
             for r in try c.query("SELECT user_id FROM chat.users WHERE user_id = ANY(\(Array(userIDs)))") { refs.users.insert(try r.decode(Int64.self, at: 0)) }
         }
         if !mediaKeys.isEmpty {
-            let cvs = mediaKeys.map(\.conversation), shas = mediaKeys.map { SHA256.Digest(bytes: $0.sha256).hex }.joined(separator: ",")
+            // Which of the keys exist, by their position in the list sent.
+            let keys = Array(mediaKeys)
+            let cvs = keys.map(\.conversation), shas = keys.map { SHA256.Digest(bytes: $0.sha256).hex }.joined(separator: ",")
             for r in try c.query("""
-                SELECT k.cv, k.sha FROM unnest(\(cvs)::bigint[], string_to_array(\(shas)::text, ',')) k(cv, sha)
+                SELECT k.n FROM unnest(\(cvs)::bigint[], string_to_array(\(shas)::text, ',')) WITH ORDINALITY k(cv, sha, n)
                 WHERE EXISTS (SELECT 1 FROM chat.media m WHERE m.conversation_id = k.cv AND m.sha256 = decode(k.sha, 'hex'))
                 """) {
-                if let sha = hexBytes(try r.decode(String.self, at: 1)) { refs.media.insert(MediaKey(conversation: try r.decode(Int64.self, at: 0), sha256: sha)) }
+                refs.media.insert(keys[Int(try r.decode(Int64.self, at: 0)) - 1])
             }
         }
         // Receipts mostly follow their messages closely: recently ingested messages are
@@ -358,7 +360,7 @@ final class IngestWorker: @unchecked Sendable {
 
     /// COPYs the given events, each encoded by `encode` (which returns false to skip one).
     func copyRows(_ c: PostgresConnection, _ sql: SQL, _ events: [EventIngester.Line], _ rows: [Int],
-                          _ encode: (Event, inout CopyInWriter) -> Bool) throws {
+                  _ encode: (Event, inout CopyInWriter) -> Bool) throws {
         guard !rows.isEmpty else { return }
         try c.copyIn(sql) { w in
             for i in rows { if encode(events[i].event, &w) { try w.endRow() } }
@@ -376,6 +378,4 @@ final class IngestWorker: @unchecked Sendable {
             FROM STDIN
             """, events, rows, IngestWorker.encodeMessage)
     }
-
-
 }
