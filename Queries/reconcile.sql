@@ -1,27 +1,44 @@
 -- Reconciliation of undelivered messages, as of :'now'.
 --
 -- Undelivered: a receipt still at status 1 with no delivered_at or read_at, for a message sent
--- before now - grace that is not deleted, to a recipient who is still a member, and not already
--- dead-lettered (or redriven since). For each (message, recipient), attempts count since the last
--- redrive; then:
+-- before now - grace that is not deleted, to a recipient who is still a member (an open
+-- membership), and not already dead-lettered (or redriven since). Receipts of deleted messages
+-- and of recipients who left are skipped. For each (message, recipient), attempts count since
+-- the last redrive; then:
 --   expired: the message is older than max_age             → dead letter, reason 'expired'
 --   poison:  max_attempts attempts have failed              → dead letter, reason 'poison'
 --   retry:   no attempt pending                             → schedule attempt n+1 at
 --            now + base_seconds * (n+1)^4 (exponential backoff, as Que and River)
 --   waiting: an attempt is already pending                  → nothing
 -- Receipts delivered since an attempt was scheduled mark its pending attempts 'superseded'.
--- Only receipts of messages sent since the last run (:'since') and receipts already tracked in
--- delivery_attempts are read, so the cost follows the new data and the open deliveries.
+--
+-- Candidates (docs/jobs.md, "Reconcile"):
+--   receipts sent since the last run's watermark less the grace period (:'since'; the ones still
+--     inside the grace period last time are due now);
+--   receipts written since the last run's snapshot (:'prev', :'prev_xmin'), whatever their
+--     sent_at: a message inserted late, a backlog;
+--   receipts already tracked in delivery_attempts.
+-- The first run has since = -infinity: every undelivered receipt of the whole history is
+-- scheduled, or dead-lettered as expired when older than max_age.
 --
 -- The first statement classifies (the dry run shows only it); the others act on its temp table.
--- By hand: psql -1 -v now="'2026-11-29'" -v since="'2026-11-28'" -v grace=600 -v max_age=1209600 -v max_attempts=8 -v base_seconds=30 -f Queries/reconcile.sql
+-- By hand: psql -1 -v now="'2026-11-29'" -v since="'2026-11-28'" -v prev="'1:1:'" -v prev_xmin=9223372036854775807 \
+--   -v grace=600 -v max_age=1209600 -v max_attempts=8 -v base_seconds=30 -f Queries/reconcile.sql
 
 CREATE TEMP TABLE reconcile_plan ON COMMIT DROP AS
 WITH candidates AS (
-    -- Newly undelivered: messages sent since the last run (minus the grace period).
+    -- Sent since the last run (less the grace period, so those inside it then are due now).
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at
     FROM chat.receipts r
     WHERE r.sent_at > :'since'::timestamptz - make_interval(secs => :'grace'::double precision)
+      AND r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
+      AND r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
+    UNION
+    -- Written since the last run's snapshot, whatever their sent_at.
+    SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at
+    FROM chat.receipts r
+    WHERE r.change_xid >= :'prev_xmin'::bigint
+      AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot)
       AND r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
       AND r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
     UNION
@@ -52,8 +69,6 @@ CROSS JOIN LATERAL (
 CROSS JOIN LATERAL (
     SELECT y.deleted_at FROM chat.messages y
     WHERE y.conversation_id = c.conversation_id AND y.message_id = c.message_id AND y.sent_at = c.sent_at OFFSET 0) m
-JOIN chat.members mb
-  ON mb.conversation_id = c.conversation_id AND mb.user_id = c.recipient_id AND mb.left_at IS NULL
 LEFT JOIN chat.dead_letters d
   ON d.conversation_id = c.conversation_id AND d.message_id = c.message_id AND d.recipient_id = c.recipient_id
 LEFT JOIN LATERAL (
@@ -67,6 +82,8 @@ LEFT JOIN LATERAL (
 ) a ON true
 WHERE r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
   AND m.deleted_at IS NULL
+  AND EXISTS (SELECT 1 FROM chat.members mb
+              WHERE mb.conversation_id = c.conversation_id AND mb.user_id = c.recipient_id AND mb.left_at IS NULL)
   AND (d.message_id IS NULL OR d.redriven_at IS NOT NULL);
 
 -- Schedule the next attempt (idempotent per message, recipient and attempt number).

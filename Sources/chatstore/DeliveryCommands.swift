@@ -20,7 +20,7 @@ extension ChatStoreCommand.Jobs {
                 j.to = try parseDate(to, "--to")
                 let r = try j.run(conn, runner: job.runner(global), partitions: PartitionManager(logger: global.makeLogger()))
                 if global.json { try printJSON(r) } else if !global.quiet {
-                    print("last-seen [\(r.from), \(r.to)): \(r.days) days, \(r.activityRows) daily activity rows, \(r.lastSeenUpdated) last-seen times updated, \(r.presencePartitionsDropped.count) presence partitions dropped")
+                    print("last-seen: \(r.days) days recomputed\(r.days > 0 ? " (\(r.from) to \(r.to))" : ""), \(r.activityRows) daily activity rows, \(r.lastSeenUpdated) last-seen times updated, \(r.presencePartitionsDropped.count) presence partitions dropped")
                 }
             }
         }

@@ -79,8 +79,8 @@ extension ChatStoreCommand.Jobs {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var job: JobOptions
         @Flag(name: .long, help: "Fix the fixable categories in one transaction, recording every change in chat.receipt_repairs.") var repair = false
-        @Option(name: .long, help: "Audit messages sent from this date (default: since the last run, minus 2 days; all on the first run).") var from: String?
-        @Option(name: .long, help: "... until this date (default: now).") var to: String?
+        @Option(name: .long, help: "Audit the messages sent from this date (default: every message touched by a row written since the last run, in commit order; all on the first run). A run with --from/--to leaves the nightly's starting point alone. Example: --from 2026-11-01") var from: String?
+        @Option(name: .long, help: "... until this date (default with --from: now). Example: --to 2026-12-01") var to: String?
 
         func run() throws {
             try runJobCommand {
@@ -90,9 +90,9 @@ extension ChatStoreCommand.Jobs {
                 j.to = try parseDate(to, "--to")
                 let r = try j.run(conn, runner: job.runner(global))
                 if global.json { try printJSON(r) } else if !global.quiet {
-                    print("receipt audit of messages sent in [\(r.from), \(r.to)): \(r.receiptsExamined) receipts examined, \(r.anomalies) anomalies\(repair ? ", \(r.repaired) repaired (run \(r.runID))" : "")")
-                    for f in r.findings where f.found > 0 {
-                        print("  \(f.category.padding(toLength: 24, withPad: " ", startingAt: 0)) \(f.found)\(repair ? " (repaired \(f.repaired))" : "")  e.g. \(f.samples.prefix(3).joined(separator: " "))")
+                    print("receipt audit (\(r.scope)): \(r.messagesExamined) messages examined, \(r.anomalies) anomalies found, \(r.open) open\(repair ? ", \(r.repaired) rows repaired (run \(r.runID))" : "")")
+                    for f in r.findings where f.found > 0 || f.open > 0 || f.repaired > 0 {
+                        print("  \(f.category.padding(toLength: 24, withPad: " ", startingAt: 0)) found \(f.found), open \(f.open)\(repair ? ", repaired \(f.repaired)" : "")\(f.samples.isEmpty ? "" : "  e.g. " + f.samples.prefix(3).joined(separator: " "))")
                     }
                 }
                 if r.anomalies > 0 && !repair { throw ExitCode(ExitCodes.anomalies) }

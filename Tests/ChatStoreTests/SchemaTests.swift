@@ -17,7 +17,7 @@ import Testing
             #expect(Set(tables) == Set(CitusPlan.conversationTables))
 
             // 1. Every PRIMARY KEY / UNIQUE constraint and every btree index leads with
-            //    conversation_id. BRIN indexes on a change time (migration 0004) are exempt: Citus
+            //    conversation_id. BRIN indexes on a change time or transaction id (migrations 0004, 0005) are exempt: Citus
             //    only requires unique ones to include the column, and a BRIN summarises page ranges.
             let badIndexes = try conn.query("""
                 SELECT t.relname AS tbl, i.relname AS idx

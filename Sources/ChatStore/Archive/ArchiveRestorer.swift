@@ -30,8 +30,8 @@ public struct ArchiveRestorer {
         try PartitionManager(logger: logger).ensureRange(conn, from: lo, until: hi)
         var report = Report(partition: manifest.partition, messages: 0, receipts: 0, media: 0, messagesAdded: 0, receiptsAdded: 0, mediaAdded: 0)
         try conn.transaction { c in
-            try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_messages (LIKE chat.messages)")
-            try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_receipts (LIKE chat.receipts)")
+            try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_messages (LIKE chat.messages INCLUDING DEFAULTS)")
+            try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_receipts (LIKE chat.receipts INCLUDING DEFAULTS)")
             try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_media (LIKE chat.media)")
             try c.execute("TRUNCATE restore_messages, restore_receipts, restore_media")
             // Media: index lines with their bytes from the pack.

@@ -325,72 +325,198 @@ CREATE INDEX receipts_changed ON chat.receipts USING brin (updated_at) WITH (pag
 CREATE INDEX messages_deleted ON chat.messages USING brin (deleted_at) WITH (pages_per_range = 16);
 
 """#),
+        ("0005_change_order.sql", #"""
+-- Change detection in commit order (docs/jobs.md, "How the jobs find what changed").
+--
+-- Every row of messages, receipts, members and presence_events carries change_xid: the 64-bit id
+-- of the transaction that last wrote it (pg_current_xact_id()). Inserts get it from the column
+-- default; a writer that updates a row sets it again (`SET ..., change_xid = DEFAULT`, or
+-- `change_xid = EXCLUDED.change_xid` in an upsert). Each job run records the snapshot it ran
+-- at (pg_current_snapshot()), so the next run finds every row committed after that snapshot,
+-- whatever its timestamps say and however long its transaction stayed open: a row is new to the
+-- next run exactly when its transaction is not visible in the recorded snapshot.
+--
+-- Rows written before this migration keep change_xid NULL: they were all committed before the
+-- first run that records a snapshot, and that run is a full one. Adding the columns and their
+-- defaults rewrites nothing; the BRIN builds read each partition once under a SHARE lock.
+
+ALTER TABLE chat.messages ADD COLUMN change_xid bigint;
+ALTER TABLE chat.messages ALTER COLUMN change_xid SET DEFAULT (pg_current_xact_id()::text::bigint);
+ALTER TABLE chat.receipts ADD COLUMN change_xid bigint;
+ALTER TABLE chat.receipts ALTER COLUMN change_xid SET DEFAULT (pg_current_xact_id()::text::bigint);
+ALTER TABLE chat.members ADD COLUMN change_xid bigint;
+ALTER TABLE chat.members ALTER COLUMN change_xid SET DEFAULT (pg_current_xact_id()::text::bigint);
+ALTER TABLE chat.presence_events ADD COLUMN change_xid bigint;
+ALTER TABLE chat.presence_events ALTER COLUMN change_xid SET DEFAULT (pg_current_xact_id()::text::bigint);
+-- The receipt repair's log, so the last-seen rollup recomputes the days a repair took a
+-- delivery or read away from.
+ALTER TABLE chat.receipt_repairs ADD COLUMN change_xid bigint;
+ALTER TABLE chat.receipt_repairs ALTER COLUMN change_xid SET DEFAULT (pg_current_xact_id()::text::bigint);
+
+-- Transaction ids only grow, so the rows a night wrote sit together: a BRIN index finds them
+-- in a few pages per partition (members too: rows are mostly appended, joins as they happen).
+CREATE INDEX receipts_by_change ON chat.receipts USING brin (change_xid) WITH (pages_per_range = 16);
+CREATE INDEX messages_by_change ON chat.messages USING brin (change_xid) WITH (pages_per_range = 16);
+CREATE INDEX presence_by_change ON chat.presence_events USING brin (change_xid) WITH (pages_per_range = 16);
+CREATE INDEX members_by_change ON chat.members USING brin (change_xid) WITH (pages_per_range = 16);
+
+-- The last-seen rollup recomputes whole days: a day's deliveries and reads of messages of any
+-- age are found through these (an update writes its new row version at the end of the
+-- message's partition, so a day's reads sit together there too).
+CREATE INDEX receipts_by_delivered ON chat.receipts USING brin (delivered_at) WITH (pages_per_range = 16);
+CREATE INDEX receipts_by_read ON chat.receipts USING brin (read_at) WITH (pages_per_range = 16);
+
+-- Replaced by the change_xid indexes.
+DROP INDEX chat.receipts_changed;
+DROP INDEX chat.messages_deleted;
+
+-- The snapshot each job run saw (NULL for runs before this migration and for manual runs over a
+-- given window, which do not move the nightly window).
+ALTER TABLE chat.job_runs ADD COLUMN snapshot pg_snapshot;
+
+-- The unread messages themselves, one row per (conversation, member, message): what
+-- chat.unread_counts counts. Kept so that an incremental run recomputes each changed message
+-- exactly (is it unread for this member now?) instead of adding deltas to counts.
+CREATE TABLE chat.unread_messages (
+    conversation_id  bigint NOT NULL REFERENCES chat.conversations (conversation_id),
+    user_id          bigint NOT NULL,
+    message_id       bigint NOT NULL,
+    sent_at          timestamptz NOT NULL,
+    PRIMARY KEY (conversation_id, user_id, message_id, sent_at)
+);
+CREATE INDEX unread_messages_by_sent ON chat.unread_messages (conversation_id, sent_at);
+
+-- Open receipt anomalies, kept by the audit: for the messages a run looked at, what it found
+-- replaces what was known. `receipts --repair` works from this table, so it repairs what
+-- earlier audits reported without a window.
+CREATE TABLE chat.receipt_anomalies (
+    conversation_id  bigint NOT NULL REFERENCES chat.conversations (conversation_id),
+    message_id       bigint NOT NULL,
+    recipient_id     bigint NOT NULL,
+    category         text NOT NULL,
+    row_count        integer NOT NULL DEFAULT 1,  -- rows of the pair in the category (extra rows for duplicates)
+    sent_at          timestamptz NOT NULL,
+    found_run_id     bigint NOT NULL,
+    PRIMARY KEY (conversation_id, message_id, recipient_id, category)
+);
+
+-- One log row per receipt row a repair deleted, changed or added: merging three copies of a
+-- receipt logs the kept row's update and both deletions.
+ALTER TABLE chat.receipt_repairs ADD COLUMN receipt_sent_at timestamptz;
+UPDATE chat.receipt_repairs SET receipt_sent_at = coalesce((old_value->>'sent_at')::timestamptz, (new_value->>'sent_at')::timestamptz, '-infinity');
+ALTER TABLE chat.receipt_repairs ALTER COLUMN receipt_sent_at SET NOT NULL;
+ALTER TABLE chat.receipt_repairs DROP CONSTRAINT receipt_repairs_pkey;
+ALTER TABLE chat.receipt_repairs ADD PRIMARY KEY (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action);
+
+GRANT SELECT ON chat.unread_messages, chat.receipt_anomalies TO chatstore_readonly, chatstore_app, chatstore_batch;
+GRANT INSERT, UPDATE, DELETE ON chat.unread_messages, chat.receipt_anomalies TO chatstore_batch;
+
+"""#),
     ]
     /// `Queries/*.sql`, by file name, in name order.
     static let queries: [(name: String, text: String)] = [
         ("last_seen.sql", #"""
--- Last-seen rollup for the days in [from, to) (UTC dates): daily activity per user, the daily
--- summary (daily active users, sessions, time online, messages), and each user's last-seen time.
--- Recomputes whole days, so running a day twice gives the same rows.
--- Receipts are read from partitions of messages sent up to 3 days before `from` (late deliveries
--- and reads of older messages are counted on the day they happened only within that lookback).
+-- Last-seen rollup of one UTC day (the variable day, a date): daily activity per user, the daily summary,
+-- and each user's last-seen time (docs/jobs.md, "Last seen and daily activity"). Recomputes the
+-- whole day, so running it twice gives the same rows. `chatstore jobs last-seen` runs it for
+-- every day touched by a row written since its last run (in commit order), whatever the age of
+-- the message: a read today of a message sent last month counts today.
 --
--- By hand (in a transaction): psql -1 -v from="'2026-11-28'" -v to="'2026-11-29'" -f Queries/last_seen.sql
+-- Activity on a day:
+--   messages_sent       messages whose sent_at is on the day
+--   receipts_delivered  receipts whose delivered_at is on the day (messages of any age)
+--   messages_read       receipts whose read_at is on the day (messages of any age)
+--   sessions            presence sessions overlapping the day (one crossing midnight counts on both)
+--   seconds_online      the day's share of those sessions, summed over devices
+-- Sessions, per (user, device), from the events in time order: an online starts a session
+-- unless the event before it is an online of the same day (a repeated online keeps the first
+-- start). Each online counts until the next event of the device; an online that is not followed
+-- by an offline before the end of the next day, or is followed by another online on a later
+-- day, counts only to the end of its own day. Every session is split at midnight UTC.
+-- A user is active on a day (daily_summary.active_users) when they sent, read or were online;
+-- a delivery alone (the device received in the background) is not activity. Last seen is the
+-- latest presence event, send or read, and never moves back.
+--
+-- keep_presence = true for a day whose raw presence was dropped by retention: its sessions
+-- and time online are kept from the rows already rolled up.
+--
+-- By hand (in a transaction): psql -1 -v day="'2026-11-28'" -v keep_presence=false -f Queries/last_seen.sql
 
-DELETE FROM chat.daily_activity WHERE day >= :'from'::date AND day < :'to'::date;
+DROP TABLE IF EXISTS pg_temp.last_seen_presence;
+
+CREATE TEMP TABLE last_seen_presence ON COMMIT DROP AS
+WITH ev AS (
+    SELECT user_id, device_id, occurred_at, state,
+           lag(state) OVER w AS prev_state, lag(occurred_at) OVER w AS prev_at,
+           lead(occurred_at) OVER w AS next_at, lead(state) OVER w AS next_state
+    FROM chat.presence_events
+    WHERE occurred_at >= :'day'::date::timestamptz - interval '1 day'
+      AND occurred_at < :'day'::date::timestamptz + interval '2 days'
+    WINDOW w AS (PARTITION BY user_id, device_id ORDER BY occurred_at)
+), seg AS (
+    SELECT user_id, device_id, occurred_at AS s,
+           CASE WHEN next_state = 'offline' AND next_at < date_trunc('day', occurred_at, 'UTC') + interval '2 days' THEN next_at
+                WHEN next_at IS NOT NULL AND next_at < date_trunc('day', occurred_at, 'UTC') + interval '1 day' THEN next_at
+                ELSE date_trunc('day', occurred_at, 'UTC') + interval '1 day' END AS e,
+           sum(CASE WHEN prev_state = 'online' AND date_trunc('day', prev_at, 'UTC') = date_trunc('day', occurred_at, 'UTC')
+                    THEN 0 ELSE 1 END) OVER (PARTITION BY user_id, device_id ORDER BY occurred_at) AS session
+    FROM ev
+    WHERE state = 'online'
+)
+SELECT user_id,
+       count(DISTINCT (device_id, session)) AS sessions,
+       sum(extract(epoch FROM least(e, :'day'::date::timestamptz + interval '1 day') - greatest(s, :'day'::date::timestamptz)))::bigint AS secs
+FROM seg
+WHERE s < :'day'::date::timestamptz + interval '1 day' AND e > :'day'::date::timestamptz
+  AND :'keep_presence'::boolean IS FALSE
+GROUP BY user_id
+UNION ALL
+SELECT user_id, sessions, seconds_online FROM chat.daily_activity
+WHERE day = :'day'::date AND :'keep_presence'::boolean AND sessions > 0;
+
+DELETE FROM chat.daily_activity WHERE day = :'day'::date;
 
 INSERT INTO chat.daily_activity (user_id, day, messages_sent, receipts_delivered, messages_read, sessions, seconds_online)
-SELECT user_id, day, sum(sent), sum(delivered), sum(read_n), sum(sessions), sum(secs)
+SELECT user_id, :'day'::date, sum(sent), sum(delivered), sum(read_n), sum(sessions), sum(secs)
 FROM (
-    SELECT sender_id AS user_id, (sent_at AT TIME ZONE 'UTC')::date AS day, count(*) AS sent, 0 AS delivered, 0 AS read_n, 0 AS sessions, 0 AS secs
+    SELECT sender_id AS user_id, count(*) AS sent, 0 AS delivered, 0 AS read_n, 0 AS sessions, 0 AS secs
     FROM chat.messages
-    WHERE sent_at >= :'from'::date::timestamptz AND sent_at < :'to'::date::timestamptz
-    GROUP BY 1, 2
+    WHERE sent_at >= :'day'::date::timestamptz AND sent_at < :'day'::date::timestamptz + interval '1 day'
+    GROUP BY 1
     UNION ALL
-    SELECT recipient_id, (delivered_at AT TIME ZONE 'UTC')::date, 0, count(*), 0, 0, 0
+    SELECT recipient_id, 0, count(*), 0, 0, 0
     FROM chat.receipts
-    WHERE sent_at >= :'from'::date::timestamptz - interval '3 days' AND sent_at < :'to'::date::timestamptz
-      AND delivered_at >= :'from'::date::timestamptz AND delivered_at < :'to'::date::timestamptz
-    GROUP BY 1, 2
+    WHERE delivered_at >= :'day'::date::timestamptz AND delivered_at < :'day'::date::timestamptz + interval '1 day'
+    GROUP BY 1
     UNION ALL
-    SELECT recipient_id, (read_at AT TIME ZONE 'UTC')::date, 0, 0, count(*), 0, 0
+    SELECT recipient_id, 0, 0, count(*), 0, 0
     FROM chat.receipts
-    WHERE sent_at >= :'from'::date::timestamptz - interval '3 days' AND sent_at < :'to'::date::timestamptz
-      AND read_at >= :'from'::date::timestamptz AND read_at < :'to'::date::timestamptz
-    GROUP BY 1, 2
+    WHERE read_at >= :'day'::date::timestamptz AND read_at < :'day'::date::timestamptz + interval '1 day'
+    GROUP BY 1
     UNION ALL
-    SELECT user_id, (occurred_at AT TIME ZONE 'UTC')::date, 0, 0, 0, count(*),
-           sum(extract(epoch FROM next_at - occurred_at))::bigint
-    FROM (SELECT user_id, occurred_at, state,
-                 lead(occurred_at) OVER w AS next_at, lead(state) OVER w AS next_state
-          FROM chat.presence_events
-          WHERE occurred_at >= :'from'::date::timestamptz AND occurred_at < :'to'::date::timestamptz
-          WINDOW w AS (PARTITION BY user_id, device_id ORDER BY occurred_at)) s
-    WHERE state = 'online' AND next_state = 'offline'
-    GROUP BY 1, 2
+    SELECT user_id, 0, 0, 0, sessions, secs FROM pg_temp.last_seen_presence
 ) x
-GROUP BY user_id, day;
+GROUP BY user_id;
 
-DELETE FROM chat.daily_summary WHERE day >= :'from'::date AND day < :'to'::date;
+DELETE FROM chat.daily_summary WHERE day = :'day'::date;
 
 INSERT INTO chat.daily_summary (day, active_users, sessions, seconds_online, messages)
-SELECT day, count(*), sum(sessions), sum(seconds_online), sum(messages_sent)
+SELECT :'day'::date, count(*) FILTER (WHERE messages_sent > 0 OR messages_read > 0 OR sessions > 0),
+       coalesce(sum(sessions), 0), coalesce(sum(seconds_online), 0), coalesce(sum(messages_sent), 0)
 FROM chat.daily_activity
-WHERE day >= :'from'::date AND day < :'to'::date
-GROUP BY day;
+WHERE day = :'day'::date;
 
 INSERT INTO chat.user_last_seen AS s (user_id, last_seen_at, source, updated_at)
-SELECT user_id, max(t), (array_agg(src ORDER BY t DESC))[1], now()
+SELECT user_id, max(t), (array_agg(src ORDER BY t DESC, src))[1], now()
 FROM (
     SELECT user_id, max(occurred_at) AS t, 'presence' AS src FROM chat.presence_events
-    WHERE occurred_at >= :'from'::date::timestamptz AND occurred_at < :'to'::date::timestamptz GROUP BY 1
+    WHERE occurred_at >= :'day'::date::timestamptz AND occurred_at < :'day'::date::timestamptz + interval '1 day' GROUP BY 1
     UNION ALL
     SELECT sender_id, max(sent_at), 'sent' FROM chat.messages
-    WHERE sent_at >= :'from'::date::timestamptz AND sent_at < :'to'::date::timestamptz GROUP BY 1
+    WHERE sent_at >= :'day'::date::timestamptz AND sent_at < :'day'::date::timestamptz + interval '1 day' GROUP BY 1
     UNION ALL
     SELECT recipient_id, max(read_at), 'read' FROM chat.receipts
-    WHERE sent_at >= :'from'::date::timestamptz - interval '3 days' AND sent_at < :'to'::date::timestamptz
-      AND read_at >= :'from'::date::timestamptz AND read_at < :'to'::date::timestamptz GROUP BY 1
+    WHERE read_at >= :'day'::date::timestamptz AND read_at < :'day'::date::timestamptz + interval '1 day' GROUP BY 1
 ) x
 GROUP BY user_id
 ON CONFLICT (user_id) DO UPDATE
@@ -398,37 +524,75 @@ ON CONFLICT (user_id) DO UPDATE
  WHERE EXCLUDED.last_seen_at > s.last_seen_at;
 
 """#),
-        ("receipt_audit.sql", #"""
--- Receipt audit: receipts checked against their messages and membership, for messages sent in
--- [from, to). One row per category: the count and up to 5 sample ids
--- (conversation_id:message_id:recipient_id).
+        ("last_seen_days.sql", #"""
+-- The UTC days the last-seen rollup must recompute: every day touched by a row written since
+-- the previous run's snapshot (:'prev', :'prev_xmin'), in commit order, whatever its timestamps:
+-- the day a message was sent, a receipt delivered or read (also the old times of a receipt the
+-- audit repaired), and for presence the event's day and the days either side (a session can
+-- run past midnight, and an event decides where the one before it ends).
 --
--- Categories:
+-- By hand: psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/last_seen_days.sql
+SELECT DISTINCT day FROM (
+    SELECT (sent_at AT TIME ZONE 'UTC')::date AS day FROM chat.messages
+    WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
+    UNION
+    SELECT (unnest(ARRAY[delivered_at, read_at]) AT TIME ZONE 'UTC')::date FROM chat.receipts
+    WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
+    UNION
+    SELECT (unnest(ARRAY[(old_value->>'delivered_at')::timestamptz, (old_value->>'read_at')::timestamptz]) AT TIME ZONE 'UTC')::date
+    FROM chat.receipt_repairs
+    WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
+    UNION
+    SELECT d FROM chat.presence_events p
+    CROSS JOIN LATERAL (VALUES ((p.occurred_at AT TIME ZONE 'UTC')::date - 1), ((p.occurred_at AT TIME ZONE 'UTC')::date),
+                               ((p.occurred_at AT TIME ZONE 'UTC')::date + 1)) v(d)
+    WHERE p.change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(p.change_xid::text::xid8, :'prev'::pg_snapshot)
+) x
+WHERE day IS NOT NULL
+ORDER BY day
+
+"""#),
+        ("receipt_audit.sql", #"""
+-- Receipt audit of the messages in pg_temp.audit_scope (conversation_id, message_id, sent_at):
+-- their receipts checked against the message and membership. The nightly fills the scope with
+-- what changed since its last run (Queries/receipt_audit_changes.sql), the first run and
+-- `--from/--to` with every message sent in a window. What it finds for these messages replaces
+-- what chat.receipt_anomalies knew of them, so that table holds every open anomaly.
+--
+-- Categories (docs/jobs.md, "Receipt audit"); each receipt row counts once per category:
 --   read_without_delivered  read_at set, delivered_at NULL
 --   read_before_delivered   read_at < delivered_at
 --   delivered_before_sent   delivered_at < the message's sent_at
 --   read_before_sent        read_at < the message's sent_at
 --   status_behind_times     status lower than its times show (read_at set but status < 3, or
 --                           delivered_at set but status < 2): a status that moved backwards
+--   status_ahead_of_times   status higher than its times show (status 3 with read_at NULL, or
+--                           status 2 with delivered_at NULL): a read or delivery with no time
 --   sender_receipt          a receipt for the message's own sender
---   non_member_receipt      a receipt for someone who was not a member when it was sent
---   duplicate_receipt       more than one row for (message, recipient): the extra rows
+--   non_member_receipt      a receipt for someone who was not a member when the message was
+--                           sent (membership at send time: a member who reads history from
+--                           before they joined is flagged too)
+--   duplicate_receipt       more than one row for (message, recipient): each extra row counts
 --   orphan_receipt          a receipt whose message does not exist
 --   missing_receipt         a member at send time (not the sender) with no receipt row
+-- A receipt belongs to a message when their conversation and message ids match and the
+-- receipt's sent_at is within a day of the message's.
 --
--- By hand: psql -v from="'2026-11-01'" -v to="'2026-12-01'" -f Queries/receipt_audit.sql
+-- By hand, after filling audit_scope: psql -v run_id=0 -f Queries/receipt_audit.sql
+
+CREATE TEMP TABLE audit_found ON COMMIT DROP AS
 WITH r AS (
-    SELECT r.conversation_id, r.message_id, r.recipient_id, r.status, r.delivered_at, r.read_at,
+    SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, r.status, r.delivered_at, r.read_at,
            m.sent_at AS message_sent_at, m.sender_id,
            m.message_id IS NULL AS orphan,
-           count(*) OVER (PARTITION BY r.conversation_id, r.message_id, r.recipient_id) AS copies,
            row_number() OVER (PARTITION BY r.conversation_id, r.message_id, r.recipient_id
-                              ORDER BY (r.sent_at = m.sent_at) DESC, r.status DESC, r.sent_at) AS copy_rank
-    FROM chat.receipts r
+                              ORDER BY (r.sent_at = m.sent_at) DESC NULLS LAST, r.status DESC, r.sent_at) AS copy_rank
+    FROM pg_temp.audit_scope s
+    JOIN chat.receipts r
+      ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
+     AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
     LEFT JOIN chat.messages m
-           ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id
-          AND m.sent_at >= :'from'::timestamptz - interval '1 day' AND m.sent_at < :'to'::timestamptz + interval '1 day'
-    WHERE r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
+      ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
 ),
 flags AS (
     SELECT r.*,
@@ -437,200 +601,297 @@ flags AS (
                WHERE mb.conversation_id = r.conversation_id AND mb.user_id = r.recipient_id
                  AND mb.joined_at <= r.message_sent_at AND (mb.left_at IS NULL OR r.message_sent_at < mb.left_at))) AS non_member
     FROM r
-),
-found AS (
-    SELECT 'read_without_delivered' AS category, conversation_id, message_id, recipient_id FROM flags WHERE read_at IS NOT NULL AND delivered_at IS NULL
-    UNION ALL SELECT 'read_before_delivered', conversation_id, message_id, recipient_id FROM flags WHERE read_at < delivered_at
-    UNION ALL SELECT 'delivered_before_sent', conversation_id, message_id, recipient_id FROM flags WHERE delivered_at < message_sent_at
-    UNION ALL SELECT 'read_before_sent', conversation_id, message_id, recipient_id FROM flags WHERE read_at < message_sent_at
-    UNION ALL SELECT 'status_behind_times', conversation_id, message_id, recipient_id FROM flags
-              WHERE (read_at IS NOT NULL AND status < 3) OR (delivered_at IS NOT NULL AND status < 2)
-    UNION ALL SELECT 'sender_receipt', conversation_id, message_id, recipient_id FROM flags WHERE recipient_id = sender_id
-    UNION ALL SELECT 'non_member_receipt', conversation_id, message_id, recipient_id FROM flags WHERE non_member
-    UNION ALL SELECT 'duplicate_receipt', conversation_id, message_id, recipient_id FROM flags WHERE copy_rank > 1
-    UNION ALL SELECT 'orphan_receipt', conversation_id, message_id, recipient_id FROM flags WHERE orphan
-    UNION ALL
-    SELECT 'missing_receipt', m.conversation_id, m.message_id, mb.user_id
-    FROM chat.messages m
-    JOIN chat.members mb
-      ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id
-     AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)
-    WHERE m.sent_at >= :'from'::timestamptz AND m.sent_at < :'to'::timestamptz
-      -- Any row for the pair counts, even one whose sent_at is off (within the same one-day
-      -- margin as above); the bounds keep the probe to the window's partitions.
-      AND NOT EXISTS (SELECT 1 FROM chat.receipts x
-                      WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id
-                        AND x.sent_at >= :'from'::timestamptz - interval '1 day' AND x.sent_at < :'to'::timestamptz + interval '1 day')
 )
-SELECT c.category,
-       count(f.category)::bigint AS found,
-       coalesce((array_agg(f.conversation_id || ':' || f.message_id || ':' || f.recipient_id
-                           ORDER BY f.conversation_id, f.message_id, f.recipient_id)
-                 FILTER (WHERE f.category IS NOT NULL))[1:5], '{}') AS samples
-FROM unnest(ARRAY['read_without_delivered', 'read_before_delivered', 'delivered_before_sent', 'read_before_sent',
-                  'status_behind_times', 'sender_receipt', 'non_member_receipt', 'duplicate_receipt',
-                  'orphan_receipt', 'missing_receipt']) AS c(category)
-LEFT JOIN found f ON f.category = c.category
-GROUP BY c.category
-ORDER BY c.category
+SELECT 'read_without_delivered' AS category, conversation_id, message_id, recipient_id, coalesce(message_sent_at, sent_at) AS sent_at FROM flags WHERE read_at IS NOT NULL AND delivered_at IS NULL
+UNION ALL SELECT 'read_before_delivered', conversation_id, message_id, recipient_id, message_sent_at FROM flags WHERE read_at < delivered_at
+UNION ALL SELECT 'delivered_before_sent', conversation_id, message_id, recipient_id, message_sent_at FROM flags WHERE delivered_at < message_sent_at
+UNION ALL SELECT 'read_before_sent', conversation_id, message_id, recipient_id, message_sent_at FROM flags WHERE read_at < message_sent_at
+UNION ALL SELECT 'status_behind_times', conversation_id, message_id, recipient_id, coalesce(message_sent_at, sent_at) FROM flags
+          WHERE (read_at IS NOT NULL AND status < 3) OR (delivered_at IS NOT NULL AND status < 2)
+UNION ALL SELECT 'status_ahead_of_times', conversation_id, message_id, recipient_id, coalesce(message_sent_at, sent_at) FROM flags
+          WHERE (status = 3 AND read_at IS NULL) OR (status = 2 AND delivered_at IS NULL)
+UNION ALL SELECT 'sender_receipt', conversation_id, message_id, recipient_id, message_sent_at FROM flags WHERE recipient_id = sender_id
+UNION ALL SELECT 'non_member_receipt', conversation_id, message_id, recipient_id, message_sent_at FROM flags WHERE non_member
+UNION ALL SELECT 'duplicate_receipt', conversation_id, message_id, recipient_id, coalesce(message_sent_at, sent_at) FROM flags WHERE copy_rank > 1
+UNION ALL SELECT 'orphan_receipt', conversation_id, message_id, recipient_id, sent_at FROM flags WHERE orphan
+UNION ALL
+SELECT 'missing_receipt', m.conversation_id, m.message_id, mb.user_id, m.sent_at
+FROM pg_temp.audit_scope s
+JOIN chat.messages m ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
+JOIN chat.members mb
+  ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id
+ AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)
+WHERE NOT EXISTS (SELECT 1 FROM chat.receipts x
+                  WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id
+                    AND x.sent_at >= m.sent_at - interval '1 day' AND x.sent_at <= m.sent_at + interval '1 day')
+GROUP BY m.conversation_id, m.message_id, m.sent_at, mb.user_id;
+
+-- What is known of these messages is replaced by what was found; an anomaly still open keeps
+-- the run that found it first.
+DELETE FROM chat.receipt_anomalies a
+USING pg_temp.audit_scope s
+WHERE a.conversation_id = s.conversation_id AND a.message_id = s.message_id
+  AND NOT EXISTS (SELECT 1 FROM pg_temp.audit_found f
+                  WHERE f.conversation_id = a.conversation_id AND f.message_id = a.message_id
+                    AND f.recipient_id = a.recipient_id AND f.category = a.category);
+
+INSERT INTO chat.receipt_anomalies AS a (conversation_id, message_id, recipient_id, category, row_count, sent_at, found_run_id)
+SELECT conversation_id, message_id, recipient_id, category, count(*), min(sent_at), :'run_id'::bigint
+FROM pg_temp.audit_found
+GROUP BY conversation_id, message_id, recipient_id, category
+ON CONFLICT (conversation_id, message_id, recipient_id, category) DO UPDATE
+   SET row_count = EXCLUDED.row_count, sent_at = EXCLUDED.sent_at
+ WHERE a.row_count <> EXCLUDED.row_count OR a.sent_at <> EXCLUDED.sent_at;
+
+"""#),
+        ("receipt_audit_changes.sql", #"""
+-- The messages the nightly receipt audit looks at: every message touched by a row written since
+-- the previous audit's snapshot (:'prev', :'prev_xmin'), in commit order, whatever its
+-- timestamps: the message's own row, any of its receipts (a receipt of an old message that
+-- turned anomalous today), and for a membership row written since (a join or leave recorded
+-- late) every message of the conversation from that join on. A receipt whose message does not
+-- exist brings in its own key (an orphan). Then Queries/receipt_audit.sql audits them.
+--
+-- By hand: psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/receipt_audit_changes.sql
+CREATE TEMP TABLE audit_scope ON COMMIT DROP AS
+SELECT DISTINCT ON (conversation_id, message_id) conversation_id, message_id, sent_at
+FROM (
+    SELECT conversation_id, message_id, sent_at, true AS is_message FROM chat.messages
+    WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
+    UNION ALL
+    SELECT r.conversation_id, r.message_id, coalesce(y.sent_at, r.sent_at), y.sent_at IS NOT NULL
+    FROM chat.receipts r
+    LEFT JOIN LATERAL (
+        SELECT y.sent_at FROM chat.messages y
+        WHERE y.conversation_id = r.conversation_id AND y.message_id = r.message_id
+          AND y.sent_at >= r.sent_at - interval '1 day' AND y.sent_at <= r.sent_at + interval '1 day'
+        LIMIT 1) y ON true
+    WHERE r.change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot)
+    UNION ALL
+    SELECT m.conversation_id, m.message_id, m.sent_at, true
+    FROM (SELECT conversation_id, min(joined_at) AS joined_at FROM chat.members
+          WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
+          GROUP BY conversation_id) mb
+    JOIN chat.messages m ON m.conversation_id = mb.conversation_id AND m.sent_at >= mb.joined_at
+) x
+ORDER BY conversation_id, message_id, is_message DESC, sent_at;
+
+"""#),
+        ("receipt_audit_window.sql", #"""
+-- The messages the receipt audit looks at for a window given by hand (`jobs receipts --from
+-- --to`) or on the first run (the whole history): every message sent in [from, to), and the
+-- receipts filed in the window whose message does not exist (orphans).
+--
+-- By hand: psql -v from="'2026-11-01'" -v to="'2026-12-01'" -f Queries/receipt_audit_window.sql
+CREATE TEMP TABLE audit_scope ON COMMIT DROP AS
+SELECT conversation_id, message_id, sent_at FROM chat.messages
+WHERE sent_at >= :'from'::timestamptz AND sent_at < :'to'::timestamptz
+UNION ALL
+SELECT DISTINCT ON (r.conversation_id, r.message_id) r.conversation_id, r.message_id, r.sent_at
+FROM chat.receipts r
+WHERE r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
+  AND NOT EXISTS (SELECT 1 FROM chat.messages y
+                  WHERE y.conversation_id = r.conversation_id AND y.message_id = r.message_id
+                    AND y.sent_at >= r.sent_at - interval '1 day' AND y.sent_at <= r.sent_at + interval '1 day')
+ORDER BY 1, 2;
 
 """#),
         ("receipt_repair.sql", #"""
 -- Receipt repair: fixes the categories of Queries/receipt_audit.sql that can be fixed safely,
--- for messages sent in [from, to), recording every change in chat.receipt_repairs with the old
--- and new row (as JSON) and the run id. Run in one transaction by `chatstore jobs receipts --repair`.
--- Repairs never change whether a receipt counts as read, so unread counts are not affected, and
--- updated_at is left alone. Orphan receipts are reported, never deleted (their message may be
--- archived).
+-- for the messages in pg_temp.repair_scope (conversation_id, message_id, sent_at): those with
+-- open anomalies in chat.receipt_anomalies, i.e. what the audits reported, however old. Every
+-- row deleted, changed or added is recorded in chat.receipt_repairs with its old and new value
+-- (as JSON) and the run id. Rows changed get change_xid = DEFAULT, so the unread and last-seen
+-- jobs that run next recompute what they touch. A repair never loses a read: merged duplicates
+-- keep the most advanced status and the earliest delivered and read times of all their rows.
+-- Orphan receipts and statuses ahead of their times are reported, never changed (the message
+-- may be archived; the missing time is unknown).
 --
--- By hand (in a transaction): psql -1 -v run_id=0 -v from="'2026-11-01'" -v to="'2026-12-01'" -f Queries/receipt_repair.sql
+-- By hand (in a transaction, after filling repair_scope): psql -1 -v run_id=0 -f Queries/receipt_repair.sql
 
--- 1. Duplicates: keep one row per (message, recipient): the one filed under the message's
---    sent_at with the highest status; delete the others.
-WITH ranked AS (
-    SELECT r.tableoid AS toid, r.ctid AS rid, r.conversation_id, r.message_id, r.recipient_id, to_jsonb(r) AS old,
-           row_number() OVER (PARTITION BY r.conversation_id, r.message_id, r.recipient_id
-                              ORDER BY (r.sent_at = m.sent_at) DESC, r.status DESC, r.sent_at) AS copy_rank
-    FROM chat.receipts r
-    JOIN chat.messages m ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id
-     AND m.sent_at >= :'from'::timestamptz - interval '1 day' AND m.sent_at < :'to'::timestamptz + interval '1 day'
-    WHERE r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
-), gone AS (
-    DELETE FROM chat.receipts r USING ranked d
-    WHERE d.copy_rank > 1 AND r.tableoid = d.toid AND r.ctid = d.rid AND r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
-      AND r.conversation_id = d.conversation_id AND r.message_id = d.message_id AND r.recipient_id = d.recipient_id
-    RETURNING d.conversation_id, d.message_id, d.recipient_id, d.old
+-- 1. Duplicates: one row per (message, recipient) stays, the one filed under the message's
+--    sent_at (else the earliest), with the highest status and the earliest times of the group.
+CREATE TEMP TABLE repair_duplicates ON COMMIT DROP AS
+SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at,
+       row_number() OVER w AS copy_rank,
+       max(r.status) OVER g AS status, min(r.delivered_at) OVER g AS delivered_at, min(r.read_at) OVER g AS read_at,
+       count(*) OVER g AS copies
+FROM pg_temp.repair_scope s
+JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
+ AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
+WINDOW g AS (PARTITION BY r.conversation_id, r.message_id, r.recipient_id),
+       w AS (PARTITION BY r.conversation_id, r.message_id, r.recipient_id ORDER BY (r.sent_at = s.sent_at) DESC, r.sent_at);
+
+WITH kept AS (
+    SELECT * FROM pg_temp.repair_duplicates WHERE copies > 1 AND copy_rank = 1
+), old AS (
+    SELECT k.*, to_jsonb(r) AS old FROM kept k
+    JOIN chat.receipts r ON r.conversation_id = k.conversation_id AND r.message_id = k.message_id
+     AND r.recipient_id = k.recipient_id AND r.sent_at = k.sent_at
+    WHERE r.status <> k.status OR r.delivered_at IS DISTINCT FROM k.delivered_at OR r.read_at IS DISTINCT FROM k.read_at
+), fixed AS (
+    UPDATE chat.receipts r
+       SET status = o.status, delivered_at = o.delivered_at, read_at = o.read_at, change_xid = DEFAULT
+      FROM old o
+     WHERE r.conversation_id = o.conversation_id AND r.message_id = o.message_id
+       AND r.recipient_id = o.recipient_id AND r.sent_at = o.sent_at
+    RETURNING o.conversation_id, o.message_id, o.recipient_id, o.sent_at, o.old, to_jsonb(r) AS new
 )
-INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, category, action, old_value, new_value)
-SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, 'duplicate_receipt', 'delete', old, NULL FROM gone
-ON CONFLICT DO NOTHING;
+INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'duplicate_receipt', 'update', old, new FROM fixed;
+
+WITH gone AS (
+    DELETE FROM chat.receipts r USING pg_temp.repair_duplicates d
+    WHERE d.copy_rank > 1 AND r.conversation_id = d.conversation_id AND r.message_id = d.message_id
+      AND r.recipient_id = d.recipient_id AND r.sent_at = d.sent_at
+    RETURNING r.conversation_id, r.message_id, r.recipient_id, r.sent_at, to_jsonb(r) AS old
+)
+INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'duplicate_receipt', 'delete', old, NULL FROM gone;
 
 -- 2. Receipts for the sender, and for non-members at send time: delete.
 WITH bad AS (
-    SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, to_jsonb(r) AS old,
+    SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at,
            CASE WHEN r.recipient_id = m.sender_id THEN 'sender_receipt' ELSE 'non_member_receipt' END AS category
-    FROM chat.receipts r
-    JOIN chat.messages m ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id
-     AND m.sent_at >= :'from'::timestamptz - interval '1 day' AND m.sent_at < :'to'::timestamptz + interval '1 day'
-    WHERE r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
-      AND (r.recipient_id = m.sender_id OR NOT EXISTS (
+    FROM pg_temp.repair_scope s
+    JOIN chat.messages m ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
+    JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
+     AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
+    WHERE r.recipient_id = m.sender_id OR NOT EXISTS (
           SELECT 1 FROM chat.members mb
           WHERE mb.conversation_id = r.conversation_id AND mb.user_id = r.recipient_id
-            AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)))
+            AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at))
 ), gone AS (
     DELETE FROM chat.receipts r USING bad b
     WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at
-    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.category, b.old
+    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, to_jsonb(r) AS old
 )
-INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, category, action, old_value, new_value)
-SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, category, 'delete', old, NULL FROM gone
-ON CONFLICT DO NOTHING;
+INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, category, 'delete', old, NULL FROM gone;
 
 -- 3. Times before the message was sent: clamp them to sent_at.
 WITH bad AS (
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, m.sent_at AS message_sent_at, to_jsonb(r) AS old,
            CASE WHEN r.delivered_at < m.sent_at THEN 'delivered_before_sent' ELSE 'read_before_sent' END AS category
-    FROM chat.receipts r
-    JOIN chat.messages m ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id AND m.sent_at = r.sent_at
-    WHERE r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
-      AND (r.delivered_at < m.sent_at OR r.read_at < m.sent_at)
+    FROM pg_temp.repair_scope s
+    JOIN chat.messages m ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
+    JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
+     AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
+    WHERE r.delivered_at < m.sent_at OR r.read_at < m.sent_at
 ), fixed AS (
     UPDATE chat.receipts r
        SET delivered_at = CASE WHEN r.delivered_at < b.message_sent_at THEN b.message_sent_at ELSE r.delivered_at END,
-           read_at = CASE WHEN r.read_at < b.message_sent_at THEN b.message_sent_at ELSE r.read_at END
+           read_at = CASE WHEN r.read_at < b.message_sent_at THEN b.message_sent_at ELSE r.read_at END,
+           change_xid = DEFAULT
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
        AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at
-    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.category, b.old, to_jsonb(r) AS new
+    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, b.old, to_jsonb(r) AS new
 )
-INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, category, action, old_value, new_value)
-SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, category, 'update', old, new FROM fixed
-ON CONFLICT DO NOTHING;
+INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, category, 'update', old, new FROM fixed;
 
 -- 4. Read without delivered, or read before delivered: a read proves delivery by then.
 WITH bad AS (
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, to_jsonb(r) AS old,
            CASE WHEN r.delivered_at IS NULL THEN 'read_without_delivered' ELSE 'read_before_delivered' END AS category
-    FROM chat.receipts r
-    WHERE r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
-      AND r.read_at IS NOT NULL AND (r.delivered_at IS NULL OR r.read_at < r.delivered_at)
+    FROM pg_temp.repair_scope s
+    JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
+     AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
+    WHERE r.read_at IS NOT NULL AND (r.delivered_at IS NULL OR r.read_at < r.delivered_at)
 ), fixed AS (
-    UPDATE chat.receipts r SET delivered_at = r.read_at
+    UPDATE chat.receipts r SET delivered_at = r.read_at, change_xid = DEFAULT
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
        AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at
-    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.category, b.old, to_jsonb(r) AS new
+    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, b.old, to_jsonb(r) AS new
 )
-INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, category, action, old_value, new_value)
-SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, category, 'update', old, new FROM fixed
-ON CONFLICT DO NOTHING;
+INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, category, 'update', old, new FROM fixed;
 
 -- 5. Status behind its times (moved backwards): move it forward to what the times show.
 WITH bad AS (
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, to_jsonb(r) AS old,
            CASE WHEN r.read_at IS NOT NULL THEN 3 ELSE 2 END AS implied
-    FROM chat.receipts r
-    WHERE r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
-      AND ((r.read_at IS NOT NULL AND r.status < 3) OR (r.delivered_at IS NOT NULL AND r.status < 2))
+    FROM pg_temp.repair_scope s
+    JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
+     AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
+    WHERE (r.read_at IS NOT NULL AND r.status < 3) OR (r.delivered_at IS NOT NULL AND r.status < 2)
 ), fixed AS (
-    UPDATE chat.receipts r SET status = b.implied
+    UPDATE chat.receipts r SET status = b.implied, change_xid = DEFAULT
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
        AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at
-    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.old, to_jsonb(r) AS new
+    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.old, to_jsonb(r) AS new
 )
-INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, category, action, old_value, new_value)
-SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, 'status_behind_times', 'update', old, new FROM fixed
-ON CONFLICT DO NOTHING;
+INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'status_behind_times', 'update', old, new FROM fixed;
 
 -- 6. Members at send time with no receipt: add one (sent, not delivered), so reconciliation
 --    redelivers the message.
 WITH missing AS (
-    SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id
-    FROM chat.messages m
+    SELECT DISTINCT m.conversation_id, m.message_id, m.sent_at, mb.user_id
+    FROM pg_temp.repair_scope s
+    JOIN chat.messages m ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
     JOIN chat.members mb
       ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id
      AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)
-    WHERE m.sent_at >= :'from'::timestamptz AND m.sent_at < :'to'::timestamptz
-      AND NOT EXISTS (SELECT 1 FROM chat.receipts x
-                      WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id)
+    WHERE NOT EXISTS (SELECT 1 FROM chat.receipts x
+                      WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id
+                        AND x.sent_at >= m.sent_at - interval '1 day' AND x.sent_at <= m.sent_at + interval '1 day')
 ), added AS (
     INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, updated_at)
     SELECT conversation_id, message_id, sent_at, user_id, 1, now() FROM missing
     ON CONFLICT DO NOTHING
-    RETURNING conversation_id, message_id, recipient_id, to_jsonb(receipts) AS new
+    RETURNING conversation_id, message_id, recipient_id, sent_at, to_jsonb(receipts) AS new
 )
-INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, category, action, old_value, new_value)
-SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, 'missing_receipt', 'insert', NULL, new FROM added
-ON CONFLICT DO NOTHING;
+INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'missing_receipt', 'insert', NULL, new FROM added;
 
 """#),
         ("reconcile.sql", #"""
 -- Reconciliation of undelivered messages, as of :'now'.
 --
 -- Undelivered: a receipt still at status 1 with no delivered_at or read_at, for a message sent
--- before now - grace that is not deleted, to a recipient who is still a member, and not already
--- dead-lettered (or redriven since). For each (message, recipient), attempts count since the last
--- redrive; then:
+-- before now - grace that is not deleted, to a recipient who is still a member (an open
+-- membership), and not already dead-lettered (or redriven since). Receipts of deleted messages
+-- and of recipients who left are skipped. For each (message, recipient), attempts count since
+-- the last redrive; then:
 --   expired: the message is older than max_age             → dead letter, reason 'expired'
 --   poison:  max_attempts attempts have failed              → dead letter, reason 'poison'
 --   retry:   no attempt pending                             → schedule attempt n+1 at
 --            now + base_seconds * (n+1)^4 (exponential backoff, as Que and River)
 --   waiting: an attempt is already pending                  → nothing
 -- Receipts delivered since an attempt was scheduled mark its pending attempts 'superseded'.
--- Only receipts of messages sent since the last run (:'since') and receipts already tracked in
--- delivery_attempts are read, so the cost follows the new data and the open deliveries.
+--
+-- Candidates (docs/jobs.md, "Reconcile"):
+--   receipts sent since the last run's watermark less the grace period (:'since'; the ones still
+--     inside the grace period last time are due now);
+--   receipts written since the last run's snapshot (:'prev', :'prev_xmin'), whatever their
+--     sent_at: a message inserted late, a backlog;
+--   receipts already tracked in delivery_attempts.
+-- The first run has since = -infinity: every undelivered receipt of the whole history is
+-- scheduled, or dead-lettered as expired when older than max_age.
 --
 -- The first statement classifies (the dry run shows only it); the others act on its temp table.
--- By hand: psql -1 -v now="'2026-11-29'" -v since="'2026-11-28'" -v grace=600 -v max_age=1209600 -v max_attempts=8 -v base_seconds=30 -f Queries/reconcile.sql
+-- By hand: psql -1 -v now="'2026-11-29'" -v since="'2026-11-28'" -v prev="'1:1:'" -v prev_xmin=9223372036854775807 \
+--   -v grace=600 -v max_age=1209600 -v max_attempts=8 -v base_seconds=30 -f Queries/reconcile.sql
 
 CREATE TEMP TABLE reconcile_plan ON COMMIT DROP AS
 WITH candidates AS (
-    -- Newly undelivered: messages sent since the last run (minus the grace period).
+    -- Sent since the last run (less the grace period, so those inside it then are due now).
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at
     FROM chat.receipts r
     WHERE r.sent_at > :'since'::timestamptz - make_interval(secs => :'grace'::double precision)
+      AND r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
+      AND r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
+    UNION
+    -- Written since the last run's snapshot, whatever their sent_at.
+    SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at
+    FROM chat.receipts r
+    WHERE r.change_xid >= :'prev_xmin'::bigint
+      AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot)
       AND r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
       AND r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
     UNION
@@ -661,8 +922,6 @@ CROSS JOIN LATERAL (
 CROSS JOIN LATERAL (
     SELECT y.deleted_at FROM chat.messages y
     WHERE y.conversation_id = c.conversation_id AND y.message_id = c.message_id AND y.sent_at = c.sent_at OFFSET 0) m
-JOIN chat.members mb
-  ON mb.conversation_id = c.conversation_id AND mb.user_id = c.recipient_id AND mb.left_at IS NULL
 LEFT JOIN chat.dead_letters d
   ON d.conversation_id = c.conversation_id AND d.message_id = c.message_id AND d.recipient_id = c.recipient_id
 LEFT JOIN LATERAL (
@@ -676,6 +935,8 @@ LEFT JOIN LATERAL (
 ) a ON true
 WHERE r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
   AND m.deleted_at IS NULL
+  AND EXISTS (SELECT 1 FROM chat.members mb
+              WHERE mb.conversation_id = c.conversation_id AND mb.user_id = c.recipient_id AND mb.left_at IS NULL)
   AND (d.message_id IS NULL OR d.redriven_at IS NOT NULL);
 
 -- Schedule the next attempt (idempotent per message, recipient and attempt number).
@@ -833,134 +1094,229 @@ LEFT JOIN per_user p ON p.unread BETWEEN b.lo AND b.hi
 GROUP BY b.label, b.ord ORDER BY b.ord
 
 """#),
-        ("unread_full.sql", #"""
--- Unread count and last message time per (conversation, current member), from scratch.
+        ("unread_apply_full.sql", #"""
+-- Writes a full recompute into the tables: pg_temp.unread_expected_messages (from
+-- Queries/unread_messages_full.sql) into chat.unread_messages, and pg_temp.unread_expected (from
+-- Queries/unread_full.sql) into chat.unread_counts. Only rows that differ are written, so a
+-- full run over correct tables changes nothing.
 --
--- A message counts as unread for member U when: U is a current member (left_at IS NULL), the
--- message was sent at or after U joined, U did not send it, it is not deleted, and no receipt of
--- U for it shows a read (status = 3 or read_at set). A member who never opened the conversation
--- has every such message unread; a missing receipt row counts as unread; duplicate receipt rows
--- count once. last_message_at is the latest message since U joined (deleted ones included).
+-- Run by `chatstore jobs unread --full | --repair`, after creating the two temp tables.
+
+DELETE FROM chat.unread_messages u
+WHERE NOT EXISTS (SELECT 1 FROM pg_temp.unread_expected_messages e
+                  WHERE e.conversation_id = u.conversation_id AND e.user_id = u.user_id
+                    AND e.message_id = u.message_id AND e.sent_at = u.sent_at);
+
+INSERT INTO chat.unread_messages (conversation_id, user_id, message_id, sent_at)
+SELECT conversation_id, user_id, message_id, sent_at FROM pg_temp.unread_expected_messages
+ON CONFLICT DO NOTHING;
+
+DELETE FROM chat.unread_counts u
+WHERE NOT EXISTS (SELECT 1 FROM pg_temp.unread_expected e WHERE e.conversation_id = u.conversation_id AND e.user_id = u.user_id);
+
+INSERT INTO chat.unread_counts AS u (conversation_id, user_id, unread, last_message_at, updated_at)
+SELECT conversation_id, user_id, unread, last_message_at, now() FROM pg_temp.unread_expected
+ON CONFLICT (conversation_id, user_id) DO UPDATE
+   SET unread = EXCLUDED.unread, last_message_at = EXCLUDED.last_message_at, updated_at = now()
+ WHERE u.unread IS DISTINCT FROM EXCLUDED.unread OR u.last_message_at IS DISTINCT FROM EXCLUDED.last_message_at;
+
+"""#),
+        ("unread_changes.sql", #"""
+-- Incremental unread counts: everything that changed since the previous run's snapshot
+-- (:'prev', a pg_snapshot; :'prev_xmin', its xmin), recomputed exactly (docs/jobs.md).
+--
+-- A row changed since that run when the transaction that last wrote it (change_xid) is not
+-- visible in :'prev': committed after the snapshot was taken, whatever its timestamps say and
+-- however long it stayed open. change_xid >= xmin finds them through the BRIN indexes (a few
+-- pages per partition); pg_visible_in_snapshot keeps exactly the ones that are new.
+--
+-- What is recomputed:
+--   a member whose membership row changed (join, leave, rejoin): the pair, whole;
+--   a message whose row changed (new, late, edited, deleted, undeleted): that message for every
+--     current member of its conversation;
+--   a receipt that changed: its message for its recipient.
+-- Each (member, message) is then unread or not by the definition of Queries/unread_full.sql, and
+-- chat.unread_messages gets or loses its row; the counts of the pairs touched are recounted
+-- from it. Nothing is added as a delta, so a change seen twice cannot be counted twice.
+--
+-- By hand, in one REPEATABLE READ transaction (psql -1 with default_transaction_isolation):
+--   psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/unread_changes.sql
+
+-- Membership rows written since the previous run: these pairs are recomputed whole.
+CREATE TEMP TABLE unread_changed_pairs ON COMMIT DROP AS
+SELECT DISTINCT conversation_id, user_id
+FROM chat.members
+WHERE change_xid >= :'prev_xmin'::bigint
+  AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot);
+
+-- (member, message) items to re-evaluate: changed messages for every current member, changed
+-- receipts for their recipient (the message rows within a day of the receipt's sent_at).
+CREATE TEMP TABLE unread_changed_items ON COMMIT DROP AS
+SELECT m.conversation_id, c.user_id, m.message_id, m.sent_at
+FROM chat.messages m
+JOIN (SELECT DISTINCT conversation_id, user_id FROM chat.members WHERE left_at IS NULL) c
+  ON c.conversation_id = m.conversation_id
+WHERE m.change_xid >= :'prev_xmin'::bigint
+  AND NOT pg_visible_in_snapshot(m.change_xid::text::xid8, :'prev'::pg_snapshot)
+UNION
+SELECT r.conversation_id, r.recipient_id, y.message_id, y.sent_at
+FROM chat.receipts r
+-- LATERAL ... OFFSET 0: one index probe by key into the partitions of that day.
+CROSS JOIN LATERAL (
+    SELECT y.message_id, y.sent_at FROM chat.messages y
+    WHERE y.conversation_id = r.conversation_id AND y.message_id = r.message_id
+      AND y.sent_at >= r.sent_at - interval '1 day' AND y.sent_at <= r.sent_at + interval '1 day'
+    OFFSET 0) y
+WHERE r.change_xid >= :'prev_xmin'::bigint
+  AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot);
+
+-- Each item now: inside the member's current membership, and unread or not.
+CREATE TEMP TABLE unread_item_state ON COMMIT DROP AS
+SELECT i.conversation_id, i.user_id, i.message_id, i.sent_at,
+       coalesce(i.sent_at >= c.joined_at, false) AS in_membership,
+       coalesce(i.sent_at >= c.joined_at AND m.sender_id <> i.user_id AND m.deleted_at IS NULL
+                AND NOT EXISTS (
+                    SELECT 1 FROM chat.receipts r
+                    WHERE r.conversation_id = i.conversation_id AND r.message_id = i.message_id AND r.recipient_id = i.user_id
+                      AND r.sent_at >= i.sent_at - interval '1 day' AND r.sent_at <= i.sent_at + interval '1 day'
+                      AND (r.status = 3 OR r.read_at IS NOT NULL)), false) AS unread
+FROM pg_temp.unread_changed_items i
+CROSS JOIN LATERAL (
+    SELECT y.sender_id, y.deleted_at FROM chat.messages y
+    WHERE y.conversation_id = i.conversation_id AND y.message_id = i.message_id AND y.sent_at = i.sent_at
+    OFFSET 0) m
+CROSS JOIN LATERAL (
+    SELECT max(x.joined_at) AS joined_at FROM chat.members x
+    WHERE x.conversation_id = i.conversation_id AND x.user_id = i.user_id AND x.left_at IS NULL) c
+WHERE NOT EXISTS (SELECT 1 FROM pg_temp.unread_changed_pairs p
+                  WHERE p.conversation_id = i.conversation_id AND p.user_id = i.user_id);
+
+-- Pairs recomputed whole: their unread messages from their current join on.
+DELETE FROM chat.unread_messages u
+USING pg_temp.unread_changed_pairs p
+WHERE u.conversation_id = p.conversation_id AND u.user_id = p.user_id;
+
+INSERT INTO chat.unread_messages (conversation_id, user_id, message_id, sent_at)
+SELECT m.conversation_id, c.user_id, m.message_id, m.sent_at
+FROM (SELECT x.conversation_id, x.user_id, max(x.joined_at) AS joined_at
+      FROM pg_temp.unread_changed_pairs p
+      JOIN chat.members x ON x.conversation_id = p.conversation_id AND x.user_id = p.user_id AND x.left_at IS NULL
+      GROUP BY x.conversation_id, x.user_id) c
+JOIN chat.messages m ON m.conversation_id = c.conversation_id AND m.sent_at >= c.joined_at
+WHERE m.sender_id <> c.user_id AND m.deleted_at IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM chat.receipts r
+      WHERE r.conversation_id = m.conversation_id AND r.message_id = m.message_id AND r.recipient_id = c.user_id
+        AND r.sent_at >= m.sent_at - interval '1 day' AND r.sent_at <= m.sent_at + interval '1 day'
+        AND (r.status = 3 OR r.read_at IS NOT NULL));
+
+-- Items: read, deleted or outside the membership now → no row; unread now → a row.
+DELETE FROM chat.unread_messages u
+USING pg_temp.unread_item_state s
+WHERE NOT s.unread AND u.conversation_id = s.conversation_id AND u.user_id = s.user_id
+  AND u.message_id = s.message_id AND u.sent_at = s.sent_at;
+
+INSERT INTO chat.unread_messages (conversation_id, user_id, message_id, sent_at)
+SELECT conversation_id, user_id, message_id, sent_at FROM pg_temp.unread_item_state WHERE unread
+ON CONFLICT DO NOTHING;
+
+-- The pairs whose counts may have changed. A pair without a counts row yet is taken whole.
+CREATE TEMP TABLE unread_touched ON COMMIT DROP AS
+SELECT t.conversation_id, t.user_id,
+       bool_or(t.whole) OR NOT EXISTS (SELECT 1 FROM chat.unread_counts u
+                                       WHERE u.conversation_id = t.conversation_id AND u.user_id = t.user_id) AS whole,
+       max(t.last_at) AS last_at
+FROM (SELECT conversation_id, user_id, true AS whole, NULL::timestamptz AS last_at FROM pg_temp.unread_changed_pairs
+      UNION ALL
+      SELECT conversation_id, user_id, false, max(sent_at) FILTER (WHERE in_membership)
+      FROM pg_temp.unread_item_state GROUP BY conversation_id, user_id) t
+GROUP BY t.conversation_id, t.user_id;
+
+-- Touched pairs that are no longer members have no row.
+DELETE FROM chat.unread_counts u
+USING pg_temp.unread_touched t
+WHERE u.conversation_id = t.conversation_id AND u.user_id = t.user_id
+  AND NOT EXISTS (SELECT 1 FROM chat.members x
+                  WHERE x.conversation_id = t.conversation_id AND x.user_id = t.user_id AND x.left_at IS NULL);
+
+-- Pairs taken whole: count and last message time from scratch.
+INSERT INTO chat.unread_counts AS u (conversation_id, user_id, unread, last_message_at, updated_at)
+SELECT c.conversation_id, c.user_id,
+       (SELECT count(*) FROM chat.unread_messages x WHERE x.conversation_id = c.conversation_id AND x.user_id = c.user_id),
+       (SELECT max(m.sent_at) FROM chat.messages m WHERE m.conversation_id = c.conversation_id AND m.sent_at >= c.joined_at),
+       now()
+FROM (SELECT x.conversation_id, x.user_id, max(x.joined_at) AS joined_at
+      FROM pg_temp.unread_touched t
+      JOIN chat.members x ON x.conversation_id = t.conversation_id AND x.user_id = t.user_id AND x.left_at IS NULL
+      WHERE t.whole
+      GROUP BY x.conversation_id, x.user_id) c
+ON CONFLICT (conversation_id, user_id) DO UPDATE
+   SET unread = EXCLUDED.unread, last_message_at = EXCLUDED.last_message_at, updated_at = now()
+ WHERE u.unread IS DISTINCT FROM EXCLUDED.unread OR u.last_message_at IS DISTINCT FROM EXCLUDED.last_message_at;
+
+-- Other touched pairs: recount; the last message time can only move forward.
+UPDATE chat.unread_counts u
+   SET unread = n.unread, last_message_at = greatest(u.last_message_at, t.last_at), updated_at = now()
+  FROM pg_temp.unread_touched t
+ CROSS JOIN LATERAL (SELECT count(*)::integer AS unread FROM chat.unread_messages x
+                     WHERE x.conversation_id = t.conversation_id AND x.user_id = t.user_id) n
+ WHERE NOT t.whole AND u.conversation_id = t.conversation_id AND u.user_id = t.user_id
+   AND (u.unread <> n.unread OR t.last_at > coalesce(u.last_message_at, '-infinity'::timestamptz));
+
+"""#),
+        ("unread_full.sql", #"""
+-- Unread count and last message time per (conversation, current member), from scratch: what
+-- chat.unread_counts must hold (docs/jobs.md, "Unread counts").
+--
+-- A member's current membership is their open interval (left_at IS NULL) that started last;
+-- messages sent before it (an earlier membership, before a leave) never count. A message M
+-- counts as unread for member U when it was sent at or after U's current join, U did not send
+-- it, it is not deleted, and no receipt row of U for M (any copy whose sent_at is within a day
+-- of M's, as the receipt audit matches them) shows a read (status 3 or read_at set). A member
+-- who never opened the conversation has every such message unread. last_message_at is the
+-- latest message since U's current join, deleted ones included, NULL when there is none.
 --
 -- Run by `chatstore jobs unread --full | --verify`. By hand: psql -f Queries/unread_full.sql
-SELECT mb.conversation_id,
-       mb.user_id,
-       (count(m.message_id) FILTER (WHERE m.sender_id <> mb.user_id AND m.deleted_at IS NULL AND rd.message_id IS NULL))::integer AS unread,
-       max(m.sent_at) AS last_message_at
-FROM chat.members mb
-LEFT JOIN chat.messages m
-       ON m.conversation_id = mb.conversation_id AND m.sent_at >= mb.joined_at
-LEFT JOIN (SELECT DISTINCT conversation_id, message_id, recipient_id
-             FROM chat.receipts
-            WHERE status = 3 OR read_at IS NOT NULL) rd
-       ON rd.conversation_id = m.conversation_id AND rd.message_id = m.message_id AND rd.recipient_id = mb.user_id
-WHERE mb.left_at IS NULL
-GROUP BY mb.conversation_id, mb.user_id
-
-"""#),
-        ("unread_incremental.sql", #"""
--- Changes to unread counts since the last run, per (conversation, current member).
---
--- Variables: prev (the last run's watermark), now (this run's watermark). The cost follows the
--- night's changes, not the history: new messages are read from the partitions of (prev, now];
--- reads and deletions since prev, of messages of any age, are found through the BRIN indexes on
--- receipts.updated_at and messages.deleted_at (migration 0004), a few index pages per partition,
--- and each such row is then probed by its full key. Members who joined or left since prev are
--- recomputed in full separately (Queries/unread_pairs.sql).
---
--- plus:  messages sent in (prev, now] that are unread now
--- minus: messages sent up to prev that were unread at prev and were read (receipt updated after
---        prev) or deleted since
---
--- By hand: psql -v prev="'2026-11-28'" -v now="'2026-11-29'" -f Queries/unread_incremental.sql
-WITH new_messages AS (
-    SELECT mb.conversation_id, mb.user_id,
-           count(*) FILTER (
-               WHERE m.sender_id <> mb.user_id AND m.deleted_at IS NULL
-                 AND NOT EXISTS (
-                     SELECT 1 FROM chat.receipts r
-                     WHERE r.conversation_id = m.conversation_id AND r.message_id = m.message_id
-                       AND r.sent_at = m.sent_at AND r.recipient_id = mb.user_id
-                       AND r.sent_at > :'prev'::timestamptz AND r.sent_at <= :'now'::timestamptz
-                       AND (r.status = 3 OR r.read_at IS NOT NULL))) AS plus,
-           max(m.sent_at) AS last_message_at
-    FROM chat.messages m
-    JOIN chat.members mb
-      ON mb.conversation_id = m.conversation_id AND mb.left_at IS NULL AND mb.joined_at <= m.sent_at
-    WHERE m.sent_at > :'prev'::timestamptz AND m.sent_at <= :'now'::timestamptz
-    GROUP BY mb.conversation_id, mb.user_id
-),
-changed AS (
-    SELECT r.conversation_id, r.message_id, r.sent_at, r.recipient_id AS user_id
-    FROM chat.receipts r
-    WHERE r.sent_at <= :'prev'::timestamptz
-      AND r.updated_at > :'prev'::timestamptz AND (r.status = 3 OR r.read_at IS NOT NULL)
-    UNION
-    SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id
-    FROM chat.messages m
-    JOIN chat.members mb ON mb.conversation_id = m.conversation_id AND mb.left_at IS NULL
-    WHERE m.sent_at <= :'prev'::timestamptz
-      AND m.deleted_at > :'prev'::timestamptz AND m.deleted_at <= :'now'::timestamptz
-),
-gone AS (
-    SELECT c.conversation_id, c.user_id, count(*) AS minus
-    FROM changed c
-    -- LATERAL ... OFFSET 0: one index probe by the full key in one partition per changed row.
-    CROSS JOIN LATERAL (
-        SELECT y.sender_id, y.deleted_at FROM chat.messages y
-        WHERE y.conversation_id = c.conversation_id AND y.message_id = c.message_id AND y.sent_at = c.sent_at
-        OFFSET 0) m
-    JOIN chat.members mb
-      ON mb.conversation_id = c.conversation_id AND mb.user_id = c.user_id AND mb.left_at IS NULL AND mb.joined_at <= c.sent_at
-    WHERE m.sender_id <> c.user_id
-      AND (m.deleted_at IS NULL OR m.deleted_at > :'prev'::timestamptz)
-      AND NOT EXISTS (
-          SELECT 1 FROM chat.receipts r
-          WHERE r.conversation_id = c.conversation_id AND r.message_id = c.message_id AND r.sent_at = c.sent_at
-            AND r.recipient_id = c.user_id AND (r.status = 3 OR r.read_at IS NOT NULL)
-            AND r.updated_at <= :'prev'::timestamptz)
-    GROUP BY c.conversation_id, c.user_id
+WITH cur AS (
+    SELECT conversation_id, user_id, max(joined_at) AS joined_at
+    FROM chat.members WHERE left_at IS NULL
+    GROUP BY conversation_id, user_id
 )
-SELECT conversation_id, user_id, sum(plus)::integer AS plus, sum(minus)::integer AS minus, max(last_message_at) AS last_message_at
-FROM (SELECT conversation_id, user_id, plus, 0 AS minus, last_message_at FROM new_messages
-      UNION ALL
-      SELECT conversation_id, user_id, 0, minus, NULL FROM gone) d
-WHERE NOT EXISTS (
-    SELECT 1 FROM chat.members x
-    WHERE x.conversation_id = d.conversation_id AND x.user_id = d.user_id
-      AND (x.joined_at > :'prev'::timestamptz OR x.left_at > :'prev'::timestamptz))
-GROUP BY conversation_id, user_id
-
-"""#),
-        ("unread_pairs.sql", #"""
--- Members who joined or left since the last run (prev): their rows are recomputed in full (the
--- full query restricted to these pairs) or removed when they left.
---
--- By hand: psql -v prev="'2026-11-28'" -f Queries/unread_pairs.sql
-SELECT conversation_id, user_id, bool_and(left_at IS NOT NULL) AS has_left
-FROM chat.members
-WHERE joined_at > :'prev'::timestamptz OR left_at > :'prev'::timestamptz
-GROUP BY conversation_id, user_id
-
-"""#),
-        ("unread_pairs_recompute.sql", #"""
--- Full unread counts for a few (conversation, member) pairs (those in pg_temp.unread_pairs):
--- the members who joined or left since the last run. Same definition as unread_full.sql, but
--- driven by the pairs and their messages with index probes, so its cost follows the pairs, not
--- the history.
-SELECT mb.conversation_id,
-       mb.user_id,
+SELECT c.conversation_id,
+       c.user_id,
        (count(m.message_id) FILTER (
-           WHERE m.sender_id <> mb.user_id AND m.deleted_at IS NULL
+           WHERE m.sender_id <> c.user_id AND m.deleted_at IS NULL
              AND NOT EXISTS (
                  SELECT 1 FROM chat.receipts r
-                 WHERE r.conversation_id = m.conversation_id AND r.message_id = m.message_id
-                   AND r.recipient_id = mb.user_id AND (r.status = 3 OR r.read_at IS NOT NULL))))::integer AS unread,
+                 WHERE r.conversation_id = m.conversation_id AND r.message_id = m.message_id AND r.recipient_id = c.user_id
+                   AND r.sent_at >= m.sent_at - interval '1 day' AND r.sent_at <= m.sent_at + interval '1 day'
+                   AND (r.status = 3 OR r.read_at IS NOT NULL))))::integer AS unread,
        max(m.sent_at) AS last_message_at
-FROM pg_temp.unread_pairs p
-JOIN chat.members mb ON mb.conversation_id = p.conversation_id AND mb.user_id = p.user_id AND mb.left_at IS NULL
-LEFT JOIN chat.messages m ON m.conversation_id = mb.conversation_id AND m.sent_at >= mb.joined_at
-GROUP BY mb.conversation_id, mb.user_id
+FROM cur c
+LEFT JOIN chat.messages m ON m.conversation_id = c.conversation_id AND m.sent_at >= c.joined_at
+GROUP BY c.conversation_id, c.user_id
+
+"""#),
+        ("unread_messages_full.sql", #"""
+-- The unread messages themselves, from scratch: one row per (conversation, current member,
+-- message) that Queries/unread_full.sql counts (same definition). chat.unread_messages holds
+-- exactly these rows after every run.
+--
+-- By hand: psql -f Queries/unread_messages_full.sql
+WITH cur AS (
+    SELECT conversation_id, user_id, max(joined_at) AS joined_at
+    FROM chat.members WHERE left_at IS NULL
+    GROUP BY conversation_id, user_id
+)
+SELECT m.conversation_id, c.user_id, m.message_id, m.sent_at
+FROM cur c
+JOIN chat.messages m ON m.conversation_id = c.conversation_id AND m.sent_at >= c.joined_at
+WHERE m.sender_id <> c.user_id AND m.deleted_at IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM chat.receipts r
+      WHERE r.conversation_id = m.conversation_id AND r.message_id = m.message_id AND r.recipient_id = c.user_id
+        AND r.sent_at >= m.sent_at - interval '1 day' AND r.sent_at <= m.sent_at + interval '1 day'
+        AND (r.status = 3 OR r.read_at IS NOT NULL))
 
 """#),
     ]

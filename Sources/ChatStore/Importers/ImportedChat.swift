@@ -76,7 +76,7 @@ public struct ImportLoader {
         var added = 0
         var mediaCount = 0
         try conn.transaction { c in
-            try c.execute("CREATE TEMP TABLE IF NOT EXISTS import_messages (LIKE chat.messages) ")
+            try c.execute("CREATE TEMP TABLE IF NOT EXISTS import_messages (LIKE chat.messages INCLUDING DEFAULTS)")
             try c.execute("TRUNCATE import_messages")
             for p in people {
                 try c.execute("""

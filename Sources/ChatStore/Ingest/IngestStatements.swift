@@ -65,7 +65,7 @@ extension IngestWorker {
             ON CONFLICT DO NOTHING
             """),
         (Slot.leave, """
-            UPDATE chat.members m SET left_at = l.at
+            UPDATE chat.members m SET left_at = l.at, change_xid = DEFAULT
             FROM (SELECT conversation_id, user_id, min(at) AS at FROM ingest_leaves GROUP BY 1, 2) l
             WHERE m.conversation_id = l.conversation_id AND m.user_id = l.user_id AND m.left_at IS NULL AND m.joined_at <= l.at
             """),
@@ -105,7 +105,7 @@ extension IngestWorker {
                                        ELSE least(coalesce(r.delivered_at, EXCLUDED.delivered_at), EXCLUDED.delivered_at) END,
                    read_at = CASE WHEN EXCLUDED.read_at IS NULL THEN r.read_at
                                   ELSE least(coalesce(r.read_at, EXCLUDED.read_at), EXCLUDED.read_at) END,
-                   updated_at = now()
+                   updated_at = now(), change_xid = EXCLUDED.change_xid
              WHERE r.status < EXCLUDED.status
                 OR (EXCLUDED.delivered_at IS NOT NULL AND (r.delivered_at IS NULL OR EXCLUDED.delivered_at < r.delivered_at))
                 OR (EXCLUDED.read_at IS NOT NULL AND (r.read_at IS NULL OR EXCLUDED.read_at < r.read_at));

@@ -32,18 +32,22 @@ public struct ReconcileJob: Sendable {
     public func run(_ conn: PostgresConnection, runner: JobRunner) throws -> Report {
         let t0 = Date()
         let now = self.now ?? Date()
-        var vars: [String: any PostgresEncodable] = [
-            "now": PostgresTimestamp.format(now), "grace": String(grace), "max_age": String(maxAge),
-            "max_attempts": String(maxAttempts), "base_seconds": String(baseSeconds),
-        ]
-        // Receipts sent since the last run are new candidates; the first run looks back max_age + 2 days.
-        let last = try conn.queryOne("""
-            SELECT watermark FROM chat.job_runs WHERE job = 'reconcile' AND status = 'succeeded' AND watermark IS NOT NULL ORDER BY run_id DESC LIMIT 1
-            """)?.decode(String?.self, "watermark").flatMap(PostgresTimestamp.parse)
-        let floor = now.addingTimeInterval(-maxAge - 2 * 86_400)
-        vars["since"] = PostgresTimestamp.format(max(last ?? floor, floor))
-        let statements = try QueryFile.named("reconcile.sql").statements(vars)
-        func classify(_ c: PostgresConnection) throws -> Report {
+        // Candidates: receipts sent since the last run, and receipts written since its snapshot
+        // whatever their sent_at; the first run reaches back over the whole history.
+        func statements(watermark: String?, snapshot: String?) throws -> [SQL] {
+            var vars: [String: any PostgresEncodable] = [
+                "now": PostgresTimestamp.format(now), "grace": String(grace), "max_age": String(maxAge),
+                "max_attempts": String(maxAttempts), "base_seconds": String(baseSeconds),
+                "since": "-infinity", "prev": "1:1:", "prev_xmin": String(Int64.max),
+            ]
+            if let snapshot, let watermark {
+                vars["since"] = watermark
+                vars["prev"] = snapshot
+                vars["prev_xmin"] = String(PGSnapshot.xmin(snapshot))
+            }
+            return try QueryFile.named("reconcile.sql").statements(vars)
+        }
+        func classify(_ c: PostgresConnection, _ statements: [SQL]) throws -> Report {
             // Tracked deliveries are found by their receipts' full keys: index probes into the
             // right partition, never a scan of every receipts partition.
             try c.execute("SET LOCAL enable_hashjoin = off")
@@ -59,13 +63,16 @@ public struct ReconcileJob: Sendable {
                           expired: counts["expired"] ?? 0, poison: counts["poison"] ?? 0, dryRun: dryRun, seconds: 0)
         }
         if dryRun {
-            var r = try conn.rolledBack(classify)
+            let previous = try JobRunner.previousRun("reconcile", on: conn)
+            let sql = try statements(watermark: previous.watermark, snapshot: previous.snapshot)
+            var r = try conn.rolledBack { try classify($0, sql) }
             r.seconds = Date().timeIntervalSince(t0)
             return r
         }
         let (_, report) = try runner.run("reconcile", on: conn) { ctx -> JobRunner.Outcome<Report> in
-            var r = try classify(ctx.connection)
-            for s in statements.dropFirst() { try ctx.connection.execute(s) }
+            let sql = try statements(watermark: ctx.previousWatermark, snapshot: ctx.previousSnapshot)
+            var r = try classify(ctx.connection, sql)
+            for s in sql.dropFirst() { try ctx.connection.execute(s) }
             r.seconds = Date().timeIntervalSince(t0)
             return JobRunner.Outcome(stats: r, watermark: PostgresTimestamp.format(now))
         }
@@ -133,19 +140,23 @@ extension PostgresConnection {
 }
 
 /// Rolls presence and activity up into `chat.daily_activity`, `chat.daily_summary` and
-/// `chat.user_last_seen` (`Queries/last_seen.sql`), then drops raw presence partitions older than
-/// the configured retention once their days are rolled up.
+/// `chat.user_last_seen` (`Queries/last_seen.sql`, one whole day at a time), then drops raw
+/// presence partitions older than the configured retention once their days are rolled up.
+///
+/// Which days: with `from`/`to`, those days (a run by hand, which leaves the nightly's starting
+/// point alone); otherwise every day touched by a row written since the last run's snapshot
+/// (`Queries/last_seen_days.sql`), and on the first run every day with presence or messages.
 public struct LastSeenJob: Sendable {
-    /// First day to roll up (default: the day before the last run's watermark; on the first run,
-    /// the first day with presence or messages).
+    /// First day to roll up (with `to`: a window given by hand).
     public var from: Date?
-    /// Day after the last one (default: tomorrow, so today so far is included).
+    /// Day after the last one (default with `from`: tomorrow, so today so far is included).
     public var to: Date?
     public var now: Date?
 
     public init() {}
 
     public struct Report: Codable, Sendable {
+        /// The first and last day recomputed (empty when none).
         public var from: String
         public var to: String
         public var days: Int
@@ -161,24 +172,38 @@ public struct LastSeenJob: Sendable {
         return try runner.run("last-seen", on: conn) { ctx -> JobRunner.Outcome<Report> in
             let c = ctx.connection
             let day = PartitionGranularity.day
-            var start: Date
-            if let from { start = day.floor(from) } else if let w = ctx.previousWatermark.flatMap(PostgresTimestamp.parse) {
-                start = day.floor(w).addingTimeInterval(-86_400)
+            var days: [Date] = []
+            if from != nil || to != nil {
+                var d = day.floor(from ?? now)
+                let end = to.map { day.floor($0) } ?? day.next(now)
+                while d < end { days.append(d); d = day.next(d) }
+            } else if ctx.previousSnapshot != nil {
+                let sql = try QueryFile.named("last_seen_days.sql").statement(ctx.changeVariables)
+                days = try c.query(sql).map { try $0.decode(Date.self, "day") }
             } else {
-                let first = try c.queryOne("""
-                    SELECT least((SELECT min(occurred_at) FROM chat.presence_events), (SELECT min(sent_at) FROM chat.messages)) AS t
-                    """)?.decode(Date?.self, "t")
-                start = day.floor(first ?? now)
+                let range = try c.queryOne("""
+                    SELECT least((SELECT min(occurred_at) FROM chat.presence_events), (SELECT min(sent_at) FROM chat.messages)) AS lo,
+                           greatest((SELECT max(occurred_at) FROM chat.presence_events), (SELECT max(sent_at) FROM chat.messages),
+                                    (SELECT max(read_at) FROM chat.receipts), (SELECT max(delivered_at) FROM chat.receipts)) AS hi
+                    """)
+                if let lo = try range?.decode(Date?.self, "lo"), let hi = try range?.decode(Date?.self, "hi") {
+                    var d = day.floor(lo)
+                    // A session of the last day can carry into the next one.
+                    while d <= day.next(hi) { days.append(d); d = day.next(d) }
+                }
             }
-            let end = to.map { day.floor($0) } ?? day.next(now)
-            if start >= end { start = day.floor(end.addingTimeInterval(-86_400)) }
-            let vars: [String: any PostgresEncodable] = ["from": PostgresTimestamp.format(start), "to": PostgresTimestamp.format(end)]
+            // Days whose raw presence retention already dropped keep their sessions.
+            let presenceFloor = try partitions.partitions(c, parent: "presence_events").map(\.from).min()
+            let retention = try c.queryOne("SELECT retention IS NOT NULL AS set FROM chat.partition_config WHERE parent_table = 'presence_events'")?.decode(Bool.self, "set") ?? false
             var activity = 0, lastSeen = 0
-            let statements = try QueryFile.named("last_seen.sql").statements(vars)
-            for (i, s) in statements.enumerated() {
-                let n = try c.execute(s).affectedRows
-                if i == 1 { activity = n }
-                if i == statements.count - 1 { lastSeen = n }
+            for d in days {
+                let keep = retention && (presenceFloor.map { d < $0 } ?? false)
+                let statements = try QueryFile.named("last_seen.sql").statements(["day": PostgresTimestamp.format(d), "keep_presence": keep ? "true" : "false"])
+                for (i, s) in statements.enumerated() {
+                    let n = try c.execute(s).affectedRows
+                    if i == 3 { activity += n }
+                    if i == statements.count - 1 { lastSeen += n }
+                }
             }
             // Retention of raw presence: drop whole partitions that ended before now - retention
             // and whose days are rolled up.
@@ -197,10 +222,11 @@ public struct LastSeenJob: Sendable {
                     dropped.append(p.name)
                 }
             }
-            let report = Report(from: vars["from"] as! String, to: vars["to"] as! String,
-                                days: Int(end.timeIntervalSince(start) / 86_400), activityRows: activity, lastSeenUpdated: lastSeen,
+            let report = Report(from: days.first.map { String(PostgresTimestamp.format($0).prefix(10)) } ?? "",
+                                to: days.last.map { String(PostgresTimestamp.format($0).prefix(10)) } ?? "",
+                                days: days.count, activityRows: activity, lastSeenUpdated: lastSeen,
                                 presencePartitionsDropped: dropped, seconds: Date().timeIntervalSince(t0))
-            return JobRunner.Outcome(stats: report, watermark: PostgresTimestamp.format(now))
+            return JobRunner.Outcome(stats: report, watermark: PostgresTimestamp.format(now), recordSnapshot: from == nil && to == nil)
         }.stats
     }
 }

@@ -16,10 +16,11 @@ public struct JobLedger: Sendable {
 
     /// Records the end of a run.
     public func finish(_ runID: Int64, succeeded: Bool, statsJSON: String = "{}", watermark: String? = nil,
-                       error: String? = nil, on conn: PostgresConnection) throws {
+                       snapshot: String? = nil, error: String? = nil, on conn: PostgresConnection) throws {
         try conn.execute("""
             UPDATE chat.job_runs SET finished_at = clock_timestamp(), status = \(succeeded ? "succeeded" : "failed"),
-                   stats = \(JSONB(statsJSON)), watermark = coalesce(\(watermark), watermark), error = \(error)
+                   stats = \(JSONB(statsJSON)), watermark = coalesce(\(watermark), watermark), error = \(error),
+                   snapshot = \(snapshot)::pg_snapshot
             WHERE run_id = \(runID)
             """)
     }

@@ -27,22 +27,51 @@ public struct JobRunner: Sendable {
     public struct Context {
         public let connection: PostgresConnection
         public let runID: Int64
-        /// The watermark of the last successful run of this job, if any.
+        /// The watermark of the last successful run of this job that recorded a snapshot, if any.
         public let previousWatermark: String?
+        /// The snapshot that run saw (`pg_snapshot` text, `xmin:xmax:xip,...`): every row whose
+        /// `change_xid` is not visible in it changed since. Nil on a first run.
+        public let previousSnapshot: String?
+        /// The snapshot this run sees: every statement of the body runs at it (REPEATABLE READ).
+        public let snapshot: String
         public let logger: Logger
-    }
 
-    /// What the body returns: stats (JSON-encodable) and the watermark to record.
-    public struct Outcome<Stats: Encodable> {
-        public var stats: Stats
-        public var watermark: String?
-        public init(stats: Stats, watermark: String? = nil) {
-            self.stats = stats
-            self.watermark = watermark
+        /// The variables the change queries take: `prev` (the previous snapshot) and `prev_xmin`
+        /// (its xmin, for the BRIN range). Only valid when `previousSnapshot` is set.
+        public var changeVariables: [String: any PostgresEncodable] {
+            ["prev": previousSnapshot ?? "1:1:", "prev_xmin": String(PGSnapshot.xmin(previousSnapshot ?? "1:1:"))]
         }
     }
 
-    /// Runs `body` inside one transaction under the job's lock.
+    /// What the body returns: stats (JSON-encodable), the watermark to record, and whether this
+    /// run's snapshot becomes the next run's starting point (false for runs over a window given
+    /// by hand, which leave the nightly's window where it was).
+    public struct Outcome<Stats: Encodable> {
+        public var stats: Stats
+        public var watermark: String?
+        public var recordSnapshot: Bool
+        public init(stats: Stats, watermark: String? = nil, recordSnapshot: Bool = true) {
+            self.stats = stats
+            self.watermark = watermark
+            self.recordSnapshot = recordSnapshot
+        }
+    }
+
+    /// The watermark and snapshot of the last successful run of `job` that recorded a snapshot
+    /// (runs over a window given by hand and `--verify` runs record none).
+    public static func previousRun(_ job: String, on conn: PostgresConnection) throws -> (watermark: String?, snapshot: String?) {
+        let row = try conn.queryOne("""
+            SELECT watermark, snapshot::text AS snapshot FROM chat.job_runs
+            WHERE job = \(job) AND status = 'succeeded' AND snapshot IS NOT NULL
+            ORDER BY run_id DESC LIMIT 1
+            """)
+        return (try row?.decode(String?.self, "watermark"), try row?.decode(String?.self, "snapshot"))
+    }
+
+    /// Runs `body` inside one REPEATABLE READ transaction under the job's lock, and records the
+    /// transaction's snapshot with the run, so the next run finds changes in commit order. A
+    /// serialization failure (a concurrent writer updated a row the job updates) reruns the body
+    /// from the start, up to three times.
     /// - Throws: `JobBusy` when another run holds the lock; the body's errors (the ledger row is
     ///   then marked failed).
     public func run<Stats: Encodable>(_ job: String, on conn: PostgresConnection,
@@ -55,22 +84,38 @@ public struct JobRunner: Sendable {
         // Runs left 'running' can only be interrupted ones: we hold the lock.
         try JobLedger().markInterrupted([job], on: conn)
         let ledger = JobLedger()
-        let previous = try conn.queryOne("""
-            SELECT watermark FROM chat.job_runs WHERE job = \(job) AND status = 'succeeded' AND watermark IS NOT NULL
-            ORDER BY run_id DESC LIMIT 1
-            """)?.decode(String?.self, "watermark")
+        let (previousWatermark, previousSnapshot) = try JobRunner.previousRun(job, on: conn)
         let runID = try ledger.start(job, on: conn)
-        do {
-            let stats = try conn.transaction { c -> Stats in
-                let outcome = try body(Context(connection: c, runID: runID, previousWatermark: previous, logger: logger))
-                try ledger.finish(runID, succeeded: true, statsJSON: jsonText(outcome.stats), watermark: outcome.watermark, on: c)
-                return outcome.stats
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let stats = try conn.transaction { c -> Stats in
+                    try c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    let snapshot = try c.scalar(String.self, "SELECT pg_current_snapshot()::text")
+                    let outcome = try body(Context(connection: c, runID: runID, previousWatermark: previousWatermark,
+                                                   previousSnapshot: previousSnapshot, snapshot: snapshot, logger: logger))
+                    try ledger.finish(runID, succeeded: true, statsJSON: jsonText(outcome.stats), watermark: outcome.watermark,
+                                      snapshot: outcome.recordSnapshot ? snapshot : nil, on: c)
+                    return outcome.stats
+                }
+                return (runID, stats)
+            } catch let e as PostgresError where e.sqlState == .serializationFailure && attempt < 3 {
+                logger.info("\(job): a concurrent writer changed a row this run updates (SQLSTATE 40001); running it again")
+                continue
+            } catch {
+                try? ledger.finish(runID, succeeded: false, error: String(describing: error), on: conn)
+                throw error
             }
-            return (runID, stats)
-        } catch {
-            try? ledger.finish(runID, succeeded: false, error: String(describing: error), on: conn)
-            throw error
         }
+    }
+}
+
+/// Reading `pg_snapshot` text (`xmin:xmax:xip,...`).
+enum PGSnapshot {
+    /// The snapshot's xmin: every transaction below it had ended when the snapshot was taken.
+    static func xmin(_ text: String) -> Int64 {
+        Int64(text.split(separator: ":", maxSplits: 1).first ?? "1") ?? 1
     }
 }
 

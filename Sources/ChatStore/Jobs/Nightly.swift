@@ -82,11 +82,11 @@ public struct Nightly: Sendable {
                               changed: r.scheduled + r.expired + r.poison, anomalies: [:])
         }
         step("receipts") {
-            var j = ReceiptAuditJob(repair: repairReceipts); j.to = now
+            let j = ReceiptAuditJob(repair: repairReceipts)
             let r = try j.run(conn, runner: runner)
             var a: [String: Int] = [:]
             for f in r.findings where f.found > 0 { a[f.category] = f.found }
-            return JobSummary(job: "receipts", status: "succeeded", seconds: 0, examined: r.receiptsExamined, changed: r.repaired, anomalies: a)
+            return JobSummary(job: "receipts", status: "succeeded", seconds: 0, examined: r.messagesExamined, changed: r.repaired, anomalies: a)
         }
         var unreadTotal = 0
         step("unread") {

@@ -4,71 +4,107 @@ import Foundation
 /// Audits per-recipient receipts against messages and membership (`Queries/receipt_audit.sql`)
 /// and, with `repair`, fixes what can be fixed safely (`Queries/receipt_repair.sql`) in the same
 /// transaction, recording every change in `chat.receipt_repairs`.
+///
+/// Which messages: by default every message touched by a row written since the last nightly
+/// audit's snapshot (`Queries/receipt_audit_changes.sql`: in commit order, whatever the rows'
+/// timestamps), and on the first run the whole history. With `from`/`to`, the messages sent in
+/// that window; such a run leaves the nightly's starting point where it was. What an audit finds
+/// replaces what `chat.receipt_anomalies` knew of those messages, so that table holds every open
+/// anomaly; `repair` works from it, so it repairs what earlier audits reported, however old.
 public struct ReceiptAuditJob: Sendable {
-    /// Audit messages sent from this time (default: the last run's watermark minus `lookback`,
-    /// or everything on the first run).
+    /// Audit messages sent from this time (a window given by hand).
     public var from: Date?
-    /// ... up to this time (default: now).
+    /// ... up to this time (default with `from`: now).
     public var to: Date?
     /// Fix the fixable categories.
     public var repair = false
-    /// How far before the last watermark a default window starts (late receipts).
-    public var lookback: TimeInterval = 2 * 86_400
 
     public init(repair: Bool = false) { self.repair = repair }
+
+    /// Every category, in report order.
+    public static let categories = [
+        "delivered_before_sent", "duplicate_receipt", "missing_receipt", "non_member_receipt", "orphan_receipt",
+        "read_before_delivered", "read_before_sent", "read_without_delivered", "sender_receipt",
+        "status_ahead_of_times", "status_behind_times",
+    ]
 
     /// One category's findings.
     public struct Finding: Codable, Sendable {
         public var category: String
+        /// Receipt rows (or missing receipts) found in the messages this run looked at.
         public var found: Int
+        /// Up to 5 of them, as conversation_id:message_id:recipient_id.
         public var samples: [String]
+        /// Rows this run repaired.
         public var repaired: Int
+        /// Anomalies of the category still open anywhere after this run (`chat.receipt_anomalies`).
+        public var open: Int
     }
 
     /// What a run found and changed.
     public struct Report: Codable, Sendable {
-        public var from: String
-        public var to: String
+        /// The window given by hand, or "changes" for a nightly run, or "all" for a first run.
+        public var scope: String
         public var findings: [Finding]
         public var anomalies: Int { findings.map(\.found).reduce(0, +) }
+        public var open: Int { findings.map(\.open).reduce(0, +) }
         public var repaired: Int
-        public var receiptsExamined: Int
+        public var messagesExamined: Int
         public var runID: Int64
         public var seconds: Double
     }
 
     public func run(_ conn: PostgresConnection, runner: JobRunner) throws -> Report {
         let t0 = Date()
+        let manual = from != nil || to != nil
         let (_, report) = try runner.run("receipts", on: conn) { ctx -> JobRunner.Outcome<Report> in
             let c = ctx.connection
-            let now = self.to ?? Date()
-            let start: Date = self.from
-                ?? ctx.previousWatermark.flatMap(PostgresTimestamp.parse).map { $0.addingTimeInterval(-lookback) }
-                ?? Date(timeIntervalSince1970: 0)
-            let vars: [String: any PostgresEncodable] = ["from": PostgresTimestamp.format(start), "to": PostgresTimestamp.format(now)]
-            let audit = try QueryFile.named("receipt_audit.sql").statement(vars)
-            var findings = try c.query(audit).map { row in
-                Finding(category: try row.decode(String.self, "category"), found: try row.decode(Int.self, "found"),
-                        samples: ReceiptAuditJob.parseArray(try row.decode(String.self, "samples")), repaired: 0)
+            let scope: String
+            if manual || ctx.previousSnapshot == nil {
+                let lo = from.map(PostgresTimestamp.format) ?? "-infinity"
+                let hi = to.map(PostgresTimestamp.format) ?? (manual ? PostgresTimestamp.format(Date()) : "infinity")
+                scope = manual ? "[\(lo), \(hi))" : "all"
+                try c.execute(try QueryFile.named("receipt_audit_window.sql").statement(["from": lo, "to": hi]))
+            } else {
+                scope = "changes"
+                try c.execute(try QueryFile.named("receipt_audit_changes.sql").statement(ctx.changeVariables))
             }
-            let examined = try c.scalar(Int.self, """
-                SELECT count(*) FROM chat.receipts WHERE sent_at >= \(PostgresTimestamp.format(start))::timestamptz AND sent_at < \(PostgresTimestamp.format(now))::timestamptz
-                """)
-            var repaired = 0
+            let examined = try c.scalar(Int.self, "SELECT count(*) FROM pg_temp.audit_scope")
+            let audit = try QueryFile.named("receipt_audit.sql").statements(["run_id": String(ctx.runID)])
+            for s in audit { try c.execute(s) }
+            var found: [String: (Int, [String])] = [:]
+            for row in try c.query("""
+                SELECT category, count(*) AS n,
+                       (array_agg(DISTINCT conversation_id || ':' || message_id || ':' || recipient_id))[1:5] AS samples
+                FROM pg_temp.audit_found GROUP BY category
+                """) {
+                found[try row.decode(String.self, "category")] = (try row.decode(Int.self, "n"), ReceiptAuditJob.parseArray(try row.decode(String.self, "samples")))
+            }
+            var repairedBy: [String: Int] = [:]
             if repair {
-                var v = vars
-                v["run_id"] = String(ctx.runID)
-                for stmt in try QueryFile.named("receipt_repair.sql").statements(v) { try c.execute(stmt) }
-                let byCategory = try c.query("SELECT category, count(*) AS n FROM chat.receipt_repairs WHERE run_id = \(ctx.runID) GROUP BY category")
-                for row in byCategory {
-                    let cat = try row.decode(String.self, "category"), n = try row.decode(Int.self, "n")
-                    if let i = findings.firstIndex(where: { $0.category == cat }) { findings[i].repaired = n }
-                    repaired += n
+                // What the audits reported (within the window, when one is given), however old.
+                try c.execute(manual
+                    ? "CREATE TEMP TABLE repair_scope ON COMMIT DROP AS SELECT DISTINCT conversation_id, message_id, sent_at FROM chat.receipt_anomalies WHERE sent_at >= \(from ?? Date(timeIntervalSince1970: 0)) AND sent_at < \(to ?? Date())"
+                    : "CREATE TEMP TABLE repair_scope ON COMMIT DROP AS SELECT DISTINCT conversation_id, message_id, sent_at FROM chat.receipt_anomalies")
+                for s in try QueryFile.named("receipt_repair.sql").statements(["run_id": String(ctx.runID)]) { try c.execute(s) }
+                for row in try c.query("SELECT category, count(*) AS n FROM chat.receipt_repairs WHERE run_id = \(ctx.runID) GROUP BY category") {
+                    repairedBy[try row.decode(String.self, "category")] = try row.decode(Int.self, "n")
                 }
+                // Audit the repaired messages again, so the open anomalies are what is left.
+                try c.execute("DROP TABLE pg_temp.audit_scope, pg_temp.audit_found")
+                try c.execute("CREATE TEMP TABLE audit_scope ON COMMIT DROP AS SELECT * FROM pg_temp.repair_scope")
+                for s in audit { try c.execute(s) }
             }
-            let report = Report(from: vars["from"] as! String, to: vars["to"] as! String, findings: findings, repaired: repaired,
-                                receiptsExamined: examined, runID: ctx.runID, seconds: Date().timeIntervalSince(t0))
-            return JobRunner.Outcome(stats: report, watermark: PostgresTimestamp.format(now))
+            var open: [String: Int] = [:]
+            for row in try c.query("SELECT category, sum(row_count)::bigint AS n FROM chat.receipt_anomalies GROUP BY category") {
+                open[try row.decode(String.self, "category")] = try row.decode(Int.self, "n")
+            }
+            let findings = ReceiptAuditJob.categories.map {
+                Finding(category: $0, found: found[$0]?.0 ?? 0, samples: found[$0]?.1 ?? [], repaired: repairedBy[$0] ?? 0, open: open[$0] ?? 0)
+            }
+            let report = Report(scope: scope, findings: findings, repaired: repairedBy.values.reduce(0, +),
+                                messagesExamined: examined, runID: ctx.runID, seconds: Date().timeIntervalSince(t0))
+            return JobRunner.Outcome(stats: report, watermark: PostgresTimestamp.format(Date()), recordSnapshot: !manual)
         }
         return report
     }

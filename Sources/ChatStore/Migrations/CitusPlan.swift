@@ -8,7 +8,7 @@ public enum CitusPlan {
     /// Tables distributed by `conversation_id`, in an order that respects foreign keys.
     public static let conversationTables = [
         "conversations", "members", "media", "messages", "send_dedup", "receipts", "delivery_attempts", "dead_letters",
-        "unread_counts", "receipt_repairs",
+        "unread_counts", "unread_messages", "receipt_repairs", "receipt_anomalies",
     ]
     /// Tables distributed by `user_id`.
     public static let userTables = ["presence_events", "user_last_seen", "daily_activity"]

@@ -1,0 +1,25 @@
+-- The UTC days the last-seen rollup must recompute: every day touched by a row written since
+-- the previous run's snapshot (:'prev', :'prev_xmin'), in commit order, whatever its timestamps:
+-- the day a message was sent, a receipt delivered or read (also the old times of a receipt the
+-- audit repaired), and for presence the event's day and the days either side (a session can
+-- run past midnight, and an event decides where the one before it ends).
+--
+-- By hand: psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/last_seen_days.sql
+SELECT DISTINCT day FROM (
+    SELECT (sent_at AT TIME ZONE 'UTC')::date AS day FROM chat.messages
+    WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
+    UNION
+    SELECT (unnest(ARRAY[delivered_at, read_at]) AT TIME ZONE 'UTC')::date FROM chat.receipts
+    WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
+    UNION
+    SELECT (unnest(ARRAY[(old_value->>'delivered_at')::timestamptz, (old_value->>'read_at')::timestamptz]) AT TIME ZONE 'UTC')::date
+    FROM chat.receipt_repairs
+    WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
+    UNION
+    SELECT d FROM chat.presence_events p
+    CROSS JOIN LATERAL (VALUES ((p.occurred_at AT TIME ZONE 'UTC')::date - 1), ((p.occurred_at AT TIME ZONE 'UTC')::date),
+                               ((p.occurred_at AT TIME ZONE 'UTC')::date + 1)) v(d)
+    WHERE p.change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(p.change_xid::text::xid8, :'prev'::pg_snapshot)
+) x
+WHERE day IS NOT NULL
+ORDER BY day
