@@ -56,7 +56,8 @@ CREATE TABLE chat.unread_messages (
     sent_at          timestamptz NOT NULL,
     PRIMARY KEY (conversation_id, user_id, message_id, sent_at)
 );
-CREATE INDEX unread_messages_by_sent ON chat.unread_messages (conversation_id, sent_at);
+-- Retirement removes the unread messages of a range it detaches.
+CREATE INDEX unread_messages_by_sent ON chat.unread_messages USING brin (sent_at);
 
 -- Open receipt anomalies, kept by the audit: for the messages a run looked at, what it found
 -- replaces what was known. `receipts --repair` works from this table, so it repairs what

@@ -86,7 +86,8 @@ INSERT INTO chat.daily_summary (day, active_users, sessions, seconds_online, mes
 SELECT :'day'::date, count(*) FILTER (WHERE messages_sent > 0 OR messages_read > 0 OR sessions > 0),
        coalesce(sum(sessions), 0), coalesce(sum(seconds_online), 0), coalesce(sum(messages_sent), 0)
 FROM chat.daily_activity
-WHERE day = :'day'::date;
+WHERE day = :'day'::date
+HAVING count(*) > 0;
 
 INSERT INTO chat.user_last_seen AS s (user_id, last_seen_at, source, updated_at)
 SELECT user_id, max(t), (array_agg(src ORDER BY t DESC, src))[1], now()

@@ -89,6 +89,12 @@ public struct Retirement {
                         try c.execute(SQL(unsafeRaw: "ALTER TABLE chat.receipts DETACH PARTITION chat.\(c.quoteIdentifier(receiptName))"))
                     }
                     try c.execute("UPDATE chat.archives SET detached_at = now() WHERE archive_id = \(archiveID)")
+                    // The detached messages are no longer unread.
+                    let range = try c.queryOne("SELECT range_start, range_end FROM chat.archives WHERE archive_id = \(archiveID)")!
+                    for s in try QueryFile.named("unread_retire.sql").statements([
+                        "from": PostgresTimestamp.format(try range.decode(Date.self, "range_start")),
+                        "to": PostgresTimestamp.format(try range.decode(Date.self, "range_end")),
+                    ]) { try c.execute(s) }
                 }
                 steps.append("detach")
             }

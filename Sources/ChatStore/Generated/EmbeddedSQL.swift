@@ -384,7 +384,8 @@ CREATE TABLE chat.unread_messages (
     sent_at          timestamptz NOT NULL,
     PRIMARY KEY (conversation_id, user_id, message_id, sent_at)
 );
-CREATE INDEX unread_messages_by_sent ON chat.unread_messages (conversation_id, sent_at);
+-- Retirement removes the unread messages of a range it detaches.
+CREATE INDEX unread_messages_by_sent ON chat.unread_messages USING brin (sent_at);
 
 -- Open receipt anomalies, kept by the audit: for the messages a run looked at, what it found
 -- replaces what was known. `receipts --repair` works from this table, so it repairs what
@@ -504,7 +505,8 @@ INSERT INTO chat.daily_summary (day, active_users, sessions, seconds_online, mes
 SELECT :'day'::date, count(*) FILTER (WHERE messages_sent > 0 OR messages_read > 0 OR sessions > 0),
        coalesce(sum(sessions), 0), coalesce(sum(seconds_online), 0), coalesce(sum(messages_sent), 0)
 FROM chat.daily_activity
-WHERE day = :'day'::date;
+WHERE day = :'day'::date
+HAVING count(*) > 0;
 
 INSERT INTO chat.user_last_seen AS s (user_id, last_seen_at, source, updated_at)
 SELECT user_id, max(t), (array_agg(src ORDER BY t DESC, src))[1], now()
@@ -1317,6 +1319,34 @@ WHERE m.sender_id <> c.user_id AND m.deleted_at IS NULL
       WHERE r.conversation_id = m.conversation_id AND r.message_id = m.message_id AND r.recipient_id = c.user_id
         AND r.sent_at >= m.sent_at - interval '1 day' AND r.sent_at <= m.sent_at + interval '1 day'
         AND (r.status = 3 OR r.read_at IS NOT NULL))
+
+"""#),
+        ("unread_retire.sql", #"""
+-- Unread state after retirement detached the messages sent in [from, to): they are no longer
+-- live, so they are no longer unread (a full recompute no longer sees them). Their unread rows
+-- go, and the pairs they touched are recounted; a pair whose last message was in the range gets
+-- its last message time again from the messages still live. Runs in the detach's transaction.
+--
+-- By hand, in that transaction: psql -v from="'2026-08-01'" -v to="'2026-08-02'" -f Queries/unread_retire.sql
+
+CREATE TEMP TABLE unread_retired ON COMMIT DROP AS
+SELECT conversation_id, user_id FROM chat.unread_messages
+WHERE sent_at >= :'from'::timestamptz AND sent_at < :'to'::timestamptz
+UNION
+SELECT conversation_id, user_id FROM chat.unread_counts
+WHERE last_message_at >= :'from'::timestamptz AND last_message_at < :'to'::timestamptz;
+
+DELETE FROM chat.unread_messages WHERE sent_at >= :'from'::timestamptz AND sent_at < :'to'::timestamptz;
+
+UPDATE chat.unread_counts u
+   SET unread = (SELECT count(*) FROM chat.unread_messages x WHERE x.conversation_id = u.conversation_id AND x.user_id = u.user_id),
+       last_message_at = (SELECT max(m.sent_at) FROM chat.messages m
+                          WHERE m.conversation_id = u.conversation_id
+                            AND m.sent_at >= (SELECT max(joined_at) FROM chat.members mb
+                                              WHERE mb.conversation_id = u.conversation_id AND mb.user_id = u.user_id AND mb.left_at IS NULL)),
+       updated_at = now()
+  FROM pg_temp.unread_retired t
+ WHERE u.conversation_id = t.conversation_id AND u.user_id = t.user_id;
 
 """#),
     ]

@@ -1,0 +1,237 @@
+import ChatStore
+import ChatStorePostgres
+import ChatStoreTestSupport
+import Foundation
+import Testing
+
+/// Two writer connections and the incremental jobs interleaved at random: writes stamped up to a
+/// day in the past or a minute in the future, transactions held open across job runs,
+/// duplicate receipts, leaves and rejoins, deletions and undeletions, late reads of old
+/// messages, presence. After every job run and at the end, each incremental job's tables equal
+/// a full recompute at that moment.
+///
+/// `CHATSTORE_RANDOM_SEEDS=N` runs N seeds (default 6), `CHATSTORE_RANDOM_STEPS=N` steps per
+/// seed (default 120).
+@Suite struct RandomizedJobTests {
+    static let seeds: [UInt64] = {
+        let n = Int(ProcessInfo.processInfo.environment["CHATSTORE_RANDOM_SEEDS"] ?? "") ?? 6
+        return (1...max(1, n)).map { UInt64($0) * 7919 }
+    }()
+    static let steps = Int(ProcessInfo.processInfo.environment["CHATSTORE_RANDOM_STEPS"] ?? "") ?? 120
+
+    /// SplitMix64: small, fast, reproducible.
+    struct Rng {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+        mutating func chance(_ p: Double) -> Bool { Double(next() % 1_000_000) / 1_000_000 < p }
+    }
+
+    /// A writer connection that may hold its transaction open across job runs.
+    final class Writer {
+        let conn: PostgresConnection
+        var open = false
+        init(_ settings: ConnectionSettings) throws {
+            conn = try PostgresConnection(settings: settings, logger: TestDatabase.logger)
+            try conn.execute("SET lock_timeout = '100ms'")
+        }
+        /// Runs one write; a lock conflict with the other writer rolls this one's transaction back.
+        func write(_ sql: String) throws {
+            if !open {
+                try conn.execute("BEGIN")
+                open = true
+            }
+            do { try conn.executeScript(sql) } catch let e as PostgresError where e.sqlState == .lockNotAvailable || e.sqlState == .deadlockDetected
+                || e.sqlState == .uniqueViolation || e.sqlState == .checkViolation || e.sqlState == .foreignKeyViolation {
+                try conn.execute("ROLLBACK")
+                open = false
+            }
+        }
+        func commit() throws {
+            if open { try conn.execute("COMMIT"); open = false }
+        }
+    }
+
+    @Test(arguments: seeds) func incrementalJobsEqualAFullRecompute(seed: UInt64) throws {
+        try TestDatabase.migrated { conn, settings in
+            var rng = Rng(state: seed)
+            try ChangeOrderTests.seedGroup(conn)
+            try conn.executeScript("""
+                INSERT INTO chat.conversations (conversation_id, kind, member_limit, created_by) VALUES (300, 'direct', 2, 1);
+                INSERT INTO chat.members (conversation_id, user_id, joined_at) VALUES (300, 1, '2020-01-01'), (300, 6, '2020-01-01');
+                INSERT INTO chat.presence_events (user_id, occurred_at, device_id, state)
+                SELECT u, now() - make_interval(hours => h), 'phone', CASE WHEN h % 2 = 0 THEN 'online' ELSE 'offline' END
+                FROM generate_series(1, 6) u, generate_series(1, 60, 3) h;
+                """)
+            var runner = JobRunner(logger: TestDatabase.logger)
+            runner.lockTimeout = .milliseconds(300)
+            let writers = [try Writer(settings), try Writer(settings)]
+            let pm = PartitionManager(logger: TestDatabase.logger)
+            var nextMessage = 500_000
+            var jobFailures = 0
+
+            // A timestamp up to a day in the past or a minute in the future.
+            func stamp() -> String {
+                rng.chance(0.5) ? "now() - interval '\(rng.int(86_400)) seconds'" : "now() + interval '\(rng.int(60)) seconds'"
+            }
+            func runJob(_ which: Int) throws {
+                do {
+                    switch which {
+                    case 0: _ = try UnreadJob().run(conn, runner: runner)
+                    case 1: _ = try ReceiptAuditJob().run(conn, runner: runner)
+                    case 2: _ = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+                    default: _ = try ReconcileJob().run(conn, runner: runner)
+                    }
+                } catch let e as PostgresError where e.sqlState == .lockNotAvailable {
+                    jobFailures += 1
+                }
+            }
+
+            for _ in 0..<Self.steps {
+                let w = writers[rng.int(2)]
+                let conv = [100, 200, 300][rng.int(3)]
+                let user = 1 + rng.int(6)
+                switch rng.int(14) {
+                case 0, 1:
+                    // A message, stamped at any moment of the last day, with receipts for the members.
+                    nextMessage += 1
+                    try w.write("""
+                        INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body)
+                        SELECT \(conv), \(nextMessage), \(stamp()), \(user), 'text', 'r'
+                        WHERE EXISTS (SELECT 1 FROM chat.members WHERE conversation_id = \(conv) AND user_id = \(user) AND left_at IS NULL);
+                        INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id)
+                        SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id FROM chat.messages m
+                        JOIN chat.members mb ON mb.conversation_id = m.conversation_id AND mb.left_at IS NULL AND mb.user_id <> m.sender_id
+                        WHERE m.conversation_id = \(conv) AND m.message_id = \(nextMessage);
+                        """)
+                case 2, 3:
+                    // A read, late or not, of any message of the member, old ones included.
+                    try w.write("""
+                        UPDATE chat.receipts SET status = 3, read_at = greatest(sent_at, \(stamp())), delivered_at = coalesce(delivered_at, greatest(sent_at, \(stamp()))),
+                               change_xid = DEFAULT
+                        WHERE (conversation_id, message_id, recipient_id, sent_at) IN (
+                            SELECT conversation_id, message_id, recipient_id, sent_at FROM chat.receipts
+                            WHERE conversation_id = \(conv) AND recipient_id = \(user) AND status < 3 ORDER BY (message_id * \(1 + rng.int(97))) % 101 LIMIT \(1 + rng.int(3)))
+                        """)
+                case 4:
+                    try w.write("""
+                        UPDATE chat.receipts SET status = greatest(status, 2), delivered_at = coalesce(delivered_at, greatest(sent_at, \(stamp()))), change_xid = DEFAULT
+                        WHERE (conversation_id, message_id, recipient_id, sent_at) IN (
+                            SELECT conversation_id, message_id, recipient_id, sent_at FROM chat.receipts
+                            WHERE conversation_id = \(conv) AND status = 1 ORDER BY (message_id * \(1 + rng.int(97))) % 101 LIMIT 2)
+                        """)
+                case 5:
+                    // A duplicate receipt row 1 µs off, sometimes carrying the read.
+                    try w.write("""
+                        INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at)
+                        SELECT conversation_id, message_id, sent_at + interval '1 microsecond', recipient_id,
+                               \(rng.chance(0.5) ? "3, coalesce(delivered_at, sent_at), greatest(sent_at, \(stamp()))" : "1, NULL, NULL")
+                        FROM chat.receipts WHERE conversation_id = \(conv) AND recipient_id = \(user)
+                        ORDER BY (message_id * \(1 + rng.int(97))) % 101 LIMIT 1
+                        ON CONFLICT DO NOTHING
+                        """)
+                case 6:
+                    try w.write("""
+                        UPDATE chat.messages SET deleted_at = \(stamp()), change_xid = DEFAULT
+                        WHERE (conversation_id, message_id, sent_at) IN (
+                            SELECT conversation_id, message_id, sent_at FROM chat.messages WHERE conversation_id = \(conv) AND deleted_at IS NULL
+                            ORDER BY (message_id * \(1 + rng.int(97))) % 101 LIMIT 1)
+                        """)
+                case 7:
+                    try w.write("""
+                        UPDATE chat.messages SET deleted_at = NULL, change_xid = DEFAULT
+                        WHERE (conversation_id, message_id, sent_at) IN (
+                            SELECT conversation_id, message_id, sent_at FROM chat.messages WHERE conversation_id = \(conv) AND deleted_at IS NOT NULL LIMIT 1)
+                        """)
+                case 8:
+                    // A leave, stamped in the past (never before the join).
+                    try w.write("""
+                        UPDATE chat.members SET left_at = greatest(joined_at, \(stamp())), change_xid = DEFAULT
+                        WHERE conversation_id = \(conv) AND user_id = \(user) AND left_at IS NULL
+                        """)
+                case 9:
+                    // A join or rejoin, stamped in the past, after any earlier leave.
+                    try w.write("""
+                        INSERT INTO chat.members (conversation_id, user_id, joined_at)
+                        SELECT \(conv), \(user), greatest(\(stamp()), (SELECT max(left_at) FROM chat.members WHERE conversation_id = \(conv) AND user_id = \(user)))
+                        WHERE \(conv) <> 300 AND NOT EXISTS (SELECT 1 FROM chat.members WHERE conversation_id = \(conv) AND user_id = \(user) AND left_at IS NULL)
+                        """)
+                case 10:
+                    try w.write("""
+                        INSERT INTO chat.presence_events (user_id, occurred_at, device_id, state)
+                        VALUES (\(user), \(stamp()), '\(["phone", "desktop"][rng.int(2)])', '\(["online", "offline"][rng.int(2)])')
+                        ON CONFLICT DO NOTHING
+                        """)
+                case 11:
+                    try w.commit()
+                default:
+                    try runJob(rng.int(4))
+                }
+                // Writers commit now and then; an open one stays open across the next job runs.
+                for x in writers where x.open && rng.chance(0.3) { try x.commit() }
+            }
+            for w in writers { try w.commit() }
+            for j in 0..<4 { try runJob(j) }
+            try runJob(0)
+
+            // Unread: counts and unread messages equal a full recompute.
+            let v = try UnreadJob(mode: .verify).run(conn, runner: runner)
+            #expect(v.driftCount == 0, "seed \(seed): \(v.drift.prefix(5))")
+            let full = try QueryFile.named("unread_messages_full.sql").statement()
+            let diff = try conn.scalar(Int.self, SQL(unsafeRaw: """
+                WITH e AS (\(conn.render(full))), a AS (SELECT conversation_id, user_id, message_id, sent_at FROM chat.unread_messages)
+                SELECT (SELECT count(*) FROM (SELECT * FROM e EXCEPT SELECT * FROM a) x) + (SELECT count(*) FROM (SELECT * FROM a EXCEPT SELECT * FROM e) y)
+                """))
+            #expect(diff == 0, "seed \(seed): unread messages differ by \(diff)")
+
+            // Receipt audit: the open anomalies equal a full audit of every message.
+            let anomalies = "(SELECT conversation_id, message_id, recipient_id, category, row_count FROM chat.receipt_anomalies)"
+            let incremental = try TestDatabase.checksum(conn, anomalies, orderBy: "conversation_id, message_id, recipient_id, category")
+            var all = ReceiptAuditJob()
+            all.from = Date(timeIntervalSince1970: 0)
+            all.to = Date().addingTimeInterval(30 * 86_400)
+            _ = try all.run(conn, runner: runner)
+            #expect(try TestDatabase.checksum(conn, anomalies, orderBy: "conversation_id, message_id, recipient_id, category") == incremental, "seed \(seed): receipt anomalies")
+
+            // Last seen: every day's rows equal the day recomputed from scratch.
+            let activity = try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day")
+            let summary = try TestDatabase.checksum(conn, "(SELECT day, active_users, sessions, seconds_online, messages FROM chat.daily_summary)", orderBy: "day")
+            var days = LastSeenJob()
+            days.from = Date().addingTimeInterval(-45 * 86_400)
+            days.to = Date().addingTimeInterval(3 * 86_400)
+            _ = try days.run(conn, runner: runner, partitions: pm)
+            #expect(try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day") == activity, "seed \(seed): daily activity")
+            #expect(try TestDatabase.checksum(conn, "(SELECT day, active_users, sessions, seconds_online, messages FROM chat.daily_summary)", orderBy: "day") == summary, "seed \(seed): daily summary")
+            let lastSeenDiff = try conn.scalar(Int.self, """
+                SELECT count(*) FROM (
+                    SELECT user_id, max(t) AS t FROM (
+                        SELECT user_id, occurred_at AS t FROM chat.presence_events
+                        UNION ALL SELECT sender_id, sent_at FROM chat.messages
+                        UNION ALL SELECT recipient_id, read_at FROM chat.receipts WHERE read_at IS NOT NULL) x GROUP BY user_id
+                ) e FULL JOIN chat.user_last_seen s USING (user_id) WHERE e.t IS DISTINCT FROM s.last_seen_at
+                """)
+            #expect(lastSeenDiff == 0, "seed \(seed): last seen")
+
+            // Reconcile: every undelivered receipt due is tracked (a pending attempt) or dead-lettered.
+            let untracked = try conn.scalar(Int.self, """
+                SELECT count(*) FROM chat.receipts r
+                JOIN chat.messages m ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id AND m.sent_at = r.sent_at
+                WHERE r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL AND m.deleted_at IS NULL
+                  AND r.sent_at < now() - interval '600 seconds'
+                  AND EXISTS (SELECT 1 FROM chat.members mb WHERE mb.conversation_id = r.conversation_id AND mb.user_id = r.recipient_id AND mb.left_at IS NULL)
+                  AND NOT EXISTS (SELECT 1 FROM chat.delivery_attempts a WHERE a.conversation_id = r.conversation_id AND a.message_id = r.message_id
+                                  AND a.recipient_id = r.recipient_id AND a.attempted_at IS NULL)
+                  AND NOT EXISTS (SELECT 1 FROM chat.dead_letters d WHERE d.conversation_id = r.conversation_id AND d.message_id = r.message_id
+                                  AND d.recipient_id = r.recipient_id AND d.redriven_at IS NULL)
+                """)
+            #expect(untracked == 0, "seed \(seed): undelivered receipts neither scheduled nor dead-lettered")
+            #expect(jobFailures < Self.steps / 4, "seed \(seed): \(jobFailures) job runs hit a lock timeout")
+        }
+    }
+}
