@@ -1,0 +1,201 @@
+import ChatStore
+import ChatStorePostgres
+import ChatStoreTestSupport
+import Foundation
+import Testing
+
+/// The definitions docs/jobs.md states, each pinned down: reconcile's reach, last-seen's days and
+/// sessions, the audit's window and categories, and a repair that never loses a read.
+@Suite struct JobSemanticsTests {
+    let runner = JobRunner(logger: TestDatabase.logger)
+
+    @Test func reconcileReachesTheWholeHistoryOnItsFirstRunAndSchedulesALateMessage() throws {
+        try TestDatabase.migrated { conn, _ in
+            try ChangeOrderTests.seedGroup(conn)
+            try PartitionManager(logger: TestDatabase.logger).ensureRange(conn, from: Date().addingTimeInterval(-310 * 86_400), until: Date())
+            // Undelivered for 5, 20 and 300 days; a deleted message and a recipient who left are skipped.
+            try conn.executeScript("""
+                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, deleted_at) VALUES
+                  (100, 7001, now() - interval '5 days', 1, 'text', 'a', NULL), (100, 7002, now() - interval '20 days', 1, 'text', 'b', NULL),
+                  (100, 7003, now() - interval '300 days', 1, 'text', 'c', NULL), (100, 7004, now() - interval '6 days', 1, 'text', 'd', now());
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id)
+                SELECT 100, message_id, sent_at, 2 FROM chat.messages WHERE message_id BETWEEN 7001 AND 7004;
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id)
+                SELECT 200, message_id, sent_at, 3 FROM chat.messages WHERE conversation_id = 200 AND sender_id <> 3 ORDER BY message_id LIMIT 1
+                ON CONFLICT DO NOTHING;
+                UPDATE chat.receipts SET status = 1, delivered_at = NULL, read_at = NULL, change_xid = DEFAULT
+                WHERE conversation_id = 200 AND recipient_id = 5 AND message_id = (SELECT min(message_id) FROM chat.receipts WHERE conversation_id = 200 AND recipient_id = 5);
+                UPDATE chat.members SET left_at = now(), change_xid = DEFAULT WHERE conversation_id = 200 AND user_id = 5;
+                """)
+            let first = try ReconcileJob().run(conn, runner: runner)
+            #expect(first.scheduled == 1 && first.expired == 2, "\(first)")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.dead_letters WHERE reason = 'expired' AND message_id IN (7002, 7003)") == 2)
+            // A message inserted after that run, stamped three days before it.
+            try conn.executeScript("""
+                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body) VALUES (100, 7005, now() - interval '3 days', 1, 'text', 'late');
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id) SELECT 100, 7005, now() - interval '3 days', 3;
+                """)
+            let second = try ReconcileJob().run(conn, runner: runner)
+            #expect(second.scheduled == 1 && second.waiting == 1, "\(second)")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.delivery_attempts WHERE message_id = 7005") == 1)
+        }
+    }
+
+    @Test func lastSeenCountsReadsOfOldMessagesOnTheDayTheyHappen() throws {
+        try TestDatabase.migrated { conn, _ in
+            try ChangeOrderTests.seedGroup(conn)
+            try conn.executeScript("""
+                INSERT INTO chat.conversations (conversation_id, kind, member_limit, created_by) VALUES (400, 'direct', 2, 1);
+                INSERT INTO chat.members (conversation_id, user_id, joined_at) VALUES (400, 1, '2020-01-01'), (400, 6, '2020-01-01');
+                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body)
+                SELECT 400, 8000 + d, date_trunc('day', now(), 'UTC') - make_interval(days => d) + interval '1 minute', 1, 'text', 'x' FROM generate_series(0, 15) d;
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at)
+                SELECT 400, message_id, sent_at, 6, 2, sent_at FROM chat.messages WHERE conversation_id = 400;
+                """)
+            _ = try LastSeenJob().run(conn, runner: runner, partitions: PartitionManager(logger: TestDatabase.logger))
+            // Today, user 6 reads all 16 (messages 0 to 15 days old), one a second.
+            try conn.execute("""
+                UPDATE chat.receipts SET status = 3, read_at = date_trunc('day', now(), 'UTC') + interval '2 minutes' + make_interval(secs => message_id - 8000), change_xid = DEFAULT
+                WHERE conversation_id = 400
+                """)
+            let r = try LastSeenJob().run(conn, runner: runner, partitions: PartitionManager(logger: TestDatabase.logger))
+            #expect(r.days >= 1)
+            #expect(try conn.scalar(Int.self, "SELECT messages_read FROM chat.daily_activity WHERE user_id = 6 AND day = (now() AT TIME ZONE 'UTC')::date") == 16)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.user_last_seen WHERE user_id = 6 AND last_seen_at = date_trunc('day', now(), 'UTC') + interval '2 minutes 15 seconds' AND source = 'read'") == 1)
+            // Run again on the same day: the same rows.
+            let before = try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day")
+            var again = LastSeenJob()
+            again.from = Date().addingTimeInterval(-20 * 86_400)
+            _ = try again.run(conn, runner: runner, partitions: PartitionManager(logger: TestDatabase.logger))
+            #expect(try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day") == before)
+        }
+    }
+
+    @Test func sessionsSplitAtMidnightKeepTheFirstStartAndEndWithTheirDay() throws {
+        try TestDatabase.migrated { conn, _ in
+            try ChangeOrderTests.seedGroup(conn)
+            // Day D is three days ago. Phone: online D-1 23:00 → offline D 01:00 (split at midnight);
+            // online D 10:00, online again 10:05 (keeps 10:00), offline 11:00; online D 20:00, never
+            // closed (counts to the end of D). Desktop: a lone offline (no session).
+            try conn.executeScript("""
+                CREATE TEMP TABLE d AS SELECT date_trunc('day', now(), 'UTC') - interval '3 days' AS d;
+                INSERT INTO chat.presence_events (user_id, occurred_at, device_id, state)
+                SELECT 6, d + o, dev, st FROM d, (VALUES (interval '-1 hour', 'phone', 'online'), (interval '1 hour', 'phone', 'offline'),
+                    (interval '10 hours', 'phone', 'online'), (interval '10 hours 5 minutes', 'phone', 'online'), (interval '11 hours', 'phone', 'offline'),
+                    (interval '20 hours', 'phone', 'online'), (interval '12 hours', 'desktop', 'offline')) v(o, dev, st);
+                """)
+            _ = try LastSeenJob().run(conn, runner: runner, partitions: PartitionManager(logger: TestDatabase.logger))
+            let rows = try conn.query("""
+                SELECT day - (SELECT (d AT TIME ZONE 'UTC')::date FROM d) AS rel, sessions, seconds_online
+                FROM chat.daily_activity WHERE user_id = 6 ORDER BY day
+                """).map { (try $0.decode(Int.self, "rel"), try $0.decode(Int.self, "sessions"), try $0.decode(Int.self, "seconds_online")) }
+            #expect(rows.count == 2)
+            #expect(rows.first.map { $0 == (-1, 1, 3600) } ?? false, "\(rows)")
+            #expect(rows.last.map { $0 == (0, 3, 3600 + 3600 + 4 * 3600) } ?? false, "\(rows)")
+            // A delivery alone is not activity: user 6 is active on D (online), not on a day with only deliveries.
+            #expect(try conn.scalar(Int.self, "SELECT active_users FROM chat.daily_summary WHERE day = (SELECT (d AT TIME ZONE 'UTC')::date FROM d)") >= 1)
+        }
+    }
+
+    @Test func theAuditSeesAnOldMessageTurnAnomalousAndAManualWindowDoesNotMoveIt() throws {
+        try TestDatabase.migrated { conn, _ in
+            try ChangeOrderTests.seedGroup(conn)
+            let first = try ReceiptAuditJob().run(conn, runner: runner)
+            #expect(first.scope == "all" && first.anomalies == 0, "\(first.findings.filter { $0.found > 0 })")
+            // Today a receipt of a 9-day-old message gets a read before its delivery.
+            try conn.execute("""
+                UPDATE chat.receipts SET status = 3, read_at = delivered_at - interval '1 s', change_xid = DEFAULT
+                WHERE conversation_id = 100 AND recipient_id = 2 AND status = 2 AND sent_at < now() - interval '8 days'
+                  AND message_id = (SELECT min(message_id) FROM chat.receipts WHERE conversation_id = 100 AND recipient_id = 2 AND status = 2 AND sent_at < now() - interval '8 days')
+                """)
+            // A run by hand over yesterday only: it does not see it, and leaves the nightly's window alone.
+            var manual = ReceiptAuditJob()
+            manual.from = Date().addingTimeInterval(-86_400)
+            manual.to = Date()
+            #expect(try manual.run(conn, runner: runner).anomalies == 0)
+            let next = try ReceiptAuditJob().run(conn, runner: runner)
+            #expect(next.scope == "changes")
+            #expect(next.findings.first { $0.category == "read_before_delivered" }?.found == 1)
+            #expect(next.messagesExamined < 5)
+            // The night after, nothing new is reported, and the anomaly is still open.
+            let after = try ReceiptAuditJob().run(conn, runner: runner)
+            #expect(after.anomalies == 0 && after.open == 1)
+        }
+    }
+
+    @Test func statusAheadOfItsTimesAndReadingHistoryBeforeAJoinAreFlagged() throws {
+        try TestDatabase.migrated { conn, _ in
+            try ChangeOrderTests.seedGroup(conn)
+            try conn.executeScript("""
+                UPDATE chat.receipts SET status = 3, read_at = NULL, change_xid = DEFAULT
+                WHERE conversation_id = 100 AND recipient_id = 3 AND message_id = (SELECT min(message_id) FROM chat.receipts WHERE conversation_id = 100 AND recipient_id = 3);
+                -- User 6 joins group 100 today and reads a message from five days ago.
+                INSERT INTO chat.members (conversation_id, user_id, joined_at) VALUES (100, 6, now() - interval '1 hour');
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at)
+                SELECT conversation_id, message_id, sent_at, 6, 3, now(), now() FROM chat.messages
+                WHERE conversation_id = 100 AND sent_at < now() - interval '5 days' ORDER BY message_id LIMIT 1;
+                """)
+            let r = try ReceiptAuditJob().run(conn, runner: runner)
+            #expect(r.findings.first { $0.category == "status_ahead_of_times" }?.found == 1)
+            #expect(r.findings.first { $0.category == "non_member_receipt" }?.found == 1)
+        }
+    }
+
+    @Test func aRepairMergesDuplicatesWithoutLosingAReadAndLogsEveryRow() throws {
+        try TestDatabase.migrated { conn, _ in
+            try ChangeOrderTests.seedGroup(conn)
+            // Three rows for one (message, recipient): the row filed under the message's sent_at is
+            // delivered only; a copy 1 µs off holds the read; another copy 2 µs off an earlier delivery.
+            try conn.executeScript("""
+                CREATE TEMP TABLE k AS SELECT conversation_id, message_id, sent_at, recipient_id, delivered_at FROM chat.receipts
+                WHERE conversation_id = 100 AND recipient_id = 2 AND status = 2 ORDER BY message_id LIMIT 1;
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at)
+                SELECT conversation_id, message_id, sent_at + interval '1 microsecond', recipient_id, 3, delivered_at + interval '5 s', delivered_at + interval '1 min' FROM k
+                UNION ALL
+                SELECT conversation_id, message_id, sent_at + interval '2 microseconds', recipient_id, 2, delivered_at - interval '1 s', NULL FROM k;
+                """)
+            var n = Nightly(logger: TestDatabase.logger)
+            n.runner = runner
+            // The first night reports; the second, with repair, repairs what the first reported.
+            let night1 = try n.run(conn)
+            #expect(night1.jobs.first { $0.job == "receipts" }?.anomalies["duplicate_receipt"] == 2)
+            n.repairReceipts = true
+            let night2 = try n.run(conn)
+            #expect(night2.jobs.allSatisfy { $0.status == "succeeded" })
+            let row = try #require(try conn.queryOne("""
+                SELECT r.status, r.delivered_at = k.delivered_at - interval '1 s' AS earliest_delivery, r.read_at = k.delivered_at + interval '1 min' AS read_kept,
+                       r.sent_at = k.sent_at AS filed_right, (SELECT count(*) FROM chat.receipts x WHERE x.conversation_id = k.conversation_id AND x.message_id = k.message_id AND x.recipient_id = k.recipient_id) AS rows
+                FROM chat.receipts r JOIN k ON r.conversation_id = k.conversation_id AND r.message_id = k.message_id AND r.recipient_id = k.recipient_id
+                """))
+            #expect(try row.decode(Int.self, "status") == 3)
+            #expect(try row.decode(Bool.self, "earliest_delivery"))
+            #expect(try row.decode(Bool.self, "read_kept"))
+            #expect(try row.decode(Bool.self, "filed_right"))
+            #expect(try row.decode(Int.self, "rows") == 1)
+            let log = try conn.query("""
+                SELECT action, count(*) AS n FROM chat.receipt_repairs p JOIN k USING (conversation_id, message_id)
+                WHERE p.recipient_id = k.recipient_id GROUP BY action ORDER BY action
+                """).map { "\(try $0.decode(String.self, "action"))=\(try $0.decode(Int.self, "n"))" }
+            #expect(log == ["delete=2", "update=1"])
+            // The unread counts that ran after the repair in the same night are right, and nothing is open.
+            #expect(try UnreadJob(mode: .verify).run(conn, runner: runner).driftCount == 0)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipt_anomalies") == 0)
+        }
+    }
+
+    @Test func nightlyTwiceOnOneDayGivesTheSameRows() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 120, days: 3)
+            var n = Nightly(logger: TestDatabase.logger)
+            n.runner = runner
+            _ = try n.run(conn)
+            let a1 = try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day")
+            let s1 = try TestDatabase.checksum(conn, "(SELECT day, active_users, sessions, seconds_online, messages FROM chat.daily_summary)", orderBy: "day")
+            let u1 = try TestDatabase.checksum(conn, "(SELECT conversation_id, user_id, unread, last_message_at FROM chat.unread_counts)", orderBy: "conversation_id, user_id")
+            _ = try n.run(conn)
+            #expect(try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day") == a1)
+            #expect(try TestDatabase.checksum(conn, "(SELECT day, active_users, sessions, seconds_online, messages FROM chat.daily_summary)", orderBy: "day") == s1)
+            #expect(try TestDatabase.checksum(conn, "(SELECT conversation_id, user_id, unread, last_message_at FROM chat.unread_counts)", orderBy: "conversation_id, user_id") == u1)
+        }
+    }
+}
