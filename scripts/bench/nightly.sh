@@ -35,6 +35,10 @@ CREATE TABLE bench_new_presence AS SELECT * FROM chat.presence_events WHERE occu
 CREATE TABLE bench_later_receipts AS SELECT * FROM chat.receipts WHERE sent_at < :t0 AND (delivered_at >= :t0 OR read_at >= :t0);
 CREATE TABLE bench_later_leaves AS SELECT * FROM chat.members WHERE left_at >= :t0;
 CREATE TABLE bench_later_deletes AS SELECT conversation_id, message_id, sent_at, deleted_at FROM chat.messages WHERE sent_at < :t0 AND deleted_at >= :t0;
+-- The replay below is a writer like the application: its rows get this transaction's change_xid.
+ALTER TABLE bench_new_messages DROP COLUMN change_xid;
+ALTER TABLE bench_new_receipts DROP COLUMN change_xid;
+ALTER TABLE bench_new_presence DROP COLUMN change_xid;
 UPDATE chat.messages SET deleted_at = NULL WHERE sent_at < :t0 AND deleted_at >= :t0;
 DELETE FROM chat.receipts WHERE sent_at >= :t0;
 DELETE FROM chat.messages WHERE sent_at >= :t0;
@@ -52,12 +56,12 @@ SQL
 INSERT INTO chat.messages SELECT * FROM bench_new_messages;
 INSERT INTO chat.receipts SELECT * FROM bench_new_receipts;
 INSERT INTO chat.presence_events SELECT * FROM bench_new_presence;
-UPDATE chat.receipts r SET status = l.status, delivered_at = l.delivered_at, read_at = l.read_at, updated_at = now()
+UPDATE chat.receipts r SET status = l.status, delivered_at = l.delivered_at, read_at = l.read_at, updated_at = now(), change_xid = DEFAULT
   FROM bench_later_receipts l
  WHERE r.conversation_id = l.conversation_id AND r.message_id = l.message_id AND r.recipient_id = l.recipient_id AND r.sent_at = l.sent_at;
-UPDATE chat.members m SET left_at = l.left_at FROM bench_later_leaves l
+UPDATE chat.members m SET left_at = l.left_at, change_xid = DEFAULT FROM bench_later_leaves l
  WHERE m.conversation_id = l.conversation_id AND m.user_id = l.user_id AND m.joined_at = l.joined_at;
-UPDATE chat.messages m SET deleted_at = l.deleted_at FROM bench_later_deletes l
+UPDATE chat.messages m SET deleted_at = l.deleted_at, change_xid = DEFAULT FROM bench_later_deletes l
  WHERE m.conversation_id = l.conversation_id AND m.message_id = l.message_id AND m.sent_at = l.sent_at;
 ANALYZE;
 SQL
