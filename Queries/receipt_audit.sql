@@ -1,4 +1,5 @@
--- Receipt audit of the messages in pg_temp.audit_scope (conversation_id, message_id, sent_at):
+-- Receipt audit of the messages in pg_temp.audit_scope (conversation_id, message_id, sent_at,
+-- sender_id; no sender for a receipt whose message does not exist):
 -- their receipts checked against the message and membership. The nightly fills the scope with
 -- what changed since its last run (Queries/receipt_audit_changes.sql), the first run and
 -- `--from/--to` with every message sent in a window. What it finds for these messages replaces
@@ -28,16 +29,14 @@
 CREATE TEMP TABLE audit_found ON COMMIT DROP AS
 WITH r AS (
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, r.status, r.delivered_at, r.read_at,
-           m.sent_at AS message_sent_at, m.sender_id,
-           m.message_id IS NULL AS orphan,
+           CASE WHEN s.sender_id IS NOT NULL THEN s.sent_at END AS message_sent_at, s.sender_id,
+           s.sender_id IS NULL AS orphan,
            row_number() OVER (PARTITION BY r.conversation_id, r.message_id, r.recipient_id
-                              ORDER BY (r.sent_at = m.sent_at) DESC NULLS LAST, r.status DESC, r.sent_at) AS copy_rank
+                              ORDER BY (r.sent_at = s.sent_at) DESC, r.status DESC, r.sent_at) AS copy_rank
     FROM pg_temp.audit_scope s
     JOIN chat.receipts r
       ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
-    LEFT JOIN chat.messages m
-      ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
 ),
 flags AS (
     SELECT r.*,
@@ -61,8 +60,7 @@ UNION ALL SELECT 'duplicate_receipt', conversation_id, message_id, recipient_id,
 UNION ALL SELECT 'orphan_receipt', conversation_id, message_id, recipient_id, sent_at FROM flags WHERE orphan
 UNION ALL
 SELECT 'missing_receipt', m.conversation_id, m.message_id, mb.user_id, m.sent_at
-FROM pg_temp.audit_scope s
-JOIN chat.messages m ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
+FROM pg_temp.audit_scope m
 JOIN chat.members mb
   ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id
  AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)

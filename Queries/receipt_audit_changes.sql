@@ -3,28 +3,28 @@
 -- timestamps: the message's own row, any of its receipts (a receipt of an old message that
 -- turned anomalous today), and for a membership row written since (a join or leave recorded
 -- late) every message of the conversation from that join on. A receipt whose message does not
--- exist brings in its own key (an orphan). Then Queries/receipt_audit.sql audits them.
+-- exist brings in its own key and no sender (an orphan). Then Queries/receipt_audit.sql audits them.
 --
 -- By hand: psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/receipt_audit_changes.sql
 CREATE TEMP TABLE audit_scope ON COMMIT DROP AS
-SELECT DISTINCT ON (conversation_id, message_id) conversation_id, message_id, sent_at
+SELECT DISTINCT ON (conversation_id, message_id) conversation_id, message_id, sent_at, sender_id
 FROM (
-    SELECT conversation_id, message_id, sent_at, true AS is_message FROM chat.messages
+    SELECT conversation_id, message_id, sent_at, sender_id FROM chat.messages
     WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION ALL
-    SELECT r.conversation_id, r.message_id, coalesce(y.sent_at, r.sent_at), y.sent_at IS NOT NULL
+    SELECT r.conversation_id, r.message_id, coalesce(y.sent_at, r.sent_at), y.sender_id
     FROM chat.receipts r
     LEFT JOIN LATERAL (
-        SELECT y.sent_at FROM chat.messages y
+        SELECT y.sent_at, y.sender_id FROM chat.messages y
         WHERE y.conversation_id = r.conversation_id AND y.message_id = r.message_id
           AND y.sent_at >= r.sent_at - interval '1 day' AND y.sent_at <= r.sent_at + interval '1 day'
         LIMIT 1) y ON true
     WHERE r.change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION ALL
-    SELECT m.conversation_id, m.message_id, m.sent_at, true
+    SELECT m.conversation_id, m.message_id, m.sent_at, m.sender_id
     FROM (SELECT conversation_id, min(joined_at) AS joined_at FROM chat.members
           WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
           GROUP BY conversation_id) mb
     JOIN chat.messages m ON m.conversation_id = mb.conversation_id AND m.sent_at >= mb.joined_at
 ) x
-ORDER BY conversation_id, message_id, is_message DESC, sent_at;
+ORDER BY conversation_id, message_id, sender_id IS NULL, sent_at;

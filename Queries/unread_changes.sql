@@ -15,6 +15,9 @@
 -- chat.unread_messages gets or loses its row; the counts of the pairs touched are recounted
 -- from it. Nothing is added as a delta, so a change seen twice cannot be counted twice.
 --
+-- Temporary tables are analyzed as they are made (autovacuum never does), so the plans that
+-- join them fit what the night changed, a few rows or millions.
+--
 -- By hand, in one REPEATABLE READ transaction (psql -1 with default_transaction_isolation):
 --   psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/unread_changes.sql
 
@@ -24,6 +27,7 @@ SELECT DISTINCT conversation_id, user_id
 FROM chat.members
 WHERE change_xid >= :'prev_xmin'::bigint
   AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot);
+ANALYZE pg_temp.unread_changed_pairs;
 
 -- (member, message) items to re-evaluate: changed messages for every current member, changed
 -- receipts for their recipient (the message rows within a day of the receipt's sent_at).
@@ -45,6 +49,7 @@ CROSS JOIN LATERAL (
     OFFSET 0) y
 WHERE r.change_xid >= :'prev_xmin'::bigint
   AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot);
+ANALYZE pg_temp.unread_changed_items;
 
 -- Each item now: inside the member's current membership, and unread or not.
 CREATE TEMP TABLE unread_item_state ON COMMIT DROP AS
@@ -66,6 +71,7 @@ CROSS JOIN LATERAL (
     WHERE x.conversation_id = i.conversation_id AND x.user_id = i.user_id AND x.left_at IS NULL) c
 WHERE NOT EXISTS (SELECT 1 FROM pg_temp.unread_changed_pairs p
                   WHERE p.conversation_id = i.conversation_id AND p.user_id = i.user_id);
+ANALYZE pg_temp.unread_item_state;
 
 -- Pairs recomputed whole: their unread messages from their current join on.
 DELETE FROM chat.unread_messages u

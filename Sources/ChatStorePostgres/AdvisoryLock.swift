@@ -42,4 +42,34 @@ extension PostgresConnection {
         defer { _ = try? advisoryUnlock(key) }
         return try body()
     }
+
+    /// Takes a session-level advisory lock, retrying for up to `wait` while another session holds it.
+    /// - Returns: false when it was still held when `wait` ran out.
+    public func tryAdvisoryLock(_ key: AdvisoryLockKey, waiting wait: Duration) throws -> Bool {
+        let deadline = ContinuousClock.now + wait
+        while true {
+            if try tryAdvisoryLock(key) { return true }
+            if ContinuousClock.now >= deadline { return false }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
+    /// Who holds the advisory lock, in words: pid, application_name, client, since when and what
+    /// it is running (the statement's first 100 characters, never bound values). Nil when no
+    /// session holds it (or the holder is not visible to this role).
+    public func advisoryLockHolder(_ key: AdvisoryLockKey) throws -> String? {
+        let high = (key.value >> 32) & 0xFFFF_FFFF, low = key.value & 0xFFFF_FFFF
+        guard let row = try queryOne("""
+            SELECT a.pid, coalesce(nullif(a.application_name, ''), '?') AS app,
+                   coalesce(host(a.client_addr), 'local socket') AS client,
+                   to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS since,
+                   coalesce(a.state, '?') AS state, left(regexp_replace(coalesce(a.query, ''), '[[:space:]]+', ' ', 'g'), 100) AS query
+            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND l.classid = \(high)::bigint::oid AND l.objid = \(low)::bigint::oid AND l.objsubid = 1
+            LIMIT 1
+            """) else { return nil }
+        return "pid \(try row.decode(Int.self, "pid")) (\(try row.decode(String.self, "app")), \(try row.decode(String.self, "client")), "
+            + "connected since \(try row.decode(String.self, "since")), \(try row.decode(String.self, "state")): \(try row.decode(String.self, "query")))"
+    }
 }

@@ -25,7 +25,7 @@ public final class PostgresConnection {
     public init(settings: ConnectionSettings, logger: Logger = Logger(label: "chatstore.postgres")) throws {
         self.logger = logger
         let keys = ["dbname", "fallback_application_name", "client_encoding"]
-        let values = [settings.conninfo, "chatstore", "UTF8"]
+        let values = [settings.conninfo, PostgresConnection.applicationName, "UTF8"]
         let ckeys = keys.map { strdup($0) }
         let cvalues = values.map { strdup($0) }
         defer { ckeys.forEach { free($0) }; cvalues.forEach { free($0) } }
@@ -60,7 +60,18 @@ public final class PostgresConnection {
             }
         }, box.toOpaque())
         try execute("SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'", simple: true)
+        // A client killed mid-statement (kill -9, a lost connection) is noticed within a second:
+        // the backend stops its statement and releases the session's locks, so a rerun does not
+        // find them still held. PostgreSQL 14 and later.
+        if serverVersion >= 140000 {
+            try execute("SET client_connection_check_interval = '1s'", simple: true)
+        }
     }
+
+    /// The `application_name` every session reports unless `PGAPPNAME` or the connection string
+    /// sets one (`chatstore nightly`, ...): what operators see in `pg_stat_activity`. The
+    /// command-line tool sets it once at startup, before any connection.
+    nonisolated(unsafe) public static var applicationName = "chatstore"
 
     deinit {
         PQfinish(handle)

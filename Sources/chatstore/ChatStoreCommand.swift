@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChatStore
+import ChatStorePostgres
 import Foundation
 
 @main
@@ -18,4 +19,14 @@ struct ChatStoreCommand: ParsableCommand {
         version: ChatStoreVersion.string,
         subcommands: [Local.self, Migrate.self, Partitions.self, Generate.self, Ingest.self, Import.self, Jobs.self, NightlyRun.self, Archive.self, ComplianceExportCommand.self, ReportCommand.self, CopyIn.self, CopyOut.self]
     )
+
+    /// Names every session after the command (`chatstore jobs unread`), so operators see who is
+    /// who in `pg_stat_activity`, then runs it.
+    static func main() {
+        let words = CommandLine.arguments.dropFirst()
+            .prefix { !$0.isEmpty && $0.allSatisfy { $0.isLowercase || $0 == "-" } && !$0.hasPrefix("-") }
+            .prefix(2)
+        PostgresConnection.applicationName = (["chatstore"] + words).joined(separator: " ")
+        main(nil)
+    }
 }

@@ -19,11 +19,14 @@ struct JobOptions: ParsableArguments {
     var lockTimeoutMs: Int = 5000
     @Option(name: .long, help: "statement_timeout in seconds for each statement.")
     var statementTimeout: Int = 3600
+    @Option(name: .long, help: "Seconds to wait for the job's lock while another run holds it, then exit 3 naming the holder (a run killed a moment ago lets go within a second or two). Example: --lock-wait 60")
+    var lockWait: Int = 15
 
     func runner(_ global: GlobalOptions) -> JobRunner {
         var r = JobRunner(logger: global.makeLogger())
         r.lockTimeout = .milliseconds(lockTimeoutMs)
         r.statementTimeout = .seconds(statementTimeout)
+        r.lockWait = .seconds(lockWait)
         return r
     }
 }

@@ -90,19 +90,28 @@ import Testing
         }
     }
 
-    @Test func aSecondConcurrentRunExitsAtOnceWithItsOwnCode() throws {
+    @Test func aSecondConcurrentRunWaitsBoundedThenExitsWithItsOwnCodeNamingTheHolder() throws {
         try TestDatabase.migrated { conn, settings in
             let holder = try PostgresConnection(settings: settings, logger: TestDatabase.logger)
             #expect(try holder.tryAdvisoryLock(JobRunner.lockKey("unread")))
+            // It waits --lock-wait for the lock, then exits 3 naming who holds it.
             let t0 = Date()
-            let r = try runCommand(TestPaths.binary, ["jobs", "unread", "--database-url", settings.conninfo])
+            let r = try runCommand(TestPaths.binary, ["jobs", "unread", "--lock-wait", "1", "--database-url", settings.conninfo])
             #expect(r.status == 3)
             #expect(r.stderr.contains("another unread run is in progress"))
-            #expect(Date().timeIntervalSince(t0) < 5)
-            #expect(throws: JobBusy.self) { try UnreadJob().run(conn, runner: runner) }
+            #expect(r.stderr.contains("by pid \(holder.backendPID) (chatstore"), "\(r.stderr)")
+            #expect(Date().timeIntervalSince(t0) >= 1 && Date().timeIntervalSince(t0) < 5)
+            var quick = runner
+            quick.lockWait = .milliseconds(200)
+            #expect(throws: JobBusy.self) { try UnreadJob().run(conn, runner: quick) }
             #expect(try holder.tryAdvisoryLock(JobRunner.lockKey("nightly")))
-            let n = try runCommand(TestPaths.binary, ["nightly", "--database-url", settings.conninfo])
+            let n = try runCommand(TestPaths.binary, ["nightly", "--lock-wait", "1", "--database-url", settings.conninfo])
             #expect(n.status == 3)
+            // Once the holder lets go while a run waits, the run goes ahead.
+            let waiting = try spawnCommand(TestPaths.binary, ["jobs", "unread", "--quiet", "--lock-wait", "20", "--database-url", settings.conninfo])
+            Thread.sleep(forTimeInterval: 0.5)
+            #expect(try holder.advisoryUnlock(JobRunner.lockKey("unread")))
+            #expect(waitCommand(waiting) == 0)
         }
     }
 

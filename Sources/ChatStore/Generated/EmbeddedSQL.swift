@@ -555,7 +555,8 @@ ORDER BY day
 
 """#),
         ("receipt_audit.sql", #"""
--- Receipt audit of the messages in pg_temp.audit_scope (conversation_id, message_id, sent_at):
+-- Receipt audit of the messages in pg_temp.audit_scope (conversation_id, message_id, sent_at,
+-- sender_id; no sender for a receipt whose message does not exist):
 -- their receipts checked against the message and membership. The nightly fills the scope with
 -- what changed since its last run (Queries/receipt_audit_changes.sql), the first run and
 -- `--from/--to` with every message sent in a window. What it finds for these messages replaces
@@ -585,16 +586,14 @@ ORDER BY day
 CREATE TEMP TABLE audit_found ON COMMIT DROP AS
 WITH r AS (
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, r.status, r.delivered_at, r.read_at,
-           m.sent_at AS message_sent_at, m.sender_id,
-           m.message_id IS NULL AS orphan,
+           CASE WHEN s.sender_id IS NOT NULL THEN s.sent_at END AS message_sent_at, s.sender_id,
+           s.sender_id IS NULL AS orphan,
            row_number() OVER (PARTITION BY r.conversation_id, r.message_id, r.recipient_id
-                              ORDER BY (r.sent_at = m.sent_at) DESC NULLS LAST, r.status DESC, r.sent_at) AS copy_rank
+                              ORDER BY (r.sent_at = s.sent_at) DESC, r.status DESC, r.sent_at) AS copy_rank
     FROM pg_temp.audit_scope s
     JOIN chat.receipts r
       ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
-    LEFT JOIN chat.messages m
-      ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
 ),
 flags AS (
     SELECT r.*,
@@ -618,8 +617,7 @@ UNION ALL SELECT 'duplicate_receipt', conversation_id, message_id, recipient_id,
 UNION ALL SELECT 'orphan_receipt', conversation_id, message_id, recipient_id, sent_at FROM flags WHERE orphan
 UNION ALL
 SELECT 'missing_receipt', m.conversation_id, m.message_id, mb.user_id, m.sent_at
-FROM pg_temp.audit_scope s
-JOIN chat.messages m ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
+FROM pg_temp.audit_scope m
 JOIN chat.members mb
   ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id
  AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)
@@ -652,44 +650,44 @@ ON CONFLICT (conversation_id, message_id, recipient_id, category) DO UPDATE
 -- timestamps: the message's own row, any of its receipts (a receipt of an old message that
 -- turned anomalous today), and for a membership row written since (a join or leave recorded
 -- late) every message of the conversation from that join on. A receipt whose message does not
--- exist brings in its own key (an orphan). Then Queries/receipt_audit.sql audits them.
+-- exist brings in its own key and no sender (an orphan). Then Queries/receipt_audit.sql audits them.
 --
 -- By hand: psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/receipt_audit_changes.sql
 CREATE TEMP TABLE audit_scope ON COMMIT DROP AS
-SELECT DISTINCT ON (conversation_id, message_id) conversation_id, message_id, sent_at
+SELECT DISTINCT ON (conversation_id, message_id) conversation_id, message_id, sent_at, sender_id
 FROM (
-    SELECT conversation_id, message_id, sent_at, true AS is_message FROM chat.messages
+    SELECT conversation_id, message_id, sent_at, sender_id FROM chat.messages
     WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION ALL
-    SELECT r.conversation_id, r.message_id, coalesce(y.sent_at, r.sent_at), y.sent_at IS NOT NULL
+    SELECT r.conversation_id, r.message_id, coalesce(y.sent_at, r.sent_at), y.sender_id
     FROM chat.receipts r
     LEFT JOIN LATERAL (
-        SELECT y.sent_at FROM chat.messages y
+        SELECT y.sent_at, y.sender_id FROM chat.messages y
         WHERE y.conversation_id = r.conversation_id AND y.message_id = r.message_id
           AND y.sent_at >= r.sent_at - interval '1 day' AND y.sent_at <= r.sent_at + interval '1 day'
         LIMIT 1) y ON true
     WHERE r.change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION ALL
-    SELECT m.conversation_id, m.message_id, m.sent_at, true
+    SELECT m.conversation_id, m.message_id, m.sent_at, m.sender_id
     FROM (SELECT conversation_id, min(joined_at) AS joined_at FROM chat.members
           WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
           GROUP BY conversation_id) mb
     JOIN chat.messages m ON m.conversation_id = mb.conversation_id AND m.sent_at >= mb.joined_at
 ) x
-ORDER BY conversation_id, message_id, is_message DESC, sent_at;
+ORDER BY conversation_id, message_id, sender_id IS NULL, sent_at;
 
 """#),
         ("receipt_audit_window.sql", #"""
 -- The messages the receipt audit looks at for a window given by hand (`jobs receipts --from
 -- --to`) or on the first run (the whole history): every message sent in [from, to), and the
--- receipts filed in the window whose message does not exist (orphans).
+-- receipts filed in the window whose message does not exist (orphans, with no sender).
 --
 -- By hand: psql -v from="'2026-11-01'" -v to="'2026-12-01'" -f Queries/receipt_audit_window.sql
 CREATE TEMP TABLE audit_scope ON COMMIT DROP AS
-SELECT conversation_id, message_id, sent_at FROM chat.messages
+SELECT conversation_id, message_id, sent_at, sender_id FROM chat.messages
 WHERE sent_at >= :'from'::timestamptz AND sent_at < :'to'::timestamptz
 UNION ALL
-SELECT DISTINCT ON (r.conversation_id, r.message_id) r.conversation_id, r.message_id, r.sent_at
+SELECT DISTINCT ON (r.conversation_id, r.message_id) r.conversation_id, r.message_id, r.sent_at, NULL::bigint
 FROM chat.receipts r
 WHERE r.sent_at >= :'from'::timestamptz AND r.sent_at < :'to'::timestamptz
   AND NOT EXISTS (SELECT 1 FROM chat.messages y
@@ -1141,6 +1139,9 @@ ON CONFLICT (conversation_id, user_id) DO UPDATE
 -- chat.unread_messages gets or loses its row; the counts of the pairs touched are recounted
 -- from it. Nothing is added as a delta, so a change seen twice cannot be counted twice.
 --
+-- Temporary tables are analyzed as they are made (autovacuum never does), so the plans that
+-- join them fit what the night changed, a few rows or millions.
+--
 -- By hand, in one REPEATABLE READ transaction (psql -1 with default_transaction_isolation):
 --   psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/unread_changes.sql
 
@@ -1150,6 +1151,7 @@ SELECT DISTINCT conversation_id, user_id
 FROM chat.members
 WHERE change_xid >= :'prev_xmin'::bigint
   AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot);
+ANALYZE pg_temp.unread_changed_pairs;
 
 -- (member, message) items to re-evaluate: changed messages for every current member, changed
 -- receipts for their recipient (the message rows within a day of the receipt's sent_at).
@@ -1171,6 +1173,7 @@ CROSS JOIN LATERAL (
     OFFSET 0) y
 WHERE r.change_xid >= :'prev_xmin'::bigint
   AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot);
+ANALYZE pg_temp.unread_changed_items;
 
 -- Each item now: inside the member's current membership, and unread or not.
 CREATE TEMP TABLE unread_item_state ON COMMIT DROP AS
@@ -1192,6 +1195,7 @@ CROSS JOIN LATERAL (
     WHERE x.conversation_id = i.conversation_id AND x.user_id = i.user_id AND x.left_at IS NULL) c
 WHERE NOT EXISTS (SELECT 1 FROM pg_temp.unread_changed_pairs p
                   WHERE p.conversation_id = i.conversation_id AND p.user_id = i.user_id);
+ANALYZE pg_temp.unread_item_state;
 
 -- Pairs recomputed whole: their unread messages from their current join on.
 DELETE FROM chat.unread_messages u

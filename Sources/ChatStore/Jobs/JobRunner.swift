@@ -17,6 +17,11 @@ public struct JobRunner: Sendable {
     /// long history the jobs' bounded queries cross `jit_above_cost` and compile code for
     /// partitions they never read: on 70 days of history JIT took 8.5 s of a 20 s nightly run.
     public var jit = false
+    /// How long a run waits for its lock while another run holds it before giving up with
+    /// `JobBusy` (exit 3). A killed client's backend lets go within a second or two (every
+    /// session sets `client_connection_check_interval`), so a rerun right after a crash waits
+    /// for that, not for the dead run's statement to finish.
+    public var lockWait: Duration = .seconds(15)
 
     public init(logger: Logger) { self.logger = logger }
 
@@ -57,6 +62,13 @@ public struct JobRunner: Sendable {
         }
     }
 
+    /// Takes a job's lock, waiting up to `wait`; then `JobBusy` naming the session that holds it.
+    public static func acquire(_ key: AdvisoryLockKey, job: String, on conn: PostgresConnection, waiting wait: Duration) throws {
+        guard try conn.tryAdvisoryLock(key, waiting: wait) else {
+            throw JobBusy(job: job, holder: try? conn.advisoryLockHolder(key), waited: wait)
+        }
+    }
+
     /// The watermark and snapshot of the last successful run of `job` that recorded a snapshot
     /// (runs over a window given by hand and `--verify` runs record none).
     public static func previousRun(_ job: String, on conn: PostgresConnection) throws -> (watermark: String?, snapshot: String?) {
@@ -77,7 +89,7 @@ public struct JobRunner: Sendable {
     public func run<Stats: Encodable>(_ job: String, on conn: PostgresConnection,
                                       _ body: (Context) throws -> Outcome<Stats>) throws -> (runID: Int64, stats: Stats) {
         let key = JobRunner.lockKey(job)
-        guard try conn.tryAdvisoryLock(key) else { throw JobBusy(job: job) }
+        try JobRunner.acquire(key, job: job, on: conn, waiting: lockWait)
         defer { _ = try? conn.advisoryUnlock(key) }
         try conn.setTimeouts(statement: statementTimeout, lock: lockTimeout)
         try conn.execute("SELECT set_config('jit', \(jit ? "on" : "off"), false)")
@@ -122,6 +134,17 @@ enum PGSnapshot {
 /// Another run of the job holds its lock.
 public struct JobBusy: Error, CustomStringConvertible, LocalizedError {
     public let job: String
-    public var description: String { "another \(job) run is in progress (its advisory lock is held); nothing was done" }
+    /// The session holding the lock, in words, when it could be seen.
+    public var holder: String?
+    /// How long this run waited.
+    public var waited: Duration = .zero
+    public init(job: String, holder: String? = nil, waited: Duration = .zero) {
+        self.job = job
+        self.holder = holder
+        self.waited = waited
+    }
+    public var description: String {
+        "another \(job) run is in progress (its advisory lock is held\(holder.map { " by \($0)" } ?? ""); waited \(waited.components.seconds) s); nothing was done"
+    }
     public var errorDescription: String? { description }
 }

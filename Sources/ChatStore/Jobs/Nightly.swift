@@ -49,7 +49,7 @@ public struct Nightly: Sendable {
     public func run(_ conn: PostgresConnection, progress: ((String) -> Void)? = nil) throws -> Summary {
         let t0 = Date()
         let key = JobRunner.lockKey("nightly")
-        guard try conn.tryAdvisoryLock(key) else { throw JobBusy(job: "nightly") }
+        try JobRunner.acquire(key, job: "nightly", on: conn, waiting: runner.lockWait)
         defer { _ = try? conn.advisoryUnlock(key) }
         var jobs: [JobSummary] = []
         func step(_ name: String, _ body: () throws -> JobSummary) {

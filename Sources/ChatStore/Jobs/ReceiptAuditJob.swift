@@ -69,6 +69,7 @@ public struct ReceiptAuditJob: Sendable {
                 scope = "changes"
                 try c.execute(try QueryFile.named("receipt_audit_changes.sql").statement(ctx.changeVariables))
             }
+            try c.execute("ANALYZE pg_temp.audit_scope")
             let examined = try c.scalar(Int.self, "SELECT count(*) FROM pg_temp.audit_scope")
             let audit = try QueryFile.named("receipt_audit.sql").statements(["run_id": String(ctx.runID)])
             for s in audit { try c.execute(s) }
@@ -92,7 +93,12 @@ public struct ReceiptAuditJob: Sendable {
                 }
                 // Audit the repaired messages again, so the open anomalies are what is left.
                 try c.execute("DROP TABLE pg_temp.audit_scope, pg_temp.audit_found")
-                try c.execute("CREATE TEMP TABLE audit_scope ON COMMIT DROP AS SELECT * FROM pg_temp.repair_scope")
+                try c.execute("""
+                    CREATE TEMP TABLE audit_scope ON COMMIT DROP AS
+                    SELECT s.conversation_id, s.message_id, s.sent_at, m.sender_id FROM pg_temp.repair_scope s
+                    LEFT JOIN chat.messages m ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
+                    """)
+                try c.execute("ANALYZE pg_temp.audit_scope")
                 for s in audit { try c.execute(s) }
             }
             var open: [String: Int] = [:]
