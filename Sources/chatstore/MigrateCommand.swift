@@ -55,8 +55,14 @@ extension ChatStoreCommand.Migrate {
         var to: Int?
         @Option(name: .long, help: "Seconds to wait for another migrator's lock before giving up (exit 3).")
         var lockWait: Int = 300
-        @Flag(name: .long, help: "After migrating, distribute the tables with Citus (requires the citus extension).")
+        @Flag(name: .long, help: "After migrating, distribute the tables with Citus (requires the citus extension; idempotent). Only with the latest version, so not with --to. Example: chatstore migrate --citus")
         var citus = false
+
+        func validate() throws {
+            if citus && to != nil {
+                throw ValidationError("--citus distributes every table of the latest schema; run `chatstore migrate --to \(to!)` without --citus, or migrate to the latest version with --citus")
+            }
+        }
 
         func run() throws {
             try runMigrationCommand {
@@ -65,7 +71,7 @@ extension ChatStoreCommand.Migrate {
                 let migrator = try source.migrator(global, lockWait: lockWait)
                 let report = try migrator.migrate(connection: conn, to: to)
                 var citusDone: [String] = []
-                if citus { citusDone = try CitusPlan.apply(conn) }
+                if citus { citusDone = try CitusPlan.apply(conn, latestVersion: migrator.migrations.last?.version) }
                 if global.json {
                     struct Out: Encodable { var report: Migrator.Report; var citus: [String] }
                     try printJSON(Out(report: report, citus: citusDone))
