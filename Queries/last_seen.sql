@@ -103,5 +103,5 @@ FROM (
 ) x
 GROUP BY user_id
 ON CONFLICT (user_id) DO UPDATE
-   SET last_seen_at = EXCLUDED.last_seen_at, source = EXCLUDED.source, updated_at = now()
+   SET last_seen_at = EXCLUDED.last_seen_at, source = EXCLUDED.source, updated_at = EXCLUDED.updated_at
  WHERE EXCLUDED.last_seen_at > s.last_seen_at;

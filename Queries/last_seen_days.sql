@@ -5,21 +5,22 @@
 -- run past midnight, and an event decides where the one before it ends).
 --
 -- By hand: psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/last_seen_days.sql
-SELECT DISTINCT day FROM (
-    SELECT (sent_at AT TIME ZONE 'UTC')::date AS day FROM chat.messages
+SELECT day, bool_or(forced) AS forced FROM (
+    SELECT (sent_at AT TIME ZONE 'UTC')::date AS day, false AS forced FROM chat.messages
     WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION
-    SELECT (unnest(ARRAY[delivered_at, read_at]) AT TIME ZONE 'UTC')::date FROM chat.receipts
+    SELECT (unnest(ARRAY[delivered_at, read_at]) AT TIME ZONE 'UTC')::date, false FROM chat.receipts
     WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION
-    SELECT (unnest(ARRAY[(old_value->>'delivered_at')::timestamptz, (old_value->>'read_at')::timestamptz]) AT TIME ZONE 'UTC')::date
+    SELECT (unnest(ARRAY[(old_value->>'delivered_at')::timestamptz, (old_value->>'read_at')::timestamptz]) AT TIME ZONE 'UTC')::date, true
     FROM chat.receipt_repairs
     WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION
-    SELECT d FROM chat.presence_events p
+    SELECT d, true FROM chat.presence_events p
     CROSS JOIN LATERAL (VALUES ((p.occurred_at AT TIME ZONE 'UTC')::date - 1), ((p.occurred_at AT TIME ZONE 'UTC')::date),
                                ((p.occurred_at AT TIME ZONE 'UTC')::date + 1)) v(d)
     WHERE p.change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(p.change_xid::text::xid8, :'prev'::pg_snapshot)
 ) x
 WHERE day IS NOT NULL
+GROUP BY day
 ORDER BY day

@@ -24,19 +24,29 @@
 -- A receipt belongs to a message when their conversation and message ids match and the
 -- receipt's sent_at is within a day of the message's.
 --
--- By hand, after filling audit_scope: psql -v run_id=0 -f Queries/receipt_audit.sql
+-- The work goes one UTC day of the scope at a time ([lo, hi)), so each statement reads the
+-- receipts partitions of that day and the day either side, whatever the history: its memory and
+-- temporary space are those of three partitions. Then Queries/receipt_audit_apply.sql.
+--
+-- By hand, after filling audit_scope and creating audit_found, per day:
+--   psql -v lo="'2026-11-29'" -v hi="'2026-11-30'" -f Queries/receipt_audit.sql
 
-CREATE TEMP TABLE audit_found ON COMMIT DROP AS
-WITH r AS (
+INSERT INTO pg_temp.audit_found (category, conversation_id, message_id, recipient_id, sent_at)
+WITH s AS (
+    SELECT * FROM pg_temp.audit_scope WHERE sent_at >= :'lo'::timestamptz AND sent_at < :'hi'::timestamptz
+),
+r AS (
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, r.status, r.delivered_at, r.read_at,
            CASE WHEN s.sender_id IS NOT NULL THEN s.sent_at END AS message_sent_at, s.sender_id,
            s.sender_id IS NULL AS orphan,
            row_number() OVER (PARTITION BY r.conversation_id, r.message_id, r.recipient_id
                               ORDER BY (r.sent_at = s.sent_at) DESC, r.status DESC, r.sent_at) AS copy_rank
-    FROM pg_temp.audit_scope s
+    FROM s
     JOIN chat.receipts r
       ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
+    -- The chunk's bounds, as constants: only the partitions of these days and the one either side.
+    WHERE r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
 ),
 flags AS (
     SELECT r.*,
@@ -60,28 +70,12 @@ UNION ALL SELECT 'duplicate_receipt', conversation_id, message_id, recipient_id,
 UNION ALL SELECT 'orphan_receipt', conversation_id, message_id, recipient_id, sent_at FROM flags WHERE orphan
 UNION ALL
 SELECT 'missing_receipt', m.conversation_id, m.message_id, mb.user_id, m.sent_at
-FROM pg_temp.audit_scope m
+FROM s m
 JOIN chat.members mb
   ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id
  AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)
 WHERE NOT EXISTS (SELECT 1 FROM chat.receipts x
                   WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id
-                    AND x.sent_at >= m.sent_at - interval '1 day' AND x.sent_at <= m.sent_at + interval '1 day')
+                    AND x.sent_at >= m.sent_at - interval '1 day' AND x.sent_at <= m.sent_at + interval '1 day'
+                    AND x.sent_at >= :'lo'::timestamptz - interval '1 day' AND x.sent_at <= :'hi'::timestamptz + interval '1 day')
 GROUP BY m.conversation_id, m.message_id, m.sent_at, mb.user_id;
-
--- What is known of these messages is replaced by what was found; an anomaly still open keeps
--- the run that found it first.
-DELETE FROM chat.receipt_anomalies a
-USING pg_temp.audit_scope s
-WHERE a.conversation_id = s.conversation_id AND a.message_id = s.message_id
-  AND NOT EXISTS (SELECT 1 FROM pg_temp.audit_found f
-                  WHERE f.conversation_id = a.conversation_id AND f.message_id = a.message_id
-                    AND f.recipient_id = a.recipient_id AND f.category = a.category);
-
-INSERT INTO chat.receipt_anomalies AS a (conversation_id, message_id, recipient_id, category, row_count, sent_at, found_run_id)
-SELECT conversation_id, message_id, recipient_id, category, count(*), min(sent_at), :'run_id'::bigint
-FROM pg_temp.audit_found
-GROUP BY conversation_id, message_id, recipient_id, category
-ON CONFLICT (conversation_id, message_id, recipient_id, category) DO UPDATE
-   SET row_count = EXCLUDED.row_count, sent_at = EXCLUDED.sent_at
- WHERE a.row_count <> EXCLUDED.row_count OR a.sent_at <> EXCLUDED.sent_at;

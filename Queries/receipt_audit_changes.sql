@@ -2,7 +2,8 @@
 -- the previous audit's snapshot (:'prev', :'prev_xmin'), in commit order, whatever its
 -- timestamps: the message's own row, any of its receipts (a receipt of an old message that
 -- turned anomalous today), and for a membership row written since (a join or leave recorded
--- late) every message of the conversation from that join on. A receipt whose message does not
+-- late) every message of the conversation from that join on, or from that leave on (a leave
+-- changes who was a member only for what was sent after it). A receipt whose message does not
 -- exist brings in its own key and no sender (an orphan). Then Queries/receipt_audit.sql audits them.
 --
 -- By hand: psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/receipt_audit_changes.sql
@@ -13,16 +14,16 @@ FROM (
     WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION ALL
     SELECT r.conversation_id, r.message_id, coalesce(y.sent_at, r.sent_at), y.sender_id
-    FROM chat.receipts r
+    FROM (SELECT DISTINCT conversation_id, message_id, sent_at FROM chat.receipts
+          WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)) r
     LEFT JOIN LATERAL (
         SELECT y.sent_at, y.sender_id FROM chat.messages y
         WHERE y.conversation_id = r.conversation_id AND y.message_id = r.message_id
           AND y.sent_at >= r.sent_at - interval '1 day' AND y.sent_at <= r.sent_at + interval '1 day'
         LIMIT 1) y ON true
-    WHERE r.change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION ALL
     SELECT m.conversation_id, m.message_id, m.sent_at, m.sender_id
-    FROM (SELECT conversation_id, min(joined_at) AS joined_at FROM chat.members
+    FROM (SELECT conversation_id, min(coalesce(left_at, joined_at)) AS joined_at FROM chat.members
           WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
           GROUP BY conversation_id) mb
     JOIN chat.messages m ON m.conversation_id = mb.conversation_id AND m.sent_at >= mb.joined_at

@@ -95,6 +95,28 @@ import Testing
             #expect(missing.problems.contains { $0.hasSuffix("media.pack.zst: missing") })
             let extra = try damaged("extra") { d in try "x".write(toFile: d + "/notes.txt", atomically: true, encoding: .utf8) }
             #expect(extra.problems.contains { $0.contains("notes.txt: not listed in the manifest") })
+            // A media index whose offset is negative (the manifest updated to match) is a problem
+            // named by file and line, not a trap.
+            let negative = try damaged("negative-offset") { d in
+                var index: [UInt8] = []
+                try ZstdDecompressor.decompressFile(path: d + "/media.index.ndjson.zst") { index.append(contentsOf: $0) }
+                var lines = String(decoding: index, as: UTF8.self).split(separator: "\n").map(String.init)
+                #expect(!lines.isEmpty)
+                if !lines.isEmpty, let r = lines[0].range(of: #""offset":[0-9]+"#, options: .regularExpression) {
+                    lines[0].replaceSubrange(r, with: #""offset":-5"#)
+                }
+                let text = Array((lines.joined(separator: "\n") + "\n").utf8)
+                let compressed = try Zstd.compress(text)
+                try Data(compressed).write(to: URL(fileURLWithPath: d + "/media.index.ndjson.zst"))
+                var manifest = try JSONDecoder().decode(ArchiveManifest.self, from: Data(contentsOf: URL(fileURLWithPath: d + "/manifest.json")))
+                for i in manifest.files.indices where manifest.files[i].name == "media.index.ndjson.zst" {
+                    manifest.files[i].sha256 = SHA256.hash(compressed).hex
+                    manifest.files[i].bytes = Int64(compressed.count)
+                    manifest.files[i].uncompressedBytes = Int64(text.count)
+                }
+                try JSONEncoder().encode(manifest).write(to: URL(fileURLWithPath: d + "/manifest.json"))
+            }
+            #expect(negative.problems.contains { $0.contains("media.index.ndjson.zst: line 1: offset -5") }, "\(negative.problems)")
             // The CLI exits 1 and restore refuses a damaged archive.
             let cli = try runCommand(TestPaths.binary, ["archive", "verify", base + "/flipped", "--offline"])
             #expect(cli.status == 1)

@@ -87,6 +87,23 @@ func utc(_ s: String) -> Int64 { PostgresTimestamp.parseMicroseconds(s)! }
         #expect(chats[1].messages[0].at == 1_577_952_000_000_000)
         #expect(throws: EventError.self) { try TelegramImporter().parse(data: Data(try fixture("telegram/broken.json").utf8), fileName: "b.json") }
     }
+
+    @Test func datesTooLargeOrTooEarlyAreProblemsNotTraps() throws {
+        let json = """
+            {"id": 7, "name": "Chat", "type": "personal_chat", "messages": [
+              {"id": 1, "type": "message", "date_unixtime": "9223372036854775807", "from": "A", "from_id": "user1", "text": "x"},
+              {"id": 2, "type": "message", "date_unixtime": 1e300, "from": "A", "from_id": "user1", "text": "y"},
+              {"id": 3, "type": "message", "date": "0001-01-03T00:00:00", "from": "A", "from_id": "user1", "text": "z"},
+              {"id": 4, "type": "message", "date_unixtime": "1700000000", "edited_unixtime": "9223372036854775807", "from": "A", "from_id": "user1", "text": "ok"}
+            ]}
+            """
+        let chats = try TelegramImporter().parse(data: Data(json.utf8), fileName: "big.json")
+        #expect(chats.count == 1)
+        #expect(chats[0].messages.map(\.sourceID) == [4])
+        #expect(chats[0].messages.first?.editedAt == nil)
+        #expect(chats[0].problems.count == 3, "\(chats[0].problems)")
+        #expect(chats[0].problems.allSatisfy { $0.1.contains("outside 1970-9999") || $0.1.contains("no readable date") })
+    }
 }
 
 @Suite struct ImportLoadTests {

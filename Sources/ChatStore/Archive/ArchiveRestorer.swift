@@ -40,16 +40,23 @@ public struct ArchiveRestorer {
             let pack = FileHandle(forReadingAtPath: path + "/media.pack.zst")
             defer { try? pack?.close() }
             report.media = try c.copyIn("COPY restore_media (conversation_id, sha256, size_bytes, mime_type, file_name, encoding, bytes, external_uri, created_at) FROM STDIN") { w in
-                for line in index.split(separator: 10) {
-                    guard let o = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { throw ArchiveError("media index line is not JSON") }
-                    w.append((o["conversation_id"] as! NSNumber).int64Value)
-                    w.appendBytea(hexBytes(o["sha256"] as! String) ?? [])
-                    w.append((o["size_bytes"] as! NSNumber).int64Value)
+                for (n, line) in index.split(separator: 10).enumerated() {
+                    let at = "\(path)/media.index.ndjson.zst:\(n + 1)"
+                    guard let o = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else { throw ArchiveError("\(at): not a JSON object") }
+                    guard let conversation = o["conversation_id"] as? NSNumber else {
+                        throw ArchiveError("\(at): conversation_id must be an integer")
+                    }
+                    guard let shaHex = o["sha256"] as? String, let sha = hexBytes(shaHex), sha.count == 32 else { throw ArchiveError("\(at): sha256 must be 64 hex digits") }
+                    guard let size = o["size_bytes"] as? NSNumber, size.int64Value >= 0 else { throw ArchiveError("\(at): size_bytes must be a non-negative integer") }
+                    w.append(conversation.int64Value)
+                    w.appendBytea(sha)
+                    w.append(size.int64Value)
                     w.append(o["mime_type"] as? String ?? "application/octet-stream")
                     w.append(o["file_name"] as? String)
                     let encoding = o["encoding"] as? String ?? "none"
                     w.append(encoding)
                     if let off = (o["offset"] as? NSNumber)?.int64Value, let len = (o["length"] as? NSNumber)?.int64Value {
+                        guard off >= 0, len >= 0, len <= 1 << 32 else { throw ArchiveError("\(at): offset \(off) and length \(len) do not name a place in the pack") }
                         try pack?.seek(toOffset: UInt64(off))
                         let content = try Zstd.decompress([UInt8](pack?.readData(ofLength: Int(len)) ?? Data()))
                         // Stored as it was: zstd-compressed content is compressed again with the same settings.

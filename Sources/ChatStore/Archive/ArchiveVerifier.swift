@@ -69,6 +69,9 @@ public struct ArchiveVerifier {
                     problems.append("\(path)/\(idx.name): line \(n + 1) is not JSON"); continue
                 }
                 guard let off = (o["offset"] as? NSNumber)?.int64Value, let len = (o["length"] as? NSNumber)?.int64Value, let sha = o["sha256"] as? String else { continue }
+                guard off >= 0, len >= 0, len <= 1 << 32 else {
+                    problems.append("\(path)/\(idx.name): line \(n + 1): offset \(off) and length \(len) do not name a place in the pack"); continue
+                }
                 do {
                     try pack?.seek(toOffset: UInt64(off))
                     let frame = [UInt8](pack?.readData(ofLength: Int(len)) ?? Data())

@@ -522,8 +522,27 @@ FROM (
 ) x
 GROUP BY user_id
 ON CONFLICT (user_id) DO UPDATE
-   SET last_seen_at = EXCLUDED.last_seen_at, source = EXCLUDED.source, updated_at = now()
+   SET last_seen_at = EXCLUDED.last_seen_at, source = EXCLUDED.source, updated_at = EXCLUDED.updated_at
  WHERE EXCLUDED.last_seen_at > s.last_seen_at;
+
+"""#),
+        ("last_seen_check.sql", #"""
+-- Does the rollup of a day (the variable day) still match the day's messages, deliveries and
+-- reads? Counts and sums of user ids on both sides; any difference means the day is recomputed
+-- (Queries/last_seen.sql). Cheaper than recomputing: one count over the day's messages
+-- partition and two BRIN-driven counts over receipts.
+--
+-- By hand: psql -v day="'2026-11-28'" -f Queries/last_seen_check.sql
+SELECT (SELECT row(count(*), coalesce(sum(sender_id), 0)) FROM chat.messages
+        WHERE sent_at >= :'day'::date::timestamptz AND sent_at < :'day'::date::timestamptz + interval '1 day')::text
+     || (SELECT row(count(*), coalesce(sum(recipient_id), 0)) FROM chat.receipts
+         WHERE delivered_at >= :'day'::date::timestamptz AND delivered_at < :'day'::date::timestamptz + interval '1 day')::text
+     || (SELECT row(count(*), coalesce(sum(recipient_id), 0)) FROM chat.receipts
+         WHERE read_at >= :'day'::date::timestamptz AND read_at < :'day'::date::timestamptz + interval '1 day')::text
+     = (SELECT row(coalesce(sum(messages_sent), 0), coalesce(sum(messages_sent::bigint * user_id), 0))::text
+            || row(coalesce(sum(receipts_delivered), 0), coalesce(sum(receipts_delivered::bigint * user_id), 0))::text
+            || row(coalesce(sum(messages_read), 0), coalesce(sum(messages_read::bigint * user_id), 0))::text
+        FROM chat.daily_activity WHERE day = :'day'::date) AS unchanged
 
 """#),
         ("last_seen_days.sql", #"""
@@ -534,23 +553,24 @@ ON CONFLICT (user_id) DO UPDATE
 -- run past midnight, and an event decides where the one before it ends).
 --
 -- By hand: psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/last_seen_days.sql
-SELECT DISTINCT day FROM (
-    SELECT (sent_at AT TIME ZONE 'UTC')::date AS day FROM chat.messages
+SELECT day, bool_or(forced) AS forced FROM (
+    SELECT (sent_at AT TIME ZONE 'UTC')::date AS day, false AS forced FROM chat.messages
     WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION
-    SELECT (unnest(ARRAY[delivered_at, read_at]) AT TIME ZONE 'UTC')::date FROM chat.receipts
+    SELECT (unnest(ARRAY[delivered_at, read_at]) AT TIME ZONE 'UTC')::date, false FROM chat.receipts
     WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION
-    SELECT (unnest(ARRAY[(old_value->>'delivered_at')::timestamptz, (old_value->>'read_at')::timestamptz]) AT TIME ZONE 'UTC')::date
+    SELECT (unnest(ARRAY[(old_value->>'delivered_at')::timestamptz, (old_value->>'read_at')::timestamptz]) AT TIME ZONE 'UTC')::date, true
     FROM chat.receipt_repairs
     WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION
-    SELECT d FROM chat.presence_events p
+    SELECT d, true FROM chat.presence_events p
     CROSS JOIN LATERAL (VALUES ((p.occurred_at AT TIME ZONE 'UTC')::date - 1), ((p.occurred_at AT TIME ZONE 'UTC')::date),
                                ((p.occurred_at AT TIME ZONE 'UTC')::date + 1)) v(d)
     WHERE p.change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(p.change_xid::text::xid8, :'prev'::pg_snapshot)
 ) x
 WHERE day IS NOT NULL
+GROUP BY day
 ORDER BY day
 
 """#),
@@ -581,19 +601,29 @@ ORDER BY day
 -- A receipt belongs to a message when their conversation and message ids match and the
 -- receipt's sent_at is within a day of the message's.
 --
--- By hand, after filling audit_scope: psql -v run_id=0 -f Queries/receipt_audit.sql
+-- The work goes one UTC day of the scope at a time ([lo, hi)), so each statement reads the
+-- receipts partitions of that day and the day either side, whatever the history: its memory and
+-- temporary space are those of three partitions. Then Queries/receipt_audit_apply.sql.
+--
+-- By hand, after filling audit_scope and creating audit_found, per day:
+--   psql -v lo="'2026-11-29'" -v hi="'2026-11-30'" -f Queries/receipt_audit.sql
 
-CREATE TEMP TABLE audit_found ON COMMIT DROP AS
-WITH r AS (
+INSERT INTO pg_temp.audit_found (category, conversation_id, message_id, recipient_id, sent_at)
+WITH s AS (
+    SELECT * FROM pg_temp.audit_scope WHERE sent_at >= :'lo'::timestamptz AND sent_at < :'hi'::timestamptz
+),
+r AS (
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, r.status, r.delivered_at, r.read_at,
            CASE WHEN s.sender_id IS NOT NULL THEN s.sent_at END AS message_sent_at, s.sender_id,
            s.sender_id IS NULL AS orphan,
            row_number() OVER (PARTITION BY r.conversation_id, r.message_id, r.recipient_id
                               ORDER BY (r.sent_at = s.sent_at) DESC, r.status DESC, r.sent_at) AS copy_rank
-    FROM pg_temp.audit_scope s
+    FROM s
     JOIN chat.receipts r
       ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
+    -- The chunk's bounds, as constants: only the partitions of these days and the one either side.
+    WHERE r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
 ),
 flags AS (
     SELECT r.*,
@@ -617,14 +647,22 @@ UNION ALL SELECT 'duplicate_receipt', conversation_id, message_id, recipient_id,
 UNION ALL SELECT 'orphan_receipt', conversation_id, message_id, recipient_id, sent_at FROM flags WHERE orphan
 UNION ALL
 SELECT 'missing_receipt', m.conversation_id, m.message_id, mb.user_id, m.sent_at
-FROM pg_temp.audit_scope m
+FROM s m
 JOIN chat.members mb
   ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id
  AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)
 WHERE NOT EXISTS (SELECT 1 FROM chat.receipts x
                   WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id
-                    AND x.sent_at >= m.sent_at - interval '1 day' AND x.sent_at <= m.sent_at + interval '1 day')
+                    AND x.sent_at >= m.sent_at - interval '1 day' AND x.sent_at <= m.sent_at + interval '1 day'
+                    AND x.sent_at >= :'lo'::timestamptz - interval '1 day' AND x.sent_at <= :'hi'::timestamptz + interval '1 day')
 GROUP BY m.conversation_id, m.message_id, m.sent_at, mb.user_id;
+
+"""#),
+        ("receipt_audit_apply.sql", #"""
+-- After Queries/receipt_audit.sql has filled pg_temp.audit_found for every day of the scope:
+-- chat.receipt_anomalies gets what was found for the scope's messages.
+--
+-- By hand: psql -v run_id=0 -f Queries/receipt_audit_apply.sql
 
 -- What is known of these messages is replaced by what was found; an anomaly still open keeps
 -- the run that found it first.
@@ -649,7 +687,8 @@ ON CONFLICT (conversation_id, message_id, recipient_id, category) DO UPDATE
 -- the previous audit's snapshot (:'prev', :'prev_xmin'), in commit order, whatever its
 -- timestamps: the message's own row, any of its receipts (a receipt of an old message that
 -- turned anomalous today), and for a membership row written since (a join or leave recorded
--- late) every message of the conversation from that join on. A receipt whose message does not
+-- late) every message of the conversation from that join on, or from that leave on (a leave
+-- changes who was a member only for what was sent after it). A receipt whose message does not
 -- exist brings in its own key and no sender (an orphan). Then Queries/receipt_audit.sql audits them.
 --
 -- By hand: psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/receipt_audit_changes.sql
@@ -660,16 +699,16 @@ FROM (
     WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION ALL
     SELECT r.conversation_id, r.message_id, coalesce(y.sent_at, r.sent_at), y.sender_id
-    FROM chat.receipts r
+    FROM (SELECT DISTINCT conversation_id, message_id, sent_at FROM chat.receipts
+          WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)) r
     LEFT JOIN LATERAL (
         SELECT y.sent_at, y.sender_id FROM chat.messages y
         WHERE y.conversation_id = r.conversation_id AND y.message_id = r.message_id
           AND y.sent_at >= r.sent_at - interval '1 day' AND y.sent_at <= r.sent_at + interval '1 day'
         LIMIT 1) y ON true
-    WHERE r.change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION ALL
     SELECT m.conversation_id, m.message_id, m.sent_at, m.sender_id
-    FROM (SELECT conversation_id, min(joined_at) AS joined_at FROM chat.members
+    FROM (SELECT conversation_id, min(coalesce(left_at, joined_at)) AS joined_at FROM chat.members
           WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
           GROUP BY conversation_id) mb
     JOIN chat.messages m ON m.conversation_id = mb.conversation_id AND m.sent_at >= mb.joined_at
@@ -707,7 +746,13 @@ ORDER BY 1, 2;
 -- Orphan receipts and statuses ahead of their times are reported, never changed (the message
 -- may be archived; the missing time is unknown).
 --
--- By hand (in a transaction, after filling repair_scope): psql -1 -v run_id=0 -f Queries/receipt_repair.sql
+-- The repair goes one UTC day of the scope at a time ([lo, hi)), each statement bounded to the
+-- receipts partitions of that day and the day either side.
+--
+-- By hand (in a transaction, after filling repair_scope), per day:
+--   psql -1 -v run_id=0 -v lo="'2026-11-29'" -v hi="'2026-11-30'" -f Queries/receipt_repair.sql
+
+DROP TABLE IF EXISTS pg_temp.repair_duplicates;
 
 -- 1. Duplicates: one row per (message, recipient) stays, the one filed under the message's
 --    sent_at (else the earliest), with the highest status and the earliest times of the group.
@@ -716,9 +761,10 @@ SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at,
        row_number() OVER w AS copy_rank,
        max(r.status) OVER g AS status, min(r.delivered_at) OVER g AS delivered_at, min(r.read_at) OVER g AS read_at,
        count(*) OVER g AS copies
-FROM pg_temp.repair_scope s
+FROM (SELECT * FROM pg_temp.repair_scope WHERE sent_at >= :'lo'::timestamptz AND sent_at < :'hi'::timestamptz) s
 JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
  AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
+ AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
 WINDOW g AS (PARTITION BY r.conversation_id, r.message_id, r.recipient_id),
        w AS (PARTITION BY r.conversation_id, r.message_id, r.recipient_id ORDER BY (r.sent_at = s.sent_at) DESC, r.sent_at);
 
@@ -727,14 +773,14 @@ WITH kept AS (
 ), old AS (
     SELECT k.*, to_jsonb(r) AS old FROM kept k
     JOIN chat.receipts r ON r.conversation_id = k.conversation_id AND r.message_id = k.message_id
-     AND r.recipient_id = k.recipient_id AND r.sent_at = k.sent_at
+     AND r.recipient_id = k.recipient_id AND r.sent_at = k.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
     WHERE r.status <> k.status OR r.delivered_at IS DISTINCT FROM k.delivered_at OR r.read_at IS DISTINCT FROM k.read_at
 ), fixed AS (
     UPDATE chat.receipts r
        SET status = o.status, delivered_at = o.delivered_at, read_at = o.read_at, change_xid = DEFAULT
       FROM old o
      WHERE r.conversation_id = o.conversation_id AND r.message_id = o.message_id
-       AND r.recipient_id = o.recipient_id AND r.sent_at = o.sent_at
+       AND r.recipient_id = o.recipient_id AND r.sent_at = o.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
     RETURNING o.conversation_id, o.message_id, o.recipient_id, o.sent_at, o.old, to_jsonb(r) AS new
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -743,7 +789,7 @@ SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'd
 WITH gone AS (
     DELETE FROM chat.receipts r USING pg_temp.repair_duplicates d
     WHERE d.copy_rank > 1 AND r.conversation_id = d.conversation_id AND r.message_id = d.message_id
-      AND r.recipient_id = d.recipient_id AND r.sent_at = d.sent_at
+      AND r.recipient_id = d.recipient_id AND r.sent_at = d.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
     RETURNING r.conversation_id, r.message_id, r.recipient_id, r.sent_at, to_jsonb(r) AS old
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -753,10 +799,12 @@ SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'd
 WITH bad AS (
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at,
            CASE WHEN r.recipient_id = m.sender_id THEN 'sender_receipt' ELSE 'non_member_receipt' END AS category
-    FROM pg_temp.repair_scope s
+    FROM (SELECT * FROM pg_temp.repair_scope WHERE sent_at >= :'lo'::timestamptz AND sent_at < :'hi'::timestamptz) s
     JOIN chat.messages m ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
+     AND m.sent_at >= :'lo'::timestamptz AND m.sent_at < :'hi'::timestamptz
     JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
+ AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
     WHERE r.recipient_id = m.sender_id OR NOT EXISTS (
           SELECT 1 FROM chat.members mb
           WHERE mb.conversation_id = r.conversation_id AND mb.user_id = r.recipient_id
@@ -764,7 +812,7 @@ WITH bad AS (
 ), gone AS (
     DELETE FROM chat.receipts r USING bad b
     WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
-      AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at
+      AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
     RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, to_jsonb(r) AS old
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -774,10 +822,12 @@ SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, ca
 WITH bad AS (
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, m.sent_at AS message_sent_at, to_jsonb(r) AS old,
            CASE WHEN r.delivered_at < m.sent_at THEN 'delivered_before_sent' ELSE 'read_before_sent' END AS category
-    FROM pg_temp.repair_scope s
+    FROM (SELECT * FROM pg_temp.repair_scope WHERE sent_at >= :'lo'::timestamptz AND sent_at < :'hi'::timestamptz) s
     JOIN chat.messages m ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
+     AND m.sent_at >= :'lo'::timestamptz AND m.sent_at < :'hi'::timestamptz
     JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
+ AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
     WHERE r.delivered_at < m.sent_at OR r.read_at < m.sent_at
 ), fixed AS (
     UPDATE chat.receipts r
@@ -786,7 +836,7 @@ WITH bad AS (
            change_xid = DEFAULT
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
-       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at
+       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
     RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, b.old, to_jsonb(r) AS new
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -796,15 +846,16 @@ SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, ca
 WITH bad AS (
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, to_jsonb(r) AS old,
            CASE WHEN r.delivered_at IS NULL THEN 'read_without_delivered' ELSE 'read_before_delivered' END AS category
-    FROM pg_temp.repair_scope s
+    FROM (SELECT * FROM pg_temp.repair_scope WHERE sent_at >= :'lo'::timestamptz AND sent_at < :'hi'::timestamptz) s
     JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
+ AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
     WHERE r.read_at IS NOT NULL AND (r.delivered_at IS NULL OR r.read_at < r.delivered_at)
 ), fixed AS (
     UPDATE chat.receipts r SET delivered_at = r.read_at, change_xid = DEFAULT
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
-       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at
+       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
     RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, b.old, to_jsonb(r) AS new
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -814,15 +865,16 @@ SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, ca
 WITH bad AS (
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, to_jsonb(r) AS old,
            CASE WHEN r.read_at IS NOT NULL THEN 3 ELSE 2 END AS implied
-    FROM pg_temp.repair_scope s
+    FROM (SELECT * FROM pg_temp.repair_scope WHERE sent_at >= :'lo'::timestamptz AND sent_at < :'hi'::timestamptz) s
     JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
+ AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
     WHERE (r.read_at IS NOT NULL AND r.status < 3) OR (r.delivered_at IS NOT NULL AND r.status < 2)
 ), fixed AS (
     UPDATE chat.receipts r SET status = b.implied, change_xid = DEFAULT
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
-       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at
+       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
     RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.old, to_jsonb(r) AS new
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -832,14 +884,16 @@ SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 's
 --    redelivers the message.
 WITH missing AS (
     SELECT DISTINCT m.conversation_id, m.message_id, m.sent_at, mb.user_id
-    FROM pg_temp.repair_scope s
+    FROM (SELECT * FROM pg_temp.repair_scope WHERE sent_at >= :'lo'::timestamptz AND sent_at < :'hi'::timestamptz) s
     JOIN chat.messages m ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
+     AND m.sent_at >= :'lo'::timestamptz AND m.sent_at < :'hi'::timestamptz
     JOIN chat.members mb
       ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id
      AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)
     WHERE NOT EXISTS (SELECT 1 FROM chat.receipts x
                       WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id
-                        AND x.sent_at >= m.sent_at - interval '1 day' AND x.sent_at <= m.sent_at + interval '1 day')
+                        AND x.sent_at >= m.sent_at - interval '1 day' AND x.sent_at <= m.sent_at + interval '1 day'
+                        AND x.sent_at >= :'lo'::timestamptz - interval '1 day' AND x.sent_at <= :'hi'::timestamptz + interval '1 day')
 ), added AS (
     INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, updated_at)
     SELECT conversation_id, message_id, sent_at, user_id, 1, now() FROM missing
@@ -1094,107 +1148,35 @@ LEFT JOIN per_user p ON p.unread BETWEEN b.lo AND b.hi
 GROUP BY b.label, b.ord ORDER BY b.ord
 
 """#),
-        ("unread_apply_full.sql", #"""
--- Writes a full recompute into the tables: pg_temp.unread_expected_messages (from
--- Queries/unread_messages_full.sql) into chat.unread_messages, and pg_temp.unread_expected (from
--- Queries/unread_full.sql) into chat.unread_counts. Only rows that differ are written, so a
--- full run over correct tables changes nothing.
+        ("unread_apply.sql", #"""
+-- Incremental unread counts, second part: after Queries/unread_changes.sql found what changed
+-- and Queries/unread_reads.sql found the read receipts of the items, each item is unread or not
+-- by the definition of Queries/unread_full.sql; chat.unread_messages gets or loses its row and
+-- the counts of the pairs touched are recounted (docs/jobs.md).
 --
--- Run by `chatstore jobs unread --full | --repair`, after creating the two temp tables.
+-- By hand, in the same transaction: psql -f Queries/unread_apply.sql
 
-DELETE FROM chat.unread_messages u
-WHERE NOT EXISTS (SELECT 1 FROM pg_temp.unread_expected_messages e
-                  WHERE e.conversation_id = u.conversation_id AND e.user_id = u.user_id
-                    AND e.message_id = u.message_id AND e.sent_at = u.sent_at);
-
-INSERT INTO chat.unread_messages (conversation_id, user_id, message_id, sent_at)
-SELECT conversation_id, user_id, message_id, sent_at FROM pg_temp.unread_expected_messages
-ON CONFLICT DO NOTHING;
-
-DELETE FROM chat.unread_counts u
-WHERE NOT EXISTS (SELECT 1 FROM pg_temp.unread_expected e WHERE e.conversation_id = u.conversation_id AND e.user_id = u.user_id);
-
-INSERT INTO chat.unread_counts AS u (conversation_id, user_id, unread, last_message_at, updated_at)
-SELECT conversation_id, user_id, unread, last_message_at, now() FROM pg_temp.unread_expected
-ON CONFLICT (conversation_id, user_id) DO UPDATE
-   SET unread = EXCLUDED.unread, last_message_at = EXCLUDED.last_message_at, updated_at = now()
- WHERE u.unread IS DISTINCT FROM EXCLUDED.unread OR u.last_message_at IS DISTINCT FROM EXCLUDED.last_message_at;
-
-"""#),
-        ("unread_changes.sql", #"""
--- Incremental unread counts: everything that changed since the previous run's snapshot
--- (:'prev', a pg_snapshot; :'prev_xmin', its xmin), recomputed exactly (docs/jobs.md).
---
--- A row changed since that run when the transaction that last wrote it (change_xid) is not
--- visible in :'prev': committed after the snapshot was taken, whatever its timestamps say and
--- however long it stayed open. change_xid >= xmin finds them through the BRIN indexes (a few
--- pages per partition); pg_visible_in_snapshot keeps exactly the ones that are new.
---
--- What is recomputed:
---   a member whose membership row changed (join, leave, rejoin): the pair, whole;
---   a message whose row changed (new, late, edited, deleted, undeleted): that message for every
---     current member of its conversation;
---   a receipt that changed: its message for its recipient.
--- Each (member, message) is then unread or not by the definition of Queries/unread_full.sql, and
--- chat.unread_messages gets or loses its row; the counts of the pairs touched are recounted
--- from it. Nothing is added as a delta, so a change seen twice cannot be counted twice.
---
--- Temporary tables are analyzed as they are made (autovacuum never does), so the plans that
--- join them fit what the night changed, a few rows or millions.
---
--- By hand, in one REPEATABLE READ transaction (psql -1 with default_transaction_isolation):
---   psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/unread_changes.sql
-
--- Membership rows written since the previous run: these pairs are recomputed whole.
-CREATE TEMP TABLE unread_changed_pairs ON COMMIT DROP AS
-SELECT DISTINCT conversation_id, user_id
-FROM chat.members
-WHERE change_xid >= :'prev_xmin'::bigint
-  AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot);
-ANALYZE pg_temp.unread_changed_pairs;
-
--- (member, message) items to re-evaluate: changed messages for every current member, changed
--- receipts for their recipient (the message rows within a day of the receipt's sent_at).
-CREATE TEMP TABLE unread_changed_items ON COMMIT DROP AS
-SELECT m.conversation_id, c.user_id, m.message_id, m.sent_at
-FROM chat.messages m
-JOIN (SELECT DISTINCT conversation_id, user_id FROM chat.members WHERE left_at IS NULL) c
-  ON c.conversation_id = m.conversation_id
-WHERE m.change_xid >= :'prev_xmin'::bigint
-  AND NOT pg_visible_in_snapshot(m.change_xid::text::xid8, :'prev'::pg_snapshot)
-UNION
-SELECT r.conversation_id, r.recipient_id, y.message_id, y.sent_at
-FROM chat.receipts r
--- LATERAL ... OFFSET 0: one index probe by key into the partitions of that day.
-CROSS JOIN LATERAL (
-    SELECT y.message_id, y.sent_at FROM chat.messages y
-    WHERE y.conversation_id = r.conversation_id AND y.message_id = r.message_id
-      AND y.sent_at >= r.sent_at - interval '1 day' AND y.sent_at <= r.sent_at + interval '1 day'
-    OFFSET 0) y
-WHERE r.change_xid >= :'prev_xmin'::bigint
-  AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot);
-ANALYZE pg_temp.unread_changed_items;
-
--- Each item now: inside the member's current membership, and unread or not.
+-- Each item now: inside the member's current membership, and unread or not (its read receipts
+-- were found a day at a time by Queries/unread_reads.sql).
+-- Temporary tables only, joined on several columns whose combination the planner cannot estimate
+-- (it expects one row and would nest loops over 100,000s): hash joins.
+SET LOCAL enable_nestloop = off;
 CREATE TEMP TABLE unread_item_state ON COMMIT DROP AS
 SELECT i.conversation_id, i.user_id, i.message_id, i.sent_at,
        coalesce(i.sent_at >= c.joined_at, false) AS in_membership,
-       coalesce(i.sent_at >= c.joined_at AND m.sender_id <> i.user_id AND m.deleted_at IS NULL
-                AND NOT EXISTS (
-                    SELECT 1 FROM chat.receipts r
-                    WHERE r.conversation_id = i.conversation_id AND r.message_id = i.message_id AND r.recipient_id = i.user_id
-                      AND r.sent_at >= i.sent_at - interval '1 day' AND r.sent_at <= i.sent_at + interval '1 day'
-                      AND (r.status = 3 OR r.read_at IS NOT NULL)), false) AS unread
+       coalesce(i.sent_at >= c.joined_at AND m.sender_id <> i.user_id AND m.deleted_at IS NULL AND x.message_id IS NULL, false) AS unread
 FROM pg_temp.unread_changed_items i
-CROSS JOIN LATERAL (
-    SELECT y.sender_id, y.deleted_at FROM chat.messages y
-    WHERE y.conversation_id = i.conversation_id AND y.message_id = i.message_id AND y.sent_at = i.sent_at
-    OFFSET 0) m
-CROSS JOIN LATERAL (
-    SELECT max(x.joined_at) AS joined_at FROM chat.members x
-    WHERE x.conversation_id = i.conversation_id AND x.user_id = i.user_id AND x.left_at IS NULL) c
+JOIN pg_temp.unread_changed_messages m
+  ON m.conversation_id = i.conversation_id AND m.message_id = i.message_id AND m.sent_at = i.sent_at
+-- A join, not a correlated NOT EXISTS in the select list (which would rescan the reads per item).
+LEFT JOIN pg_temp.unread_item_reads x
+  ON x.conversation_id = i.conversation_id AND x.user_id = i.user_id AND x.message_id = i.message_id AND x.sent_at = i.sent_at
+LEFT JOIN (SELECT conversation_id, user_id, max(joined_at) AS joined_at FROM chat.members
+           WHERE left_at IS NULL GROUP BY conversation_id, user_id) c
+  ON c.conversation_id = i.conversation_id AND c.user_id = i.user_id
 WHERE NOT EXISTS (SELECT 1 FROM pg_temp.unread_changed_pairs p
                   WHERE p.conversation_id = i.conversation_id AND p.user_id = i.user_id);
+SET LOCAL enable_nestloop = on;
 ANALYZE pg_temp.unread_item_state;
 
 -- Pairs recomputed whole: their unread messages from their current join on.
@@ -1216,15 +1198,28 @@ WHERE m.sender_id <> c.user_id AND m.deleted_at IS NULL
         AND r.sent_at >= m.sent_at - interval '1 day' AND r.sent_at <= m.sent_at + interval '1 day'
         AND (r.status = 3 OR r.read_at IS NOT NULL));
 
--- Items: read, deleted or outside the membership now → no row; unread now → a row.
-DELETE FROM chat.unread_messages u
-USING pg_temp.unread_item_state s
-WHERE NOT s.unread AND u.conversation_id = s.conversation_id AND u.user_id = s.user_id
-  AND u.message_id = s.message_id AND u.sent_at = s.sent_at;
+-- Items: read, deleted or outside the membership now → no row; unread now → a row. The rows
+-- really deleted and inserted are counted per pair: a pair not taken whole is recounted as its
+-- count plus what it gained less what it lost, which is its number of rows here (the count and
+-- the rows agree after every run; --verify checks both against a full recompute).
+CREATE TEMP TABLE unread_set_delta (conversation_id bigint, user_id bigint, delta bigint) ON COMMIT DROP;
 
-INSERT INTO chat.unread_messages (conversation_id, user_id, message_id, sent_at)
-SELECT conversation_id, user_id, message_id, sent_at FROM pg_temp.unread_item_state WHERE unread
-ON CONFLICT DO NOTHING;
+WITH gone AS (
+    DELETE FROM chat.unread_messages u
+    USING pg_temp.unread_item_state s
+    WHERE NOT s.unread AND u.conversation_id = s.conversation_id AND u.user_id = s.user_id
+      AND u.message_id = s.message_id AND u.sent_at = s.sent_at
+    RETURNING u.conversation_id, u.user_id
+)
+INSERT INTO pg_temp.unread_set_delta SELECT conversation_id, user_id, -count(*) FROM gone GROUP BY 1, 2;
+
+WITH added AS (
+    INSERT INTO chat.unread_messages (conversation_id, user_id, message_id, sent_at)
+    SELECT conversation_id, user_id, message_id, sent_at FROM pg_temp.unread_item_state WHERE unread
+    ON CONFLICT DO NOTHING
+    RETURNING conversation_id, user_id
+)
+INSERT INTO pg_temp.unread_set_delta SELECT conversation_id, user_id, count(*) FROM added GROUP BY 1, 2;
 
 -- The pairs whose counts may have changed. A pair without a counts row yet is taken whole.
 CREATE TEMP TABLE unread_touched ON COMMIT DROP AS
@@ -1257,17 +1252,137 @@ FROM (SELECT x.conversation_id, x.user_id, max(x.joined_at) AS joined_at
       WHERE t.whole
       GROUP BY x.conversation_id, x.user_id) c
 ON CONFLICT (conversation_id, user_id) DO UPDATE
-   SET unread = EXCLUDED.unread, last_message_at = EXCLUDED.last_message_at, updated_at = now()
+   SET unread = EXCLUDED.unread, last_message_at = EXCLUDED.last_message_at, updated_at = EXCLUDED.updated_at
  WHERE u.unread IS DISTINCT FROM EXCLUDED.unread OR u.last_message_at IS DISTINCT FROM EXCLUDED.last_message_at;
 
--- Other touched pairs: recount; the last message time can only move forward.
+-- Other touched pairs: their count moves by what their rows gained and lost; the last message
+-- time can only move forward.
 UPDATE chat.unread_counts u
-   SET unread = n.unread, last_message_at = greatest(u.last_message_at, t.last_at), updated_at = now()
+   SET unread = u.unread + coalesce(n.delta, 0), last_message_at = greatest(u.last_message_at, t.last_at), updated_at = now()
   FROM pg_temp.unread_touched t
- CROSS JOIN LATERAL (SELECT count(*)::integer AS unread FROM chat.unread_messages x
-                     WHERE x.conversation_id = t.conversation_id AND x.user_id = t.user_id) n
+  LEFT JOIN (SELECT conversation_id, user_id, sum(delta)::integer AS delta FROM pg_temp.unread_set_delta GROUP BY 1, 2) n
+    ON n.conversation_id = t.conversation_id AND n.user_id = t.user_id
  WHERE NOT t.whole AND u.conversation_id = t.conversation_id AND u.user_id = t.user_id
-   AND (u.unread <> n.unread OR t.last_at > coalesce(u.last_message_at, '-infinity'::timestamptz));
+   AND (coalesce(n.delta, 0) <> 0 OR t.last_at > coalesce(u.last_message_at, '-infinity'::timestamptz));
+
+"""#),
+        ("unread_apply_full.sql", #"""
+-- Writes a full recompute into the tables: pg_temp.unread_expected_messages (from
+-- Queries/unread_messages_full.sql) into chat.unread_messages, and pg_temp.unread_expected (from
+-- Queries/unread_full.sql) into chat.unread_counts. Only rows that differ are written, so a
+-- full run over correct tables changes nothing.
+--
+-- Run by `chatstore jobs unread --full | --repair`, after creating the two temp tables.
+
+-- (Deletes name their rows with IN (...) rather than a correlated NOT EXISTS on the temporary
+-- table: Citus plans the subquery on its own, and PostgreSQL hashes it.)
+DELETE FROM chat.unread_messages
+WHERE (conversation_id, user_id, message_id, sent_at) IN (
+    SELECT u.conversation_id, u.user_id, u.message_id, u.sent_at FROM chat.unread_messages u
+    LEFT JOIN pg_temp.unread_expected_messages e
+      ON e.conversation_id = u.conversation_id AND e.user_id = u.user_id AND e.message_id = u.message_id AND e.sent_at = u.sent_at
+    WHERE e.conversation_id IS NULL);
+
+INSERT INTO chat.unread_messages (conversation_id, user_id, message_id, sent_at)
+SELECT conversation_id, user_id, message_id, sent_at FROM pg_temp.unread_expected_messages
+ON CONFLICT DO NOTHING;
+
+DELETE FROM chat.unread_counts
+WHERE (conversation_id, user_id) IN (
+    SELECT u.conversation_id, u.user_id FROM chat.unread_counts u
+    LEFT JOIN pg_temp.unread_expected e ON e.conversation_id = u.conversation_id AND e.user_id = u.user_id
+    WHERE e.conversation_id IS NULL);
+
+INSERT INTO chat.unread_counts AS u (conversation_id, user_id, unread, last_message_at, updated_at)
+SELECT conversation_id, user_id, unread, last_message_at, now() FROM pg_temp.unread_expected
+ON CONFLICT (conversation_id, user_id) DO UPDATE
+   SET unread = EXCLUDED.unread, last_message_at = EXCLUDED.last_message_at, updated_at = EXCLUDED.updated_at
+ WHERE u.unread IS DISTINCT FROM EXCLUDED.unread OR u.last_message_at IS DISTINCT FROM EXCLUDED.last_message_at;
+
+"""#),
+        ("unread_changes.sql", #"""
+-- Incremental unread counts: everything that changed since the previous run's snapshot
+-- (:'prev', a pg_snapshot; :'prev_xmin', its xmin), recomputed exactly (docs/jobs.md).
+--
+-- A row changed since that run when the transaction that last wrote it (change_xid) is not
+-- visible in :'prev': committed after the snapshot was taken, whatever its timestamps say and
+-- however long it stayed open. change_xid >= xmin finds them through the BRIN indexes (a few
+-- pages per partition); pg_visible_in_snapshot keeps exactly the ones that are new.
+--
+-- What is recomputed:
+--   a member whose membership row changed (join, leave, rejoin): the pair, whole;
+--   a message whose row changed (new, late, edited, deleted, undeleted): that message for every
+--     current member of its conversation;
+--   a receipt that changed: its message for its recipient.
+-- Each (member, message) is then unread or not by the definition of Queries/unread_full.sql, and
+-- chat.unread_messages gets or loses its row; the counts of the pairs touched are recounted
+-- from it. Nothing is added as a delta, so a change seen twice cannot be counted twice.
+--
+-- Temporary tables are analyzed as they are made (autovacuum never does), so the plans that
+-- join them fit what the night changed, a few rows or millions.
+--
+-- This file finds what changed; Queries/unread_reads.sql then finds the items' read receipts a
+-- day at a time, and Queries/unread_apply.sql recomputes and writes.
+--
+-- By hand, in one REPEATABLE READ transaction (psql -1 with default_transaction_isolation):
+--   psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/unread_changes.sql
+
+-- Membership rows written since the previous run: these pairs are recomputed whole.
+CREATE TEMP TABLE unread_changed_pairs ON COMMIT DROP AS
+SELECT DISTINCT conversation_id, user_id
+FROM chat.members
+WHERE change_xid >= :'prev_xmin'::bigint
+  AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot);
+ANALYZE pg_temp.unread_changed_pairs;
+
+-- Messages to re-evaluate: those written since, and those of receipts written since (the
+-- message rows within a day of the receipt's sent_at; each message probed once).
+CREATE TEMP TABLE unread_changed_messages ON COMMIT DROP AS
+SELECT conversation_id, message_id, sent_at, sender_id, deleted_at
+FROM chat.messages
+WHERE change_xid >= :'prev_xmin'::bigint
+  AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot);
+ANALYZE pg_temp.unread_changed_messages;
+
+-- ... and the messages of receipts written since that are not among them (usually the late
+-- reads of older messages: the receipts of new messages have their message above).
+INSERT INTO pg_temp.unread_changed_messages (conversation_id, message_id, sent_at, sender_id, deleted_at)
+SELECT DISTINCT y.conversation_id, y.message_id, y.sent_at, y.sender_id, y.deleted_at
+FROM (SELECT DISTINCT conversation_id, message_id, sent_at FROM chat.receipts
+      WHERE change_xid >= :'prev_xmin'::bigint
+        AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)) r
+-- LATERAL ... OFFSET 0: one index probe by key into the partitions of that day.
+CROSS JOIN LATERAL (
+    SELECT y.conversation_id, y.message_id, y.sent_at, y.sender_id, y.deleted_at FROM chat.messages y
+    WHERE y.conversation_id = r.conversation_id AND y.message_id = r.message_id
+      AND y.sent_at >= r.sent_at - interval '1 day' AND y.sent_at <= r.sent_at + interval '1 day'
+    OFFSET 0) y
+WHERE NOT EXISTS (SELECT 1 FROM pg_temp.unread_changed_messages k
+                  WHERE k.conversation_id = r.conversation_id AND k.message_id = r.message_id AND k.sent_at = r.sent_at)
+  AND NOT EXISTS (SELECT 1 FROM pg_temp.unread_changed_messages k
+                  WHERE k.conversation_id = y.conversation_id AND k.message_id = y.message_id AND k.sent_at = y.sent_at);
+ANALYZE pg_temp.unread_changed_messages;
+
+-- (member, message) items to re-evaluate: a message written since, for every current member of
+-- its conversation; a receipt written since, for its recipient.
+CREATE TEMP TABLE unread_changed_items ON COMMIT DROP AS
+SELECT m.conversation_id, c.user_id, m.message_id, m.sent_at
+FROM chat.messages m
+JOIN (SELECT DISTINCT conversation_id, user_id FROM chat.members WHERE left_at IS NULL) c
+  ON c.conversation_id = m.conversation_id
+WHERE m.change_xid >= :'prev_xmin'::bigint
+  AND NOT pg_visible_in_snapshot(m.change_xid::text::xid8, :'prev'::pg_snapshot)
+UNION
+SELECT r.conversation_id, r.recipient_id, m.message_id, m.sent_at
+FROM chat.receipts r
+JOIN pg_temp.unread_changed_messages m
+  ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id
+ AND m.sent_at >= r.sent_at - interval '1 day' AND m.sent_at <= r.sent_at + interval '1 day'
+WHERE r.change_xid >= :'prev_xmin'::bigint
+  AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot);
+ANALYZE pg_temp.unread_changed_items;
+
+CREATE TEMP TABLE unread_item_reads (conversation_id bigint, user_id bigint, message_id bigint, sent_at timestamptz) ON COMMIT DROP;
 
 """#),
         ("unread_full.sql", #"""
@@ -1323,6 +1438,24 @@ WHERE m.sender_id <> c.user_id AND m.deleted_at IS NULL
       WHERE r.conversation_id = m.conversation_id AND r.message_id = m.message_id AND r.recipient_id = c.user_id
         AND r.sent_at >= m.sent_at - interval '1 day' AND r.sent_at <= m.sent_at + interval '1 day'
         AND (r.status = 3 OR r.read_at IS NOT NULL))
+
+"""#),
+        ("unread_reads.sql", #"""
+-- Incremental unread counts: the read receipts of the items of one chunk of days ([lo, hi)) of
+-- pg_temp.unread_changed_items: any receipt row of the member for the message, within a day of
+-- its sent_at, that shows a read. The bounds are constants, so each statement reads only the
+-- receipts partitions of those days and the day either side, whatever the history.
+--
+-- By hand, per chunk: psql -v lo="'2026-11-29'" -v hi="'2026-11-30'" -f Queries/unread_reads.sql
+INSERT INTO pg_temp.unread_item_reads (conversation_id, user_id, message_id, sent_at)
+SELECT DISTINCT i.conversation_id, i.user_id, i.message_id, i.sent_at
+FROM pg_temp.unread_changed_items i
+JOIN chat.receipts r
+  ON r.conversation_id = i.conversation_id AND r.message_id = i.message_id AND r.recipient_id = i.user_id
+ AND r.sent_at >= i.sent_at - interval '1 day' AND r.sent_at <= i.sent_at + interval '1 day'
+WHERE i.sent_at >= :'lo'::timestamptz AND i.sent_at < :'hi'::timestamptz
+  AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
+  AND (r.status = 3 OR r.read_at IS NOT NULL)
 
 """#),
         ("unread_retire.sql", #"""

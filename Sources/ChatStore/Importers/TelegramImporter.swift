@@ -42,10 +42,18 @@ public struct TelegramImporter {
             guard let m = any as? [String: Any] else { problems.append((i + 1, "message \(i + 1) is not an object")); continue }
             guard let id = (m["id"] as? NSNumber)?.int64Value else { problems.append((i + 1, "message \(i + 1) has no numeric id")); continue }
             var at: Int64?
-            if let u = m["date_unixtime"] as? String, let s = Int64(u) { at = s * 1_000_000 }
-            else if let u = m["date_unixtime"] as? NSNumber { at = u.int64Value * 1_000_000 }
-            else if let d = m["date"] as? String, let date = formatter.date(from: d) { at = Int64(date.timeIntervalSince1970) * 1_000_000 }
-            guard let at else { problems.append((i + 1, "message id \(id) has no readable date")); continue }
+            var outOfRange = false
+            func micros(_ seconds: Int64?) -> Int64? {
+                guard let seconds else { return nil }
+                guard let us = TelegramImporter.microseconds(seconds) else { outOfRange = true; return nil }
+                return us
+            }
+            if let u = m["date_unixtime"] as? String, let s = Int64(u) { at = micros(s) }
+            else if let u = m["date_unixtime"] as? NSNumber { at = micros(TelegramImporter.wholeSeconds(u)) }
+            else if let d = m["date"] as? String, let date = formatter.date(from: d) { at = micros(TelegramImporter.wholeSeconds(date.timeIntervalSince1970)) }
+            guard let at else {
+                problems.append((i + 1, outOfRange ? "message id \(id) has a date outside 1970-9999" : "message id \(id) has no readable date")); continue
+            }
             let service = (m["type"] as? String) == "service"
             let name = (service ? m["actor"] : m["from"]) as? String
             var key: String?
@@ -59,8 +67,8 @@ public struct TelegramImporter {
             if let f = m["file"] as? String { kind = "media"; file = f; mime = m["mime_type"] as? String ?? WhatsAppImporter.mimeType(f) }
             if kind != "media", m["media_type"] != nil { kind = "media"; mime = m["mime_type"] as? String }
             var edited: Int64?
-            if let u = m["edited_unixtime"] as? String, let s = Int64(u) { edited = s * 1_000_000 }
-            else if let e = m["edited"] as? String, let d = formatter.date(from: e) { edited = Int64(d.timeIntervalSince1970) * 1_000_000 }
+            if let u = m["edited_unixtime"] as? String, let s = Int64(u) { edited = TelegramImporter.microseconds(s) }
+            else if let e = m["edited"] as? String, let d = formatter.date(from: e) { edited = TelegramImporter.wholeSeconds(d.timeIntervalSince1970).flatMap(TelegramImporter.microseconds) }
             messages.append(ImportedChat.Message(
                 sourceID: id, at: at, sender: service && name == nil ? nil : (name ?? key ?? "unknown"),
                 senderKey: key ?? name, text: text, kind: kind, mediaFileName: file, mediaMime: mime,
@@ -82,5 +90,20 @@ public struct TelegramImporter {
             }.joined()
         }
         return ""
+    }
+
+    /// Microseconds since the epoch for a date in seconds, or nil outside 1970-01-01 to
+    /// 9999-12-31 (PostgreSQL's range is wider, but no chat export is older than Unix time, and
+    /// nothing in it may overflow).
+    static func microseconds(_ seconds: Int64) -> Int64? {
+        guard seconds >= 0, seconds <= 253_402_300_799 else { return nil }
+        return seconds * 1_000_000
+    }
+
+    /// A JSON number or a time interval as whole seconds, or nil when it is not finite or out of range.
+    static func wholeSeconds(_ n: NSNumber) -> Int64? { wholeSeconds(n.doubleValue) }
+    static func wholeSeconds(_ d: Double) -> Int64? {
+        guard d.isFinite, d >= -9.2e18, d <= 9.2e18 else { return nil }
+        return Int64(d.rounded(.down))
     }
 }

@@ -179,7 +179,13 @@ public struct LastSeenJob: Sendable {
                 while d < end { days.append(d); d = day.next(d) }
             } else if ctx.previousSnapshot != nil {
                 let sql = try QueryFile.named("last_seen_days.sql").statement(ctx.changeVariables)
-                days = try c.query(sql).map { try $0.decode(Date.self, "day") }
+                let check = try QueryFile.named("last_seen_check.sql")
+                for row in try c.query(sql) {
+                    let d = try row.decode(Date.self, "day")
+                    if try row.decode(Bool.self, "forced") { days.append(d); continue }
+                    let unchanged = try c.scalar(Bool.self, try check.statement(["day": PostgresTimestamp.format(d)]))
+                    if !unchanged { days.append(d) }
+                }
             } else {
                 let range = try c.queryOne("""
                     SELECT least((SELECT min(occurred_at) FROM chat.presence_events), (SELECT min(sent_at) FROM chat.messages)) AS lo,

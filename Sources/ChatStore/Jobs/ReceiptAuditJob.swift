@@ -71,8 +71,20 @@ public struct ReceiptAuditJob: Sendable {
             }
             try c.execute("ANALYZE pg_temp.audit_scope")
             let examined = try c.scalar(Int.self, "SELECT count(*) FROM pg_temp.audit_scope")
-            let audit = try QueryFile.named("receipt_audit.sql").statements(["run_id": String(ctx.runID)])
-            for s in audit { try c.execute(s) }
+            // The audit goes a day of the scope at a time (each day reads three receipts partitions).
+            func audit() throws {
+                try c.execute("""
+                    CREATE TEMP TABLE audit_found (category text, conversation_id bigint, message_id bigint, recipient_id bigint, sent_at timestamptz)
+                    ON COMMIT DROP
+                    """)
+                let chunk = try QueryFile.named("receipt_audit.sql")
+                for (lo, hi) in try c.dayChunks(of: "pg_temp.audit_scope") {
+                    try c.execute(try chunk.statement(["lo": lo, "hi": hi]))
+                }
+                try c.execute("ANALYZE pg_temp.audit_found")
+                for s in try QueryFile.named("receipt_audit_apply.sql").statements(["run_id": String(ctx.runID)]) { try c.execute(s) }
+            }
+            try audit()
             var found: [String: (Int, [String])] = [:]
             for row in try c.query("""
                 SELECT category, count(*) AS n,
@@ -87,7 +99,11 @@ public struct ReceiptAuditJob: Sendable {
                 try c.execute(manual
                     ? "CREATE TEMP TABLE repair_scope ON COMMIT DROP AS SELECT DISTINCT conversation_id, message_id, sent_at FROM chat.receipt_anomalies WHERE sent_at >= \(from ?? Date(timeIntervalSince1970: 0)) AND sent_at < \(to ?? Date())"
                     : "CREATE TEMP TABLE repair_scope ON COMMIT DROP AS SELECT DISTINCT conversation_id, message_id, sent_at FROM chat.receipt_anomalies")
-                for s in try QueryFile.named("receipt_repair.sql").statements(["run_id": String(ctx.runID)]) { try c.execute(s) }
+                try c.execute("ANALYZE pg_temp.repair_scope")
+                let repairSQL = try QueryFile.named("receipt_repair.sql")
+                for (lo, hi) in try c.dayChunks(of: "pg_temp.repair_scope") {
+                    for s in try repairSQL.statements(["run_id": String(ctx.runID), "lo": lo, "hi": hi]) { try c.execute(s) }
+                }
                 for row in try c.query("SELECT category, count(*) AS n FROM chat.receipt_repairs WHERE run_id = \(ctx.runID) GROUP BY category") {
                     repairedBy[try row.decode(String.self, "category")] = try row.decode(Int.self, "n")
                 }
@@ -99,7 +115,7 @@ public struct ReceiptAuditJob: Sendable {
                     LEFT JOIN chat.messages m ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
                     """)
                 try c.execute("ANALYZE pg_temp.audit_scope")
-                for s in audit { try c.execute(s) }
+                try audit()
             }
             var open: [String: Int] = [:]
             for row in try c.query("SELECT category, sum(row_count)::bigint AS n FROM chat.receipt_anomalies GROUP BY category") {
@@ -119,5 +135,29 @@ public struct ReceiptAuditJob: Sendable {
     static func parseArray(_ text: String) -> [String] {
         let inner = text.dropFirst().dropLast()
         return inner.isEmpty ? [] : inner.split(separator: ",").map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+    }
+}
+
+extension PostgresConnection {
+    /// The UTC days that rows of a temporary table fall on (by `sent_at`), as `[lo, hi)` bounds in
+    /// order: the jobs work a day at a time so that each statement reads the partitions of that
+    /// day and the day either side, with constant bounds, whatever the history.
+    func dayChunks(of table: String) throws -> [(String, String)] {
+        // Consecutive quiet days (few rows) share a chunk of up to a week; a busy day is a chunk
+        // of its own, so a chunk never reads more than a week of partitions and the number of
+        // statements stays small when the rows are spread thin over a long history.
+        let days = try query(SQL(unsafeRaw: """
+            SELECT date_trunc('day', sent_at, 'UTC') AS day, count(*) AS n FROM \(table) GROUP BY 1 ORDER BY 1
+            """)).map { (try $0.decode(Date.self, "day"), try $0.decode(Int.self, "n")) }
+        var chunks: [(Date, Date, Int)] = []
+        for (day, n) in days {
+            let next = day.addingTimeInterval(86_400)
+            if let last = chunks.last, last.2 + n <= 20_000, next.timeIntervalSince(last.0) <= 7 * 86_400 {
+                chunks[chunks.count - 1] = (last.0, next, last.2 + n)
+            } else {
+                chunks.append((day, next, n))
+            }
+        }
+        return chunks.map { (PostgresTimestamp.format($0.0), PostgresTimestamp.format($0.1)) }
     }
 }

@@ -5,7 +5,7 @@ import Logging
 /// Maintains `chat.unread_counts`: unread count and last message time per (conversation, member).
 ///
 /// - `incremental` (default): recomputes exactly what changed since the last run's snapshot, in
-///   commit order (`Queries/unread_changes.sql`): each changed message or receipt for its members,
+///   commit order (`Queries/unread_changes.sql`, `unread_reads.sql`, `unread_apply.sql`): each changed message or receipt for its members,
 ///   each changed membership whole. The first run, with no snapshot, is a full one.
 /// - `full`: recomputes every row from scratch (`Queries/unread_full.sql`).
 /// - `verify`: compares the table with a full recompute and reports every drift, changing nothing.
@@ -85,11 +85,18 @@ public struct UnreadJob: Sendable {
                 }
                 if mode == .repair { changed = try applyFull() }
             case .incremental:
-                let statements = try QueryFile.named("unread_changes.sql").statements(ctx.changeVariables)
+                for s in try QueryFile.named("unread_changes.sql").statements(ctx.changeVariables) { try c.execute(s) }
+                // The items' read receipts, a chunk of days at a time (constant partition bounds).
+                let reads = try QueryFile.named("unread_reads.sql")
+                for (lo, hi) in try c.dayChunks(of: "pg_temp.unread_changed_items") {
+                    try c.execute(try reads.statement(["lo": lo, "hi": hi]))
+                }
+                try c.execute("ANALYZE pg_temp.unread_item_reads")
+                let apply = try QueryFile.named("unread_apply.sql").statements([:])
                 // The last three statements write chat.unread_counts.
-                for (i, s) in statements.enumerated() {
+                for (i, s) in apply.enumerated() {
                     let n = try c.execute(s).affectedRows
-                    if i >= statements.count - 3 { changed += n }
+                    if i >= apply.count - 3 { changed += n }
                 }
                 recomputed = try c.scalar(Int.self, "SELECT count(*) FROM pg_temp.unread_touched")
             }
