@@ -38,6 +38,14 @@ import Testing
             let second = try ReconcileJob().run(conn, runner: runner)
             #expect(second.scheduled == 1 && second.waiting == 1, "\(second)")
             #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.delivery_attempts WHERE message_id = 7005") == 1)
+            // The deleted message is undeleted and the recipient who left rejoins: both receipts,
+            // skipped until now and unchanged themselves, are scheduled.
+            try conn.executeScript("""
+                UPDATE chat.messages SET deleted_at = NULL, change_xid = DEFAULT WHERE message_id = 7004;
+                INSERT INTO chat.members (conversation_id, user_id, joined_at) VALUES (200, 5, now());
+                """)
+            let third = try ReconcileJob().run(conn, runner: runner)
+            #expect(third.scheduled == 2, "\(third)")
         }
     }
 

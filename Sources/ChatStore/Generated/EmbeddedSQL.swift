@@ -924,6 +924,7 @@ SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'm
 --     inside the grace period last time are due now);
 --   receipts written since the last run's snapshot (:'prev', :'prev_xmin'), whatever their
 --     sent_at: a message inserted late, a backlog;
+--   receipts of messages and of memberships written since (an undeleted message, a rejoin);
 --   receipts already tracked in delivery_attempts.
 -- The first run has since = -infinity: every undelivered receipt of the whole history is
 -- scheduled, or dead-lettered as expired when older than max_age.
@@ -948,6 +949,24 @@ WITH candidates AS (
       AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot)
       AND r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
       AND r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
+    UNION
+    -- Receipts of messages written since (an undeleted message is due again) and of members
+    -- whose membership was written since (a rejoin): skipped before, they may be due now.
+    SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at
+    FROM chat.messages m
+    JOIN chat.receipts r ON r.conversation_id = m.conversation_id AND r.message_id = m.message_id AND r.sent_at = m.sent_at
+    WHERE m.change_xid >= :'prev_xmin'::bigint
+      AND NOT pg_visible_in_snapshot(m.change_xid::text::xid8, :'prev'::pg_snapshot)
+      AND m.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
+      AND r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
+    UNION
+    SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at
+    FROM (SELECT DISTINCT conversation_id, user_id FROM chat.members
+          WHERE change_xid >= :'prev_xmin'::bigint
+            AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)) mb
+    JOIN chat.receipts r ON r.conversation_id = mb.conversation_id AND r.recipient_id = mb.user_id AND r.status = 1
+    WHERE r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
+      AND r.delivered_at IS NULL AND r.read_at IS NULL
     UNION
     -- Already tracked: pairs with attempts (retries, poison and expiry are decided from these).
     SELECT DISTINCT a.conversation_id, a.message_id, a.recipient_id, a.sent_at
