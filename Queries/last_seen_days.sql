@@ -1,8 +1,9 @@
 -- The UTC days the last-seen rollup must recompute: every day touched by a row written since
 -- the previous run's snapshot (:'prev', :'prev_xmin'), in commit order, whatever its timestamps:
 -- the day a message was sent, a receipt delivered or read (also the old times of a receipt the
--- audit repaired), and for presence the event's day and the days either side (a session can
--- run past midnight, and an event decides where the one before it ends).
+-- audit repaired), and for presence the event's day and the next (a session can run past
+-- midnight; the day before is not affected, since an online counts at most to the end of its own
+-- day unless an offline closes it, and either way its day's share ends at midnight).
 --
 -- By hand: psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -f Queries/last_seen_days.sql
 SELECT day, bool_or(forced) AS forced FROM (
@@ -17,8 +18,7 @@ SELECT day, bool_or(forced) AS forced FROM (
     WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
     UNION
     SELECT d, true FROM chat.presence_events p
-    CROSS JOIN LATERAL (VALUES ((p.occurred_at AT TIME ZONE 'UTC')::date - 1), ((p.occurred_at AT TIME ZONE 'UTC')::date),
-                               ((p.occurred_at AT TIME ZONE 'UTC')::date + 1)) v(d)
+    CROSS JOIN LATERAL (VALUES ((p.occurred_at AT TIME ZONE 'UTC')::date), ((p.occurred_at AT TIME ZONE 'UTC')::date + 1)) v(d)
     WHERE p.change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(p.change_xid::text::xid8, :'prev'::pg_snapshot)
 ) x
 WHERE day IS NOT NULL
