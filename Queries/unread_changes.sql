@@ -12,8 +12,9 @@
 --     current member of its conversation;
 --   a receipt that changed: its message for its recipient.
 -- Each (member, message) is then unread or not by the definition of Queries/unread_full.sql, and
--- chat.unread_messages gets or loses its row; the counts of the pairs touched are recounted
--- from it. Nothing is added as a delta, so a change seen twice cannot be counted twice.
+-- chat.unread_messages gets or loses its row; each touched pair's count moves by the rows it
+-- really gained and lost (a pair taken whole is counted from its rows). The rows are recomputed,
+-- never adjusted, so a change seen twice cannot be counted twice.
 --
 -- Temporary tables are analyzed as they are made (autovacuum never does), so the plans that
 -- join them fit what the night changed, a few rows or millions.

@@ -904,6 +904,17 @@ INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient
 SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'missing_receipt', 'insert', NULL, new FROM added;
 
 """#),
+        ("receipt_repair_scope.sql", #"""
+-- The messages a receipt repair works on: every message with an open anomaly in
+-- chat.receipt_anomalies (what the audits reported, however old), or those sent in [from, to)
+-- when a window is given (`jobs receipts --repair --from --to`).
+--
+-- By hand: psql -v from="'-infinity'" -v to="'infinity'" -f Queries/receipt_repair_scope.sql
+CREATE TEMP TABLE repair_scope ON COMMIT DROP AS
+SELECT DISTINCT conversation_id, message_id, sent_at FROM chat.receipt_anomalies
+WHERE sent_at >= :'from'::timestamptz AND sent_at < :'to'::timestamptz
+
+"""#),
         ("reconcile.sql", #"""
 -- Reconciliation of undelivered messages, as of :'now'.
 --
@@ -1334,8 +1345,9 @@ ON CONFLICT (conversation_id, user_id) DO UPDATE
 --     current member of its conversation;
 --   a receipt that changed: its message for its recipient.
 -- Each (member, message) is then unread or not by the definition of Queries/unread_full.sql, and
--- chat.unread_messages gets or loses its row; the counts of the pairs touched are recounted
--- from it. Nothing is added as a delta, so a change seen twice cannot be counted twice.
+-- chat.unread_messages gets or loses its row; each touched pair's count moves by the rows it
+-- really gained and lost (a pair taken whole is counted from its rows). The rows are recomputed,
+-- never adjusted, so a change seen twice cannot be counted twice.
 --
 -- Temporary tables are analyzed as they are made (autovacuum never does), so the plans that
 -- join them fit what the night changed, a few rows or millions.

@@ -59,12 +59,15 @@ public struct ReceiptAuditJob: Sendable {
         let manual = from != nil || to != nil
         let (_, report) = try runner.run("receipts", on: conn) { ctx -> JobRunner.Outcome<Report> in
             let c = ctx.connection
+            // The window given by hand (else everything): the first run's scope and the repair's.
+            let window: [String: any PostgresEncodable] = [
+                "from": from.map(PostgresTimestamp.format) ?? "-infinity",
+                "to": to.map(PostgresTimestamp.format) ?? (manual ? PostgresTimestamp.format(Date()) : "infinity"),
+            ]
             let scope: String
             if manual || ctx.previousSnapshot == nil {
-                let lo = from.map(PostgresTimestamp.format) ?? "-infinity"
-                let hi = to.map(PostgresTimestamp.format) ?? (manual ? PostgresTimestamp.format(Date()) : "infinity")
-                scope = manual ? "[\(lo), \(hi))" : "all"
-                try c.execute(try QueryFile.named("receipt_audit_window.sql").statement(["from": lo, "to": hi]))
+                scope = manual ? "[\(window["from"]!), \(window["to"]!))" : "all"
+                try c.execute(try QueryFile.named("receipt_audit_window.sql").statement(window))
             } else {
                 scope = "changes"
                 try c.execute(try QueryFile.named("receipt_audit_changes.sql").statement(ctx.changeVariables))
@@ -96,9 +99,7 @@ public struct ReceiptAuditJob: Sendable {
             var repairedBy: [String: Int] = [:]
             if repair {
                 // What the audits reported (within the window, when one is given), however old.
-                try c.execute(manual
-                    ? "CREATE TEMP TABLE repair_scope ON COMMIT DROP AS SELECT DISTINCT conversation_id, message_id, sent_at FROM chat.receipt_anomalies WHERE sent_at >= \(from ?? Date(timeIntervalSince1970: 0)) AND sent_at < \(to ?? Date())"
-                    : "CREATE TEMP TABLE repair_scope ON COMMIT DROP AS SELECT DISTINCT conversation_id, message_id, sent_at FROM chat.receipt_anomalies")
+                try c.execute(try QueryFile.named("receipt_repair_scope.sql").statement(window))
                 try c.execute("ANALYZE pg_temp.repair_scope")
                 let repairSQL = try QueryFile.named("receipt_repair.sql")
                 for (lo, hi) in try c.dayChunks(of: "pg_temp.repair_scope") {
