@@ -26,7 +26,7 @@ SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at,
 FROM (SELECT * FROM pg_temp.repair_scope WHERE sent_at >= :'lo'::timestamptz AND sent_at < :'hi'::timestamptz) s
 JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
  AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
- AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
+ AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
 WINDOW g AS (PARTITION BY r.conversation_id, r.message_id, r.recipient_id),
        w AS (PARTITION BY r.conversation_id, r.message_id, r.recipient_id ORDER BY (r.sent_at = s.sent_at) DESC, r.sent_at);
 
@@ -35,14 +35,14 @@ WITH kept AS (
 ), old AS (
     SELECT k.*, to_jsonb(r) AS old FROM kept k
     JOIN chat.receipts r ON r.conversation_id = k.conversation_id AND r.message_id = k.message_id
-     AND r.recipient_id = k.recipient_id AND r.sent_at = k.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
+     AND r.recipient_id = k.recipient_id AND r.sent_at = k.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
     WHERE r.status <> k.status OR r.delivered_at IS DISTINCT FROM k.delivered_at OR r.read_at IS DISTINCT FROM k.read_at
 ), fixed AS (
     UPDATE chat.receipts r
        SET status = o.status, delivered_at = o.delivered_at, read_at = o.read_at, change_xid = DEFAULT
       FROM old o
      WHERE r.conversation_id = o.conversation_id AND r.message_id = o.message_id
-       AND r.recipient_id = o.recipient_id AND r.sent_at = o.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
+       AND r.recipient_id = o.recipient_id AND r.sent_at = o.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
     RETURNING o.conversation_id, o.message_id, o.recipient_id, o.sent_at, o.old, to_jsonb(r) AS new
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -51,7 +51,7 @@ SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'd
 WITH gone AS (
     DELETE FROM chat.receipts r USING pg_temp.repair_duplicates d
     WHERE d.copy_rank > 1 AND r.conversation_id = d.conversation_id AND r.message_id = d.message_id
-      AND r.recipient_id = d.recipient_id AND r.sent_at = d.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
+      AND r.recipient_id = d.recipient_id AND r.sent_at = d.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
     RETURNING r.conversation_id, r.message_id, r.recipient_id, r.sent_at, to_jsonb(r) AS old
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -66,7 +66,7 @@ WITH bad AS (
      AND m.sent_at >= :'lo'::timestamptz AND m.sent_at < :'hi'::timestamptz
     JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
- AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
+ AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
     WHERE r.recipient_id = m.sender_id OR NOT EXISTS (
           SELECT 1 FROM chat.members mb
           WHERE mb.conversation_id = r.conversation_id AND mb.user_id = r.recipient_id
@@ -74,7 +74,7 @@ WITH bad AS (
 ), gone AS (
     DELETE FROM chat.receipts r USING bad b
     WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
-      AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
+      AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
     RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, to_jsonb(r) AS old
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -89,7 +89,7 @@ WITH bad AS (
      AND m.sent_at >= :'lo'::timestamptz AND m.sent_at < :'hi'::timestamptz
     JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
- AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
+ AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
     WHERE r.delivered_at < m.sent_at OR r.read_at < m.sent_at
 ), fixed AS (
     UPDATE chat.receipts r
@@ -98,7 +98,7 @@ WITH bad AS (
            change_xid = DEFAULT
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
-       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
+       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
     RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, b.old, to_jsonb(r) AS new
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -111,13 +111,13 @@ WITH bad AS (
     FROM (SELECT * FROM pg_temp.repair_scope WHERE sent_at >= :'lo'::timestamptz AND sent_at < :'hi'::timestamptz) s
     JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
- AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
+ AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
     WHERE r.read_at IS NOT NULL AND (r.delivered_at IS NULL OR r.read_at < r.delivered_at)
 ), fixed AS (
     UPDATE chat.receipts r SET delivered_at = r.read_at, change_xid = DEFAULT
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
-       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
+       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
     RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, b.old, to_jsonb(r) AS new
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -130,13 +130,13 @@ WITH bad AS (
     FROM (SELECT * FROM pg_temp.repair_scope WHERE sent_at >= :'lo'::timestamptz AND sent_at < :'hi'::timestamptz) s
     JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
- AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
+ AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
     WHERE (r.read_at IS NOT NULL AND r.status < 3) OR (r.delivered_at IS NOT NULL AND r.status < 2)
 ), fixed AS (
     UPDATE chat.receipts r SET status = b.implied, change_xid = DEFAULT
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
-       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at <= :'hi'::timestamptz + interval '1 day'
+       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
     RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.old, to_jsonb(r) AS new
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -155,7 +155,7 @@ WITH missing AS (
     WHERE NOT EXISTS (SELECT 1 FROM chat.receipts x
                       WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id
                         AND x.sent_at >= m.sent_at - interval '1 day' AND x.sent_at <= m.sent_at + interval '1 day'
-                        AND x.sent_at >= :'lo'::timestamptz - interval '1 day' AND x.sent_at <= :'hi'::timestamptz + interval '1 day')
+                        AND x.sent_at >= :'lo'::timestamptz - interval '1 day' AND x.sent_at < :'hi'::timestamptz + interval '1 day')
 ), added AS (
     INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, updated_at)
     SELECT conversation_id, message_id, sent_at, user_id, 1, now() FROM missing

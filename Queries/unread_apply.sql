@@ -64,7 +64,9 @@ INSERT INTO pg_temp.unread_set_delta SELECT conversation_id, user_id, -count(*) 
 
 WITH added AS (
     INSERT INTO chat.unread_messages (conversation_id, user_id, message_id, sent_at)
+    -- In key order: the primary key's pages are then written in one pass.
     SELECT conversation_id, user_id, message_id, sent_at FROM pg_temp.unread_item_state WHERE unread
+    ORDER BY conversation_id, user_id, message_id, sent_at
     ON CONFLICT DO NOTHING
     RETURNING conversation_id, user_id
 )

@@ -35,8 +35,9 @@ ANALYZE pg_temp.unread_changed_pairs;
 
 -- Messages to re-evaluate: those written since, and those of receipts written since (the
 -- message rows within a day of the receipt's sent_at; each message probed once).
+-- own: the message's row itself was written since (else only receipts of it were).
 CREATE TEMP TABLE unread_changed_messages ON COMMIT DROP AS
-SELECT conversation_id, message_id, sent_at, sender_id, deleted_at
+SELECT conversation_id, message_id, sent_at, sender_id, deleted_at, true AS own
 FROM chat.messages
 WHERE change_xid >= :'prev_xmin'::bigint
   AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot);
@@ -44,8 +45,8 @@ ANALYZE pg_temp.unread_changed_messages;
 
 -- ... and the messages of receipts written since that are not among them (usually the late
 -- reads of older messages: the receipts of new messages have their message above).
-INSERT INTO pg_temp.unread_changed_messages (conversation_id, message_id, sent_at, sender_id, deleted_at)
-SELECT DISTINCT y.conversation_id, y.message_id, y.sent_at, y.sender_id, y.deleted_at
+INSERT INTO pg_temp.unread_changed_messages (conversation_id, message_id, sent_at, sender_id, deleted_at, own)
+SELECT DISTINCT y.conversation_id, y.message_id, y.sent_at, y.sender_id, y.deleted_at, false
 FROM (SELECT DISTINCT conversation_id, message_id, sent_at FROM chat.receipts
       WHERE change_xid >= :'prev_xmin'::bigint
         AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)) r
@@ -62,21 +63,23 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_temp.unread_changed_messages k
 ANALYZE pg_temp.unread_changed_messages;
 
 -- (member, message) items to re-evaluate: a message written since, for every current member of
--- its conversation; a receipt written since, for its recipient.
+-- its conversation; a receipt written since of a message not written since, for its recipient
+-- (a receipt of a message written since adds nothing: its recipient, if a current member, is
+-- already an item, and if not, a member's leave took the pair whole). The two parts are disjoint.
 CREATE TEMP TABLE unread_changed_items ON COMMIT DROP AS
 SELECT m.conversation_id, c.user_id, m.message_id, m.sent_at
-FROM chat.messages m
+FROM pg_temp.unread_changed_messages m
 JOIN (SELECT DISTINCT conversation_id, user_id FROM chat.members WHERE left_at IS NULL) c
   ON c.conversation_id = m.conversation_id
-WHERE m.change_xid >= :'prev_xmin'::bigint
-  AND NOT pg_visible_in_snapshot(m.change_xid::text::xid8, :'prev'::pg_snapshot)
-UNION
-SELECT r.conversation_id, r.recipient_id, m.message_id, m.sent_at
+WHERE m.own
+UNION ALL
+SELECT DISTINCT r.conversation_id, r.recipient_id, m.message_id, m.sent_at
 FROM chat.receipts r
 JOIN pg_temp.unread_changed_messages m
   ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id
  AND m.sent_at >= r.sent_at - interval '1 day' AND m.sent_at <= r.sent_at + interval '1 day'
-WHERE r.change_xid >= :'prev_xmin'::bigint
+WHERE NOT m.own
+  AND r.change_xid >= :'prev_xmin'::bigint
   AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot);
 ANALYZE pg_temp.unread_changed_items;
 

@@ -179,13 +179,21 @@ public struct LastSeenJob: Sendable {
                 while d < end { days.append(d); d = day.next(d) }
             } else if ctx.previousSnapshot != nil {
                 let sql = try QueryFile.named("last_seen_days.sql").statement(ctx.changeVariables)
-                let check = try QueryFile.named("last_seen_check.sql")
+                var candidates: [Date] = []
                 for row in try c.query(sql) {
                     let d = try row.decode(Date.self, "day")
-                    if try row.decode(Bool.self, "forced") { days.append(d); continue }
-                    let unchanged = try c.scalar(Bool.self, try check.statement(["day": PostgresTimestamp.format(d)]))
-                    if !unchanged { days.append(d) }
+                    if try row.decode(Bool.self, "forced") { days.append(d) } else { candidates.append(d) }
                 }
+                // The other candidate days are recomputed only if their rollup no longer matches,
+                // checked a run of consecutive days per statement.
+                let check = try QueryFile.named("last_seen_check.sql")
+                for run in LastSeenJob.runs(of: candidates) {
+                    let vars = ["lo": PostgresTimestamp.format(run.lowerBound), "hi": PostgresTimestamp.format(day.next(run.upperBound))]
+                    for row in try c.query(try check.statement(vars)) where !(try row.decode(Bool.self, "unchanged")) {
+                        days.append(try row.decode(Date.self, "day"))
+                    }
+                }
+                days.sort()
             } else {
                 let range = try c.queryOne("""
                     SELECT least((SELECT min(occurred_at) FROM chat.presence_events), (SELECT min(sent_at) FROM chat.messages)) AS lo,
@@ -234,5 +242,19 @@ public struct LastSeenJob: Sendable {
                                 presencePartitionsDropped: dropped, seconds: Date().timeIntervalSince(t0))
             return JobRunner.Outcome(stats: report, watermark: PostgresTimestamp.format(now), recordSnapshot: from == nil && to == nil)
         }.stats
+    }
+
+    /// Consecutive UTC days (sorted, midnight dates) grouped into closed ranges of days that
+    /// follow each other: [d1, d2, d3, d7] → [d1...d3, d7...d7].
+    static func runs(of days: [Date]) -> [ClosedRange<Date>] {
+        var runs: [ClosedRange<Date>] = []
+        for d in days.sorted() {
+            if let last = runs.last, PartitionGranularity.day.next(last.upperBound) == d {
+                runs[runs.count - 1] = last.lowerBound...d
+            } else if runs.last?.contains(d) != true {
+                runs.append(d...d)
+            }
+        }
+        return runs
     }
 }

@@ -81,8 +81,8 @@ public struct ReceiptAuditJob: Sendable {
                     ON COMMIT DROP
                     """)
                 let chunk = try QueryFile.named("receipt_audit.sql")
-                for (lo, hi) in try c.dayChunks(of: "pg_temp.audit_scope") {
-                    try c.execute(try chunk.statement(["lo": lo, "hi": hi]))
+                for d in try c.dayChunks(of: "pg_temp.audit_scope") {
+                    try c.execute(try chunk.statement(["lo": d.lo, "hi": d.hi, "by_key": d.probeByKey ? "true" : "false"]))
                 }
                 try c.execute("ANALYZE pg_temp.audit_found")
                 for s in try QueryFile.named("receipt_audit_apply.sql").statements(["run_id": String(ctx.runID)]) { try c.execute(s) }
@@ -102,8 +102,8 @@ public struct ReceiptAuditJob: Sendable {
                 try c.execute(try QueryFile.named("receipt_repair_scope.sql").statement(window))
                 try c.execute("ANALYZE pg_temp.repair_scope")
                 let repairSQL = try QueryFile.named("receipt_repair.sql")
-                for (lo, hi) in try c.dayChunks(of: "pg_temp.repair_scope") {
-                    for s in try repairSQL.statements(["run_id": String(ctx.runID), "lo": lo, "hi": hi]) { try c.execute(s) }
+                for d in try c.dayChunks(of: "pg_temp.repair_scope") {
+                    for s in try repairSQL.statements(["run_id": String(ctx.runID), "lo": d.lo, "hi": d.hi]) { try c.execute(s) }
                 }
                 for row in try c.query("SELECT category, count(*) AS n FROM chat.receipt_repairs WHERE run_id = \(ctx.runID) GROUP BY category") {
                     repairedBy[try row.decode(String.self, "category")] = try row.decode(Int.self, "n")
@@ -140,10 +140,22 @@ public struct ReceiptAuditJob: Sendable {
 }
 
 extension PostgresConnection {
-    /// The UTC days that rows of a temporary table fall on (by `sent_at`), as `[lo, hi)` bounds in
-    /// order: the jobs work a day at a time so that each statement reads the partitions of that
-    /// day and the day either side, with constant bounds, whatever the history.
-    func dayChunks(of table: String) throws -> [(String, String)] {
+    /// One chunk of UTC days of a temporary table's rows: `[lo, hi)` as timestamps, and how many
+    /// of the table's rows fall in it.
+    struct DayChunk {
+        var lo: String
+        var hi: String
+        var rows: Int
+        /// Whether the chunk's rows are few enough to probe the big tables row by row (an index
+        /// probe per row) rather than hashing every row of the chunk's partitions.
+        var probeByKey: Bool { rows <= 2_000 }
+    }
+
+    /// The UTC days that rows of a temporary table fall on (by `sent_at`), as chunks in order:
+    /// the jobs work a chunk at a time so that each statement reads the partitions of those
+    /// days and the day either side, with constant bounds, whatever the history.
+    /// - Parameter maxRows: consecutive days share a chunk while it holds at most this many rows.
+    func dayChunks(of table: String, maxRows: Int = 20_000) throws -> [DayChunk] {
         // Consecutive quiet days (few rows) share a chunk of up to a week; a busy day is a chunk
         // of its own, so a chunk never reads more than a week of partitions and the number of
         // statements stays small when the rows are spread thin over a long history.
@@ -153,12 +165,12 @@ extension PostgresConnection {
         var chunks: [(Date, Date, Int)] = []
         for (day, n) in days {
             let next = day.addingTimeInterval(86_400)
-            if let last = chunks.last, last.2 + n <= 20_000, next.timeIntervalSince(last.0) <= 7 * 86_400 {
+            if let last = chunks.last, last.2 + n <= maxRows, next.timeIntervalSince(last.0) <= 7 * 86_400 {
                 chunks[chunks.count - 1] = (last.0, next, last.2 + n)
             } else {
                 chunks.append((day, next, n))
             }
         }
-        return chunks.map { (PostgresTimestamp.format($0.0), PostgresTimestamp.format($0.1)) }
+        return chunks.map { DayChunk(lo: PostgresTimestamp.format($0.0), hi: PostgresTimestamp.format($0.1), rows: $0.2) }
     }
 }

@@ -7,8 +7,10 @@ import Logging
 /// - `incremental` (default): recomputes exactly what changed since the last run's snapshot, in
 ///   commit order (`Queries/unread_changes.sql`, `unread_reads.sql`, `unread_apply.sql`): each changed message or receipt for its members,
 ///   each changed membership whole. The first run, with no snapshot, is a full one.
-/// - `full`: recomputes every row from scratch (`Queries/unread_full.sql`).
-/// - `verify`: compares the table with a full recompute and reports every drift, changing nothing.
+/// - `full`: recomputes every row from scratch (`Queries/unread_full.sql` defines them; the job
+///   computes them a chunk of days at a time, `Queries/unread_full_chunk.sql`).
+/// - `verify`: compares the tables (counts and unread messages) with a full recompute and reports
+///   every pair that drifted, changing nothing.
 /// - `repair`: like verify, then fixes the drifted rows.
 public struct UnreadJob: Sendable {
     public enum Mode: String, Codable, Sendable { case incremental, full, verify, repair }
@@ -51,13 +53,19 @@ public struct UnreadJob: Sendable {
             var changed = 0, recomputed = 0
             var drift: [Drift] = []
             var driftCount = 0
-            let full = try QueryFile.named("unread_full.sql").statement()
-            func applyFull() throws -> Int {
-                let messages = try QueryFile.named("unread_messages_full.sql").statement()
-                try c.execute("CREATE TEMP TABLE IF NOT EXISTS unread_expected_messages ON COMMIT DROP AS \(messages)")
-                if !(try c.scalar(Bool.self, "SELECT to_regclass('pg_temp.unread_expected') IS NOT NULL")) {
-                    try c.execute("CREATE TEMP TABLE unread_expected ON COMMIT DROP AS \(full)")
+            // The full recompute, a chunk of days of messages at a time (Queries/unread_full_*.sql:
+            // the definitions of Queries/unread_full.sql, computed partition by partition).
+            func recompute() throws {
+                for s in try QueryFile.named("unread_full_setup.sql").statements([:]) { try c.execute(s) }
+                let chunk = try QueryFile.named("unread_full_chunk.sql")
+                // Up to a week of messages per chunk: each receipts partition is hashed by about
+                // one chunk instead of three (a day per chunk took 490 ms a day at 70 days).
+                for d in try c.dayChunks(of: "chat.messages", maxRows: 200_000) {
+                    for s in try chunk.statements(["lo": d.lo, "hi": d.hi]) { try c.execute(s) }
                 }
+                for s in try QueryFile.named("unread_full_counts.sql").statements([:]) { try c.execute(s) }
+            }
+            func applyFull() throws -> Int {
                 var n = 0
                 for (i, s) in try QueryFile.named("unread_apply_full.sql").statements([:]).enumerated() {
                     let rows = try c.execute(s).affectedRows
@@ -67,15 +75,29 @@ public struct UnreadJob: Sendable {
             }
             switch mode {
             case .full:
+                try recompute()
                 changed = try applyFull()
             case .verify, .repair:
-                try c.execute("CREATE TEMP TABLE unread_expected ON COMMIT DROP AS \(full)")
+                try recompute()
+                // A pair drifts when its count or last message time differs, or when its unread
+                // messages (chat.unread_messages, which the incremental runs keep) differ.
                 let rows = try c.query("""
-                    SELECT coalesce(e.conversation_id, u.conversation_id) AS conversation_id, coalesce(e.user_id, u.user_id) AS user_id,
-                           u.unread AS stored, e.unread AS expected
-                    FROM pg_temp.unread_expected e
-                    FULL JOIN chat.unread_counts u ON u.conversation_id = e.conversation_id AND u.user_id = e.user_id
-                    WHERE u.unread IS DISTINCT FROM e.unread OR u.last_message_at IS DISTINCT FROM e.last_message_at
+                    WITH rows_drift AS (
+                        SELECT DISTINCT coalesce(e.conversation_id, u.conversation_id) AS conversation_id, coalesce(e.user_id, u.user_id) AS user_id
+                        FROM pg_temp.unread_expected_messages e
+                        FULL JOIN chat.unread_messages u
+                          ON u.conversation_id = e.conversation_id AND u.user_id = e.user_id AND u.message_id = e.message_id AND u.sent_at = e.sent_at
+                        WHERE e.conversation_id IS NULL OR u.conversation_id IS NULL
+                    ), counts_drift AS (
+                        SELECT coalesce(e.conversation_id, u.conversation_id) AS conversation_id, coalesce(e.user_id, u.user_id) AS user_id
+                        FROM pg_temp.unread_expected e
+                        FULL JOIN chat.unread_counts u ON u.conversation_id = e.conversation_id AND u.user_id = e.user_id
+                        WHERE u.unread IS DISTINCT FROM e.unread OR u.last_message_at IS DISTINCT FROM e.last_message_at
+                    )
+                    SELECT d.conversation_id, d.user_id, u.unread AS stored, e.unread AS expected
+                    FROM (SELECT * FROM rows_drift UNION SELECT * FROM counts_drift) d
+                    LEFT JOIN chat.unread_counts u ON u.conversation_id = d.conversation_id AND u.user_id = d.user_id
+                    LEFT JOIN pg_temp.unread_expected e ON e.conversation_id = d.conversation_id AND e.user_id = d.user_id
                     ORDER BY 1, 2
                     """)
                 driftCount = rows.count
@@ -88,8 +110,8 @@ public struct UnreadJob: Sendable {
                 for s in try QueryFile.named("unread_changes.sql").statements(ctx.changeVariables) { try c.execute(s) }
                 // The items' read receipts, a chunk of days at a time (constant partition bounds).
                 let reads = try QueryFile.named("unread_reads.sql")
-                for (lo, hi) in try c.dayChunks(of: "pg_temp.unread_changed_items") {
-                    try c.execute(try reads.statement(["lo": lo, "hi": hi]))
+                for d in try c.dayChunks(of: "pg_temp.unread_changed_messages") {
+                    try c.execute(try reads.statement(["lo": d.lo, "hi": d.hi, "by_key": d.probeByKey ? "true" : "false"]))
                 }
                 try c.execute("ANALYZE pg_temp.unread_item_reads")
                 let apply = try QueryFile.named("unread_apply.sql").statements([:])

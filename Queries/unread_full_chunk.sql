@@ -1,0 +1,33 @@
+-- Full unread recompute, one chunk of days ([lo, hi)) of messages at a time: what
+-- Queries/unread_messages_full.sql and Queries/unread_full.sql define in one statement each,
+-- computed partition by partition, so that each statement hashes the messages of those days and
+-- the read receipts of those days and the day either side, whatever the history (its memory and
+-- temporary space are those of a few partitions; the one-statement form was planned as an index
+-- probe per (message, member) and took minutes at 70 days).
+--
+-- pg_temp.unread_current (conversation_id, user_id, joined_at): each current member's current
+-- join, made once by the job (see Queries/unread_full.sql for the definitions). Each chunk adds
+-- to pg_temp.unread_expected_messages (every unread (member, message)) and
+-- pg_temp.unread_expected_last (the latest message of the chunk per pair, deleted ones included).
+--
+-- By hand, per chunk: psql -v lo="'2026-11-29'" -v hi="'2026-11-30'" -f Queries/unread_full_chunk.sql
+
+INSERT INTO pg_temp.unread_expected_messages (conversation_id, user_id, message_id, sent_at)
+SELECT m.conversation_id, c.user_id, m.message_id, m.sent_at
+FROM pg_temp.unread_current c
+JOIN chat.messages m ON m.conversation_id = c.conversation_id AND m.sent_at >= c.joined_at
+WHERE m.sent_at >= :'lo'::timestamptz AND m.sent_at < :'hi'::timestamptz
+  AND m.sender_id <> c.user_id AND m.deleted_at IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM chat.receipts r
+      WHERE r.conversation_id = m.conversation_id AND r.message_id = m.message_id AND r.recipient_id = c.user_id
+        AND r.sent_at >= m.sent_at - interval '1 day' AND r.sent_at <= m.sent_at + interval '1 day'
+        AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+        AND (r.status = 3 OR r.read_at IS NOT NULL));
+
+INSERT INTO pg_temp.unread_expected_last (conversation_id, user_id, last_message_at)
+SELECT c.conversation_id, c.user_id, max(m.sent_at)
+FROM pg_temp.unread_current c
+JOIN chat.messages m ON m.conversation_id = c.conversation_id AND m.sent_at >= c.joined_at
+WHERE m.sent_at >= :'lo'::timestamptz AND m.sent_at < :'hi'::timestamptz
+GROUP BY c.conversation_id, c.user_id;
