@@ -88,6 +88,7 @@ SELECT c.conversation_id, c.message_id, c.recipient_id, c.sent_at,
        a.pending,
        a.first_failure_at,
        a.last_error,
+       coalesce(a.last_attempt, 0) AS last_attempt,
        CASE
            WHEN c.sent_at < :'now'::timestamptz - make_interval(secs => :'max_age'::double precision) THEN 'expired'
            WHEN coalesce(a.attempts, 0) >= :'max_attempts'::integer AND NOT coalesce(a.pending, false) THEN 'poison'
@@ -103,25 +104,31 @@ CROSS JOIN LATERAL (
     WHERE y.conversation_id = c.conversation_id AND y.message_id = c.message_id AND y.sent_at = c.sent_at OFFSET 0) m
 LEFT JOIN chat.dead_letters d
   ON d.conversation_id = c.conversation_id AND d.message_id = c.message_id AND d.recipient_id = c.recipient_id
+-- The pair's attempts: those since the last redrive decide; the highest number of all is where
+-- the next attempt's number continues (computed here, so that the insert below never scans the
+-- table it writes).
 LEFT JOIN LATERAL (
-    SELECT count(*) FILTER (WHERE x.attempted_at IS NOT NULL AND x.outcome = 'failed') AS attempts,
-           bool_or(x.attempted_at IS NULL) AS pending,
-           min(x.attempted_at) FILTER (WHERE x.outcome = 'failed') AS first_failure_at,
-           (array_agg(x.error ORDER BY x.attempt DESC) FILTER (WHERE x.outcome = 'failed'))[1] AS last_error
+    SELECT count(*) FILTER (WHERE y.since_redrive AND x.attempted_at IS NOT NULL AND x.outcome = 'failed') AS attempts,
+           bool_or(x.attempted_at IS NULL) FILTER (WHERE y.since_redrive) AS pending,
+           min(x.attempted_at) FILTER (WHERE y.since_redrive AND x.outcome = 'failed') AS first_failure_at,
+           (array_agg(x.error ORDER BY x.attempt DESC) FILTER (WHERE y.since_redrive AND x.outcome = 'failed'))[1] AS last_error,
+           max(x.attempt) AS last_attempt
     FROM chat.delivery_attempts x
+    CROSS JOIN LATERAL (SELECT d.redriven_at IS NULL OR x.attempt > coalesce(d.redrive_after_attempt, 0) AS since_redrive) y
     WHERE x.conversation_id = c.conversation_id AND x.message_id = c.message_id AND x.recipient_id = c.recipient_id
-      AND (d.redriven_at IS NULL OR x.attempt > coalesce(d.redrive_after_attempt, 0))
 ) a ON true
 WHERE m.deleted_at IS NULL
   AND EXISTS (SELECT 1 FROM chat.members mb
               WHERE mb.conversation_id = c.conversation_id AND mb.user_id = c.recipient_id AND mb.left_at IS NULL)
   AND (d.message_id IS NULL OR d.redriven_at IS NOT NULL);
 
--- Schedule the next attempt (idempotent per message, recipient and attempt number).
+-- Schedule the next attempt (idempotent per message, recipient and attempt number). Its number
+-- comes from the plan: a correlated max() over delivery_attempts here was planned against the
+-- table as it was before the statement (empty on a first run) and rescanned what the statement
+-- had inserted for every retry, quadratic over a month's first run.
 INSERT INTO chat.delivery_attempts (conversation_id, message_id, recipient_id, attempt, scheduled_at, sent_at)
 SELECT p.conversation_id, p.message_id, p.recipient_id,
-       coalesce((SELECT max(x.attempt) FROM chat.delivery_attempts x
-                 WHERE x.conversation_id = p.conversation_id AND x.message_id = p.message_id AND x.recipient_id = p.recipient_id), 0) + 1,
+       p.last_attempt + 1,
        :'now'::timestamptz + make_interval(secs => :'base_seconds'::double precision * power(p.attempts + 1, 4)), p.sent_at
 FROM pg_temp.reconcile_plan p
 WHERE p.action = 'retry'

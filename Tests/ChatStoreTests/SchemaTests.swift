@@ -114,4 +114,74 @@ import Testing
             #expect(try denied("chatstore_readonly", "UPDATE chat.users SET display_name = 'x'"))
         }
     }
+
+    /// The application's role (migration 0007) as a login role in the group would use it: each
+    /// forbidden change is refused with 42501, and each write an application makes still works.
+    @Test func theApplicationMayChangeOnlyWhatAnApplicationChanges() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.seedConversation(conn)
+            try PartitionManager(logger: TestDatabase.logger).ensure(conn)
+            try conn.executeScript("""
+                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body) VALUES (100, 1, now(), 1, 'text', 'hi');
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id) SELECT 100, 1, sent_at, 2 FROM chat.messages WHERE message_id = 1;
+                """)
+            let role = "app_login_\(UUID().uuidString.prefix(8).lowercased())"
+            try conn.execute(SQL(unsafeRaw: "CREATE ROLE \(role) LOGIN IN ROLE chatstore_app"))
+            defer { _ = try? conn.execute(SQL(unsafeRaw: "DROP ROLE IF EXISTS \(role)")) }
+            let app = try PostgresConnection(settings: ConnectionSettings(conninfo: settings.conninfo + " user=\(role)", source: settings.source),
+                                             logger: TestDatabase.logger)
+            #expect(try app.scalar(String.self, "SELECT current_user") == role)
+            func refused(_ sql: String) -> Bool {
+                do {
+                    try app.transaction { c in try c.execute(SQL(unsafeRaw: sql)) }
+                    return false
+                } catch let e as PostgresError {
+                    return e.sqlState == .insufficientPrivilege
+                } catch { return false }
+            }
+            let forbidden = [
+                "UPDATE chat.messages SET sent_at = sent_at - interval '400 days'",
+                "UPDATE chat.messages SET sender_id = 2",
+                "UPDATE chat.messages SET kind = 'system'",
+                "UPDATE chat.receipts SET recipient_id = 3",
+                "UPDATE chat.receipts SET sent_at = sent_at + interval '1 day'",
+                "UPDATE chat.members SET joined_at = '2000-01-01'",
+                "UPDATE chat.conversations SET kind = 'group'",
+                "UPDATE chat.media SET size_bytes = 0",
+                "UPDATE chat.presence_events SET state = 'online'",
+                "UPDATE chat.send_dedup SET message_id = 0",
+                "UPDATE chat.users SET user_id = user_id + 1000",
+                "DELETE FROM chat.messages",
+                "DELETE FROM chat.receipts",
+                "TRUNCATE chat.messages",
+                "LOCK TABLE chat.messages IN ACCESS EXCLUSIVE MODE",
+                "LOCK TABLE chat.receipts IN SHARE MODE",
+                "LOCK TABLE chat.members IN EXCLUSIVE MODE",
+                "UPDATE chat.partition_config SET premake = 1",
+                "UPDATE chat.unread_counts SET unread = 0",
+                "INSERT INTO chat.dead_letters (conversation_id, message_id, recipient_id, sent_at, reason, attempts, first_failure_at, dead_at) VALUES (100, 1, 2, now(), 'expired', 0, now(), now())",
+                "CREATE TABLE chat.x (a int)",
+            ]
+            for sql in forbidden {
+                #expect(refused(sql), "allowed to the application: \(sql)")
+            }
+            // What an application does stays allowed.
+            let allowed = [
+                "INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body) VALUES (100, 2, now(), 2, 'text', 'yo')",
+                "UPDATE chat.messages SET body = 'hi!', edited_at = now(), change_xid = DEFAULT WHERE message_id = 1",
+                "UPDATE chat.messages SET deleted_at = now(), change_xid = DEFAULT WHERE message_id = 1",
+                "UPDATE chat.receipts SET status = 3, delivered_at = now(), read_at = now(), updated_at = now(), change_xid = DEFAULT WHERE message_id = 1",
+                "UPDATE chat.members SET left_at = now(), change_xid = DEFAULT WHERE conversation_id = 100 AND user_id = 2",
+                "UPDATE chat.users SET display_name = 'New name' WHERE user_id = 1",
+                "INSERT INTO chat.presence_events (user_id, occurred_at, state) VALUES (1, now(), 'online')",
+                "SELECT * FROM chat.messages WHERE message_id = 1 FOR UPDATE",
+                "LOCK TABLE chat.messages IN ROW EXCLUSIVE MODE",
+            ]
+            for sql in allowed {
+                #expect(throws: Never.self, "refused to the application: \(sql)") {
+                    try app.transaction { c in try c.execute(SQL(unsafeRaw: sql)) }
+                }
+            }
+        }
+    }
 }
