@@ -37,7 +37,9 @@ public final class PostgresConnection {
             throw PostgresError(kind: .connection, message: "libpq could not allocate a connection")
         }
         if PQstatus(conn) != CONNECTION_OK {
-            let msg = String(cString: PQerrorMessage(conn)).trimmingCharacters(in: .whitespacesAndNewlines)
+            // libpq's message spans lines ("...failed: ...\n\tIs the server running...?"): one line.
+            let msg = String(cString: PQerrorMessage(conn)).split(whereSeparator: \.isNewline)
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "; ")
             PQfinish(conn)
             throw PostgresError(kind: .connection, message: "could not connect to PostgreSQL (\(settings.redactedDescription)): \(msg)")
         }

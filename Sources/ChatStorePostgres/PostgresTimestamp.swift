@@ -32,6 +32,17 @@ public enum PostgresTimestamp {
 
     /// Parses ISO `timestamptz` output (`YYYY-MM-DD HH:MM:SS[.ffffff]±HH[:MM[:SS]]`) or a date
     /// (`YYYY-MM-DD`, taken as UTC midnight). Returns microseconds since the epoch, or nil.
+    /// Whether the fields name a real instant of the proleptic Gregorian calendar: years 1-9999,
+    /// months 1-12, the month's days (29 February only in leap years), hours 0-23, minutes and
+    /// seconds 0-59.
+    public static func isValid(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0) -> Bool {
+        guard (1...9999).contains(year), (1...12).contains(month), (0...23).contains(hour),
+              (0...59).contains(minute), (0...59).contains(second) else { return false }
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        return (1...days).contains(day)
+    }
+
     public static func parseMicroseconds(_ text: String) -> Int64? {
         let b = Array(text.utf8)
         var i = 0
@@ -74,13 +85,17 @@ public enum PostgresTimestamp {
                     i += 1
                     guard let oh = num(2) else { return nil }
                     var off = oh * 3600
-                    if expect(58) { guard let om = num(2) else { return nil }; off += om * 60 }
-                    if expect(58) { guard let os = num(2) else { return nil }; off += os }
+                    if expect(58) { guard let om = num(2), om < 60 else { return nil }; off += om * 60 }
+                    if expect(58) { guard let os = num(2), os < 60 else { return nil }; off += os }
                     offsetSeconds = sign * off
                 }
             }
             guard i == b.count else { return nil }
         }
+        // A real calendar date and clock time (no 2026-02-30, 33:99:99 or +05:60): timegm would
+        // silently normalise them to other instants.
+        guard PostgresTimestamp.isValid(year: year, month: month, day: day, hour: hour, minute: minute, second: second),
+              abs(offsetSeconds) < 16 * 3600, (abs(offsetSeconds) / 60) % 60 < 60 else { return nil }
         var tmv = tm()
         tmv.tm_year = Int32(year - 1900)
         tmv.tm_mon = Int32(month - 1)

@@ -17,7 +17,30 @@ extension ChatStoreCommand {
         @Option(name: .long, help: "After the run, write the operator's HTML report (14 days) to this file.") var report: String?
         @Option(name: .long, help: "Write the summary in Prometheus text format to this file (atomically), for node_exporter's textfile collector.") var metricsFile: String?
 
+        /// Whether this run wrote its metrics file (a class: `run()` is not mutating).
+        final class Wrote: @unchecked Sendable { var metrics = false }
+
         func run() throws {
+            let started = Date()
+            let wrote = Wrote()
+            do {
+                try runNightly(wrote)
+            } catch {
+                // A run that could not connect (or failed before its jobs) still says so to
+                // Prometheus: chatstore_up 0, atomically, instead of leaving yesterday's file. A
+                // run refused because another holds the lock (exit 3) leaves the file to it.
+                if let metricsFile, !wrote.metrics, (error as? ExitCode)?.rawValue != ExitCodes.busy {
+                    if let w = try? AtomicFileWriter(path: metricsFile) {
+                        let previous = try? String(contentsOfFile: metricsFile, encoding: .utf8)
+                        try? w.write(Array(Nightly.prometheusDown(at: started, previous: previous).utf8))
+                        try? w.commit()
+                    }
+                }
+                throw error
+            }
+        }
+
+        func runNightly(_ wrote: Wrote) throws {
             try runJobCommand {
                 let logger = global.makeLogger()
                 let conn = try global.connect(logger)
@@ -32,6 +55,7 @@ extension ChatStoreCommand {
                     let w = try AtomicFileWriter(path: metricsFile)
                     try w.write(Array(Nightly.prometheus(s).utf8))
                     try w.commit()
+                    wrote.metrics = true
                 }
                 if let report { try writeReport(try Report(logger: logger).figures(conn, days: 14), to: report) }
                 if global.json { try printJSON(s) } else if !global.quiet {
@@ -40,7 +64,7 @@ extension ChatStoreCommand {
                         print("  \(j.job.padding(toLength: 11, withPad: " ", startingAt: 0)) \(j.status.padding(toLength: 9, withPad: " ", startingAt: 0)) \(String(format: "%7.2f", j.seconds)) s  examined \(j.examined), changed \(j.changed)\(j.anomalies.isEmpty ? "" : ", anomalies: " + j.anomalies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
                         if let e = j.error { print("    error: \(e)") }
                     }
-                    print("  unread total \(s.unreadTotal); dead letters: expired \(s.deadLetters["expired"] ?? 0), poison \(s.deadLetters["poison"] ?? 0); partitions ahead: \(s.partitionsAhead.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+                    print("  unread total \(s.unreadTotal.map(String.init) ?? "unknown (the unread job failed)"); dead letters: expired \(s.deadLetters["expired"] ?? 0), poison \(s.deadLetters["poison"] ?? 0); partitions ahead: \(s.partitionsAhead.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
                 }
                 for w in s.partitionWarnings { printError(w) }
                 if s.failed { throw ExitCode(ExitCodes.failure) }

@@ -199,4 +199,52 @@ import Testing
             #expect(foreignReceipts >= sentByUser)
         }
     }
+
+    /// Manifests are checked, not trusted: each edit of a field is caught by verify (naming what
+    /// is wrong, not DAMAGED data), and restore refuses the archive before creating anything.
+    @Test func everyManifestEditIsCaughtAndRestoreRefusesIt() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 60, days: 2, anomalyRate: 0)
+            let p = try firstPartition(conn)
+            let (_, path) = try ArchiveExporter(logger: logger).export(conn, partition: p.name, into: dir)
+            let original = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path + "/manifest.json"))) as! [String: Any]
+            func shifted(_ key: String, days: Int) -> String {
+                let d = PostgresTimestamp.parse(original[key] as! String)!.addingTimeInterval(Double(days) * 86_400)
+                return PostgresTimestamp.format(d)
+            }
+            let files = original["files"] as! [[String: Any]]
+            let edits: [(String, (inout [String: Any]) -> Void, String)] = [
+                ("format_version", { $0["format_version"] = 2 }, "format_version 2"),
+                ("schema_version", { $0["schema_version"] = 999 }, "schema_version 999"),
+                ("table", { $0["table"] = "receipts" }, "table"),
+                ("partition", { $0["partition"] = "messages_p20200101" }, "does not match the range"),
+                ("range shifted a day", { $0["range_start"] = shifted("range_start", days: 1); $0["range_end"] = shifted("range_end", days: 1) }, "does not match the range"),
+                ("range widened", { $0["range_start"] = "2020-01-01 00:00:00+00" }, "not one partition"),
+                ("duplicated file", { $0["files"] = files + [files[0]] }, "listed twice"),
+                ("media rows", { m in
+                    m["files"] = files.map { f in var f = f; if f["content"] as? String == "media_pack" { f["rows"] = (f["rows"] as! Int) + 1 }; return f }
+                }, "media pack"),
+                ("unknown content", { m in
+                    m["files"] = files.map { f in var f = f; if f["content"] as? String == "messages" { f["content"] = "bmessages" }; return f }
+                }, "unknown content"),
+            ]
+            for (what, edit, expected) in edits {
+                let work = dir + "/edit-" + what.replacingOccurrences(of: " ", with: "-")
+                try FileManager.default.copyItem(atPath: path, toPath: work)
+                var m = original
+                edit(&m)
+                try JSONSerialization.data(withJSONObject: m, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: work + "/manifest.json"))
+                let v = try ArchiveVerifier().verify(path: work, connection: nil)
+                #expect(!v.ok, "\(what) passed verify")
+                #expect(v.problems.contains { $0.contains(expected) }, "\(what): \(v.problems)")
+                // Into a fresh database: refused, and nothing was created.
+                try TestDatabase.migrated { fresh, _ in
+                    let before = try fresh.scalar(Int.self, "SELECT count(*) FROM pg_class WHERE relnamespace = 'chat'::regnamespace")
+                    #expect(throws: (any Error).self, "\(what) restored") { _ = try ArchiveRestorer(logger: logger).restore(path: work, into: fresh) }
+                    #expect(try fresh.scalar(Int.self, "SELECT count(*) FROM pg_class WHERE relnamespace = 'chat'::regnamespace") == before)
+                }
+            }
+        }
+    }
 }

@@ -139,4 +139,27 @@ func utc(_ s: String) -> Int64 { PostgresTimestamp.parseMicroseconds(s)! }
             #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages WHERE edited_at IS NOT NULL") == 1)
         }
     }
+
+    /// Messages PostgreSQL would refuse or misfile are reported with the chat and the line, and
+    /// the rest of the chat loads: a NUL in a text, a pre-1970 date.
+    @Test func messagesThatCannotBeStoredAreReportedAndTheRestLoads() throws {
+        try TestDatabase.migrated { conn, _ in
+            let text = """
+                13/03/2021, 09:15 - Ann: hello
+                13/03/2021, 09:16 - Bob: with a \u{0} nul
+                13/03/021, 09:17 - Ann: three-digit year
+                13/03/1969, 09:18 - Bob: before 1970
+                13/03/2021, 09:19 - Bob: bye
+                """
+            let chat = WhatsAppImporter().parse(text: text, fileName: "WhatsApp Chat with Bob.txt")
+            let r = try ImportLoader(logger: TestDatabase.logger).load(chat, into: conn)
+            // The 3-digit year reads as 2021 (WhatsApp's short years), so that line loads.
+            #expect(r.messagesAdded == 3, "\(r.problems)")
+            #expect(r.problems.contains { $0.contains("line 2") && $0.contains("NUL") }, "\(r.problems)")
+            #expect(r.problems.contains { $0.contains("line 4") }, "\(r.problems)")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages_default") == 0)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages") == 3)
+            #expect(r.problems.count == 2)
+        }
+    }
 }

@@ -197,4 +197,78 @@ let badEvents: [(String, String)] = [
             #expect(ok.status == 0, "\(ok.stderr)")
         }
     }
+
+    /// What PostgreSQL would refuse, and what a lenient parser would silently turn into another
+    /// value, is rejected line by line with its location, and the good lines around it are stored.
+    @Test func hostileLinesAreRejectedOneByOneWithTheirLocation() throws {
+        try TestDatabase.migrated { conn, settings in
+            try PartitionManager(logger: TestDatabase.logger).ensure(conn)
+            let dir = try TestPaths.temporaryDirectory()
+            let msg = { (extra: String) in "{\"type\":\"message\",\"conversation_id\":10,\"message_id\":50,\"sender_id\":1,\(extra)}" }
+            let at = { (t: String) in msg("\"sent_at\":\"\(t)\"") }
+            let hostile: [(String, String)] = [
+                (msg("\"sent_at\":\"TODAYT09:00:00Z\",\"body\":\"a\\u0000b\""), "NUL"),
+                (at("0000-01-01T00:00:00Z"), "real date"),
+                (at("0999-01-01T00:00:00Z"), "out of range"),
+                (at("2026-11-31T00:00:00Z"), "real date"),
+                (at("2026-02-30T00:00:00Z"), "real date"),
+                (at("2026-11-30T33:99:99Z"), "real date"),
+                (at("2026-11-30T10:00:00+99:99"), "real date"),
+                (at("2026-11-30T10:00:00+05:60"), "real date"),
+                ("{\"type\":\"media\",\"conversation_id\":10,\"sha256\":\"\(String(repeating: "cd", count: 32))\",\"size_bytes\":-5,\"mime_type\":\"x/y\"}", "must not be negative"),
+                ("{\"type\":\"user\",\"user_id\":+5,\"handle\":\"p\"}", "malformed JSON"),
+                ("{\"type\":\"user\",\"user_id\":007,\"handle\":\"p\"}", "leading zero"),
+                ("{\"type\":\"user\",\"user_id\":1-2-3,\"handle\":\"p\"}", "bad number"),
+                ("{\"type\":\"user\",\"user_id\":8,\"handle\":\"p\",\"extra\":[1,,2]}", "malformed JSON"),
+                ("{\"type\":\"user\",\"user_id\":8,\"handle\":\"p\",\"extra\":[}}", "malformed JSON"),
+                ("{\"type\":\"user\",\"user_id\":8,\"handle\":\"p\",\"extra\":{\"a\":\"x\ty\"}}", "control character"),
+                ("{\"type\":\"user\",\"user_id\":8,\"handle\":\"p\",\"extra\":[\"\\u12G4\"]}", "escape"),
+            ]
+            // A byte order mark before the first line, the good events, the hostile lines.
+            var text = goodEvents
+            for (line, _) in hostile { text += "\n" + line }
+            let bytes = [0xEF, 0xBB, 0xBF] + Array(text.replacingOccurrences(of: "TODAY", with: today).utf8) + [10]
+            try Data(bytes).write(to: URL(fileURLWithPath: dir + "/hostile.ndjson"))
+            for lanes in [nil, settings] {
+                let r = try ingest(conn, [dir + "/hostile.ndjson"], rejects: dir + "/rejects.txt", settings: lanes)
+                #expect(r.rejected == hostile.count, "\(r.firstRejects)")
+                let rejects = try String(contentsOfFile: dir + "/rejects.txt", encoding: .utf8).split(separator: "\n")
+                for (i, (_, reason)) in hostile.enumerated() {
+                    let loc = "\(dir)/hostile.ndjson:\(18 + i + 1)\t"
+                    let line = rejects.first { $0.hasPrefix(loc) }
+                    #expect(line?.contains(reason) == true, "line \(18 + i + 1): expected \(reason), got \(line ?? "nothing")")
+                }
+            }
+            // Line 1 (after the byte order mark) was stored, and every good line with it.
+            #expect(try conn.scalar(String.self, "SELECT handle FROM chat.users WHERE user_id = 1") == "ann")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages") == 2)  // the retry of c1 is deduplicated
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.users") == 3)
+        }
+    }
+
+    /// The reject file may not be an input, and is written for what was processed when a run
+    /// stops on an error after committing batches.
+    @Test func theRejectFileIsNeverAnInputAndIsWrittenWhenTheRunFails() throws {
+        try TestDatabase.migrated { conn, settings in
+            try PartitionManager(logger: TestDatabase.logger).ensure(conn)
+            let dir = try TestPaths.temporaryDirectory()
+            try write(goodEvents + "\n" + badEvents[1].0, dir + "/in.ndjson")
+            let before = try String(contentsOfFile: dir + "/in.ndjson", encoding: .utf8)
+            #expect(throws: EventError.self) { _ = try ingest(conn, [dir + "/in.ndjson"], rejects: dir + "/in.ndjson") }
+            #expect(throws: EventError.self) { _ = try ingest(conn, [dir + "/in.ndjson"], rejects: dir + "/./in.ndjson") }
+            #expect(try String(contentsOfFile: dir + "/in.ndjson", encoding: .utf8) == before)
+            let cli = try runCommand(TestPaths.binary, ["ingest", dir + "/in.ndjson", "--reject-file", dir + "/in.ndjson", "--database-url", settings.conninfo])
+            #expect(cli.status != 0 && cli.stderr.contains("one of the input files"), "\(cli.stderr)")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.users") == 0)
+            // A bad line early, then a zstd file that is damaged after its first batches.
+            try write(badEvents[1].0 + "\n" + goodEvents, dir + "/a.ndjson")
+            var junk = Array(repeating: UInt8(ascii: "x"), count: 64)
+            junk[0] = 0x28; junk[1] = 0xB5; junk[2] = 0x2F; junk[3] = 0xFD
+            try Data(junk).write(to: URL(fileURLWithPath: dir + "/b.ndjson.zst"))
+            #expect(throws: (any Error).self) { _ = try ingest(conn, [dir + "/a.ndjson", dir + "/b.ndjson.zst"], rejects: dir + "/r.txt") }
+            let r = try String(contentsOfFile: dir + "/r.txt", encoding: .utf8)
+            #expect(r.hasPrefix("\(dir)/a.ndjson:1\t"), "\(r)")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.users") == 3)
+        }
+    }
 }

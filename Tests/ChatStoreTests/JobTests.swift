@@ -233,12 +233,36 @@ import Testing
             #expect(summary.jobs.map(\.job) == ["partitions", "reconcile", "receipts", "unread", "last-seen"])
             #expect(summary.jobs.allSatisfy { $0.status == "succeeded" })
             let prom = try String(contentsOfFile: dir + "/chatstore.prom", encoding: .utf8)
-            #expect(prom.contains("chatstore_job_success{job=\"unread\"} 1.0"))
+            #expect(prom.contains("chatstore_up 1\n"))
+            #expect(prom.contains("chatstore_job_success{job=\"unread\"} 1\n"))
             #expect(prom.contains("# TYPE chatstore_anomalies gauge"))
+            #expect(prom.contains("chatstore_job_last_success_timestamp_seconds{job=\"unread\"} "))
             for line in prom.split(separator: "\n") where !line.hasPrefix("#") {
                 #expect(line.split(separator: " ").count == 2, "\(line)")
                 #expect(Double(line.split(separator: " ").last!) != nil)
             }
+            try promtoolAccepts(dir + "/chatstore.prom")
+            // A failed job: success 0, and no made-up values for it (the unread total is left out).
+            try conn.execute("ALTER TABLE chat.unread_counts RENAME TO unread_counts_away")
+            let failed = try runCommand(TestPaths.binary, ["nightly", "--quiet", "--metrics-file", dir + "/chatstore.prom", "--database-url", settings.conninfo])
+            #expect(failed.status == 1)
+            let f = try String(contentsOfFile: dir + "/chatstore.prom", encoding: .utf8)
+            #expect(f.contains("chatstore_job_success{job=\"unread\"} 0\n"), "\(f)")
+            #expect(!f.contains("chatstore_unread_messages"))
+            #expect(!f.contains("chatstore_job_changed_rows{job=\"unread\"}"))
+            #expect(f.contains("chatstore_job_last_success_timestamp_seconds{job=\"unread\"} "))
+            try promtoolAccepts(dir + "/chatstore.prom")
+            try conn.execute("ALTER TABLE chat.unread_counts_away RENAME TO unread_counts")
+            // A run that cannot connect replaces the file with chatstore_up 0, keeping the last
+            // success times.
+            let down = try runCommand(TestPaths.binary, ["nightly", "--quiet", "--metrics-file", dir + "/chatstore.prom",
+                                                         "--database-url", "host=/nonexistent dbname=x connect_timeout=2"])
+            #expect(down.status != 0)
+            let d = try String(contentsOfFile: dir + "/chatstore.prom", encoding: .utf8)
+            #expect(d.contains("chatstore_up 0\n"), "\(d)")
+            #expect(d.contains("chatstore_job_last_success_timestamp_seconds{job=\"unread\"} "))
+            #expect(!d.contains("chatstore_job_success"))
+            try promtoolAccepts(dir + "/chatstore.prom")
             // Every run is in the ledger.
             #expect(try conn.scalar(Int.self, "SELECT count(DISTINCT job) FROM chat.job_runs WHERE status = 'succeeded'") >= 5)
             // Quiet in cron: --quiet prints nothing on stdout.
@@ -248,4 +272,15 @@ import Testing
             #expect(clean.status == 0, "\(clean.stderr)")
         }
     }
+}
+
+/// `promtool check metrics` (Debian's prometheus package, installed by scripts/test.sh) accepts
+/// the textfile; when promtool is absent the check is recorded as skipped, not passed.
+func promtoolAccepts(_ path: String) throws {
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool") else {
+        print("SKIPPED: promtool check metrics (/usr/bin/promtool not installed)")
+        return
+    }
+    let r = try runCommand("/bin/sh", ["-c", "/usr/bin/promtool check metrics < '\(path)'"])
+    #expect(r.status == 0, "promtool: \(r.stdout) \(r.stderr)")
 }

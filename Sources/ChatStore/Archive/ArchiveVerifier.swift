@@ -28,6 +28,7 @@ public struct ArchiveVerifier {
         do { manifest = try JSONDecoder().decode(ArchiveManifest.self, from: data) } catch {
             return Report(path: path, ok: false, problems: ["\(manifestPath): not a chatstore archive manifest (\(error))"], rows: [:], checkedAgainstDatabase: false)
         }
+        problems += ArchiveVerifier.manifestProblems(manifest, at: manifestPath)
         let present = Set((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
         let expected = Set(manifest.files.map(\.name) + ["manifest.json"])
         for extra in present.subtracting(expected).sorted() { problems.append("\(path)/\(extra): not listed in the manifest") }
@@ -58,7 +59,12 @@ public struct ArchiveVerifier {
                 if lines != f.rows { problems.append("\(fp): \(lines) rows, manifest says \(f.rows)") }
             }
         }
-        // Every media item decompresses on its own and matches its sha256.
+        // Every media item decompresses on its own and matches its sha256; the pack holds as
+        // many items as the index lists.
+        if problems.isEmpty, let packFile = manifest.files.first(where: { $0.content == "media_pack" }),
+           let listed = rows["media_index"], packFile.rows != listed {
+            problems.append("\(manifestPath): the media pack is said to hold \(packFile.rows) items, its index lists \(listed)")
+        }
         if problems.isEmpty, let idx = manifest.files.first(where: { $0.content == "media_index" }) {
             var text: [UInt8] = []
             try ZstdDecompressor.decompressFile(path: path + "/" + idx.name) { text.append(contentsOf: $0) }
@@ -95,5 +101,48 @@ public struct ArchiveVerifier {
             if let a = rows["receipts"], a != r { problems.append("\(path): \(a) receipts archived, the database holds \(r) for the range") }
         }
         return Report(path: path, ok: problems.isEmpty, problems: problems, rows: rows, checkedAgainstDatabase: checkedDB)
+    }
+
+    /// The files an archive of format version 1 holds, by content.
+    static let fileNames = ["messages": "messages.ndjson.zst", "receipts": "receipts.ndjson.zst",
+                            "media_index": "media.index.ndjson.zst", "media_pack": "media.pack.zst"]
+
+    /// What is wrong with a manifest by itself (no file read): the format and versions this
+    /// binary reads, the table and a partition name that matches the range, a range that is one
+    /// partition of a day, an ISO week or a calendar month, and a file list with each content
+    /// once under its own name, counts that are not negative, sha256 digests that are 64 hex
+    /// digits. A manifest is checked, not trusted: restore reads only what it says.
+    public static func manifestProblems(_ m: ArchiveManifest, at where_: String) -> [String] {
+        var p: [String] = []
+        if m.format != "chatstore-archive" { p.append("\(where_): format \"\(m.format.prefix(40))\" is not chatstore-archive") }
+        if m.formatVersion != 1 { p.append("\(where_): format_version \(m.formatVersion) is not one this binary reads (1)") }
+        let latest = (try? Migration.embedded().last?.version) ?? nil
+        if m.schemaVersion < 1 || (latest.map { m.schemaVersion > $0 } ?? false) {
+            p.append("\(where_): schema_version \(m.schemaVersion) is not one this binary knows (1-\(latest ?? 0))")
+        }
+        if m.table != "messages" { p.append("\(where_): table \"\(m.table.prefix(40))\" is not messages") }
+        if m.compression.codec != "zstd" { p.append("\(where_): compression codec \"\(m.compression.codec.prefix(20))\" is not zstd") }
+        if let lo = PostgresTimestamp.parse(m.rangeStart), let hi = PostgresTimestamp.parse(m.rangeEnd) {
+            let fits = PartitionGranularity.allCases.contains { $0.floor(lo) == lo && $0.next(lo) == hi }
+            if !fits { p.append("\(where_): range [\(m.rangeStart), \(m.rangeEnd)) is not one partition of a day, a week or a month") }
+            if m.partition != "messages_" + PartitionGranularity.suffix(lo) {
+                p.append("\(where_): partition \"\(m.partition.prefix(60))\" does not match the range start (messages_\(PartitionGranularity.suffix(lo)))")
+            }
+        } else {
+            p.append("\(where_): range_start or range_end is not a timestamp")
+        }
+        var contents = Set<String>(), names = Set<String>()
+        for f in m.files {
+            if !names.insert(f.name).inserted { p.append("\(where_): file \(f.name.prefix(60)) is listed twice") }
+            guard let expected = fileNames[f.content] else {
+                p.append("\(where_): file \(f.name.prefix(60)) has unknown content \"\(f.content.prefix(40))\""); continue
+            }
+            if !contents.insert(f.content).inserted { p.append("\(where_): content \(f.content) is listed twice") }
+            if f.name != expected { p.append("\(where_): the \(f.content) file is named \(f.name.prefix(60)), not \(expected)") }
+            if f.rows < 0 || f.bytes < 0 || f.uncompressedBytes < 0 { p.append("\(where_): \(f.name.prefix(60)) has a negative count") }
+            if f.sha256.count != 64 || !f.sha256.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) { p.append("\(where_): \(f.name.prefix(60)) has no valid sha256") }
+        }
+        for c in ["messages", "receipts"] where !contents.contains(c) { p.append("\(where_): no \(c) file is listed") }
+        return p
     }
 }

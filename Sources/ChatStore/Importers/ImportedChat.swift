@@ -25,6 +25,33 @@ public struct ImportedChat: Sendable {
     public var messages: [Message]
     /// Lines or entries that could not be parsed: (line or index, reason).
     public var problems: [(Int, String)]
+
+    /// The chat without the messages PostgreSQL would refuse or misfile, each moved to
+    /// `problems` with its line: a time outside 1970-2099 (a 3-digit year, a pre-1970 or
+    /// absurd Unix time would land in a default partition or ask for a partition no retention
+    /// reaches), and a NUL character in a text (PostgreSQL text cannot hold it).
+    public func validated() -> ImportedChat {
+        var out = self
+        out.messages = []
+        for m in messages {
+            if !PostgresTimestampParser.accepted.contains(m.at) {
+                out.problems.append((m.line, "date out of range (1970-01-01 to 2099-12-31 UTC): \(ImportedChat.describe(m.at))"))
+            } else if let e = m.editedAt, !PostgresTimestampParser.accepted.contains(e) {
+                out.problems.append((m.line, "edit date out of range (1970-01-01 to 2099-12-31 UTC): \(ImportedChat.describe(e))"))
+            } else if m.text.utf8.contains(0) || (m.sender?.utf8.contains(0) ?? false) || (m.mediaFileName?.utf8.contains(0) ?? false) {
+                out.problems.append((m.line, "NUL character in the message: PostgreSQL text cannot hold it"))
+            } else {
+                out.messages.append(m)
+            }
+        }
+        if out.title?.utf8.contains(0) == true { out.title = out.title?.replacingOccurrences(of: "\u{0}", with: "") }
+        out.problems.sort { $0.0 < $1.0 }
+        return out
+    }
+
+    static func describe(_ micros: Int64) -> String {
+        "\(micros / 1_000_000) s since 1970"
+    }
 }
 
 /// Stable 62-bit ids for imported users, conversations and messages, so a re-import adds nothing.
@@ -55,6 +82,7 @@ public struct ImportLoader {
     }
 
     public func load(_ chat: ImportedChat, into conn: PostgresConnection) throws -> Report {
+        let chat = chat.validated()
         let convID = ImportIDs.hash("\(chat.source):chat:\(chat.chatKey)")
         var people: [(key: String, name: String)] = []
         var seen = Set<String>()
@@ -135,6 +163,6 @@ public struct ImportLoader {
                 """)
         }
         return Report(source: chat.source, conversationId: convID, users: people.count, messagesInFile: chat.messages.count,
-                      messagesAdded: added, media: mediaCount, problems: chat.problems.map { "line \($0.0): \($0.1)" })
+                      messagesAdded: added, media: mediaCount, problems: chat.problems.map { "\(chat.title.map { "chat \"\($0)\", " } ?? "")line \($0.0): \($0.1)" })
     }
 }

@@ -58,15 +58,19 @@ extension Event {
             guard case .number(let s) = v, let n = Int64(s) else { throw EventError("field \"\(k)\" must be an integer or null") }
             return n
         }
-        func time(_ k: String) throws -> Int64 {
-            let s = try str(k)
-            guard let t = PostgresTimestampParser.micros(s) else { throw EventError("field \"\(k)\" is not an ISO 8601 timestamp: \(s.prefix(40))") }
+        func parsedTime(_ k: String, _ s: String) throws -> Int64 {
+            guard let t = PostgresTimestampParser.micros(s) else {
+                throw EventError("field \"\(k)\" is not an ISO 8601 timestamp with a zone and a real date and time: \(s.prefix(40))")
+            }
+            guard PostgresTimestampParser.accepted.contains(t) else {
+                throw EventError("field \"\(k)\" is out of range (1970-01-01 to 2099-12-31 UTC): \(s.prefix(40))")
+            }
             return t
         }
+        func time(_ k: String) throws -> Int64 { try parsedTime(k, try str(k)) }
         func optTime(_ k: String) throws -> Int64? {
             guard let s = try optStr(k) else { return nil }
-            guard let t = PostgresTimestampParser.micros(s) else { throw EventError("field \"\(k)\" is not an ISO 8601 timestamp: \(s.prefix(40))") }
-            return t
+            return try parsedTime(k, s)
         }
         func oneOf(_ k: String, _ allowed: [String], default d: String? = nil) throws -> String {
             let v = d == nil ? try str(k) : (try optStr(k) ?? d!)
@@ -110,6 +114,7 @@ extension Event {
             let digest = try sha("sha256", optional: false)!
             if let data, SHA256.hash(data).bytes != digest { throw EventError("data_base64 does not match sha256") }
             let size = try int("size_bytes")
+            guard size >= 0 else { throw EventError("field \"size_bytes\" must not be negative: \(size)") }
             if let data, Int64(data.count) != size { throw EventError("size_bytes \(size) does not match data (\(data.count) bytes)") }
             return .media(conversation: try int("conversation_id"), sha256: digest, size: size,
                           mime: try str("mime_type"), fileName: try optStr("file_name"), data: data)
@@ -138,6 +143,11 @@ func hexBytes(_ s: String) -> [UInt8]? {
 
 /// ISO 8601 timestamps (`2026-11-29T10:00:00Z`, with fraction or offset) to microseconds.
 enum PostgresTimestampParser {
+    /// The instants an event may carry: from 1970 up to (not including) 2100. Earlier or later
+    /// times are mistakes (a year 0, a 3-digit year, an epoch in milliseconds) and would land in
+    /// a default partition or ask for a partition no retention ever reaches.
+    static let accepted: Range<Int64> = 0..<(4_102_444_800 * 1_000_000)
+
     static func micros(_ s: String) -> Int64? {
         // A date, a time and a zone are required: local times without an offset are ambiguous.
         let u = Array(s.utf8)

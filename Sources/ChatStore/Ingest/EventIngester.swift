@@ -73,6 +73,35 @@ public final class EventIngester: @unchecked Sendable {
     /// - Returns: counts of lines, accepted, rejected (by reason).
     /// - Throws: `StrictFailure` (strict mode), `PostgresError`, `ZstdError` (a damaged `.zst`).
     public func ingest(paths: [String], progress: ((Int) -> Void)? = nil) throws -> Report {
+        if let r = options.rejectPath {
+            // The reject file is written beside the inputs: never over one of them.
+            for p in paths where EventIngester.sameFile(r, p) {
+                throw EventError("the reject file \(r) is one of the input files: give --reject-file another path")
+            }
+        }
+        do {
+            return try run(paths: paths, progress: progress)
+        } catch {
+            // The rejects of what was processed are kept when the run stops on an error (the
+            // committed batches stay committed; their rejected lines are in the file).
+            if let rejects {
+                for round in pending { try? writeInFileOrder(round.rejects) }
+                pending = []
+                try? rejects.commit()
+            }
+            throw error
+        }
+    }
+
+    /// Whether two paths name the same file (an existing one, by device and inode; else by the
+    /// standardized path).
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var sa = stat(), sb = stat()
+        if stat(a, &sa) == 0, stat(b, &sb) == 0 { return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino }
+        return URL(fileURLWithPath: a).standardizedFileURL.path == URL(fileURLWithPath: b).standardizedFileURL.path
+    }
+
+    private func run(paths: [String], progress: ((Int) -> Void)?) throws -> Report {
         let t0 = Date()
         self.paths = paths
         if let r = options.rejectPath { rejects = try AtomicFileWriter(path: r) }
@@ -345,6 +374,12 @@ public final class EventIngester: @unchecked Sendable {
             lineNo += 1
             var line = line
             if line.last == 13 { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
+            // A UTF-8 byte order mark at the start of a file (Windows editors write one) is not
+            // part of the first event: skipped, and said once.
+            if lineNo == 1, line.count >= 3, line[0] == 0xEF, line[1] == 0xBB, line[2] == 0xBF {
+                line = UnsafeRawBufferPointer(rebasing: line.dropFirst(3))
+                logger.notice("\(path) starts with a UTF-8 byte order mark: skipped")
+            }
             if !line.isEmpty { try body(lineNo, line) }
         }
         func feed(_ chunk: UnsafeRawBufferPointer) throws {
@@ -387,7 +422,7 @@ public final class EventIngester: @unchecked Sendable {
         if options.strict { throw StrictFailure(location: loc, reason: reason) }
         report.rejected += 1
         // Group reasons without their varying details (ids, columns, values).
-        let key = String(reason.prefix { $0 != ":" }).replacingOccurrences(of: "[0-9]+", with: "N", options: .regularExpression)
+        let key = String(reason.prefix { $0 != ":" }).replacingOccurrences(of: "(?<!ISO )\\b[0-9]+\\b", with: "N", options: .regularExpression)
         report.rejectReasons[String(key.prefix(80)), default: 0] += 1
         if report.firstRejects.count < 20 { report.firstRejects.append("\(loc): \(reason)") }
         if let rejects {

@@ -92,13 +92,42 @@ public struct FlatJSON {
             case UInt8(ascii: "n"): try literal("null"); return .null
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 let start = i
-                try skipNested()
+                try skipNested(depth: 0)
                 return .nested(String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self))
             default:
                 let start = i
-                while i < b.count, (b[i] >= 48 && b[i] <= 57) || b[i] == 45 || b[i] == 43 || b[i] == 46 || b[i] == 101 || b[i] == 69 { i += 1 }
-                guard i > start else { throw fail("unexpected character") }
+                try number()
                 return .number(String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self))
+            }
+        }
+
+        /// A number by RFC 8259's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+        /// (no `+5`, `007`, `1-2-3`, `.5` or `5.`).
+        mutating func number() throws {
+            func digit() -> Bool { i < b.count && b[i] >= 48 && b[i] <= 57 }
+            let start = i
+            if i < b.count, b[i] == 45 { i += 1 }
+            guard digit() else { throw ParseError(column: start + 1, reason: i == start ? "unexpected character" : "bad number") }
+            if b[i] == 48 {
+                i += 1
+                if digit() { throw ParseError(column: start + 1, reason: "bad number (leading zero)") }
+            } else {
+                while digit() { i += 1 }
+            }
+            if i < b.count, b[i] == 46 {
+                i += 1
+                guard digit() else { throw ParseError(column: start + 1, reason: "bad number (no digit after '.')") }
+                while digit() { i += 1 }
+            }
+            if i < b.count, b[i] == 101 || b[i] == 69 {
+                i += 1
+                if i < b.count, b[i] == 43 || b[i] == 45 { i += 1 }
+                guard digit() else { throw ParseError(column: start + 1, reason: "bad number (no digit in the exponent)") }
+                while digit() { i += 1 }
+            }
+            // What follows a number is a separator, the end, or white space.
+            if i < b.count, !(b[i] == 44 || b[i] == 125 || b[i] == 93 || b[i] == 32 || b[i] == 9 || b[i] == 13 || b[i] == 10) {
+                throw ParseError(column: start + 1, reason: "bad number")
             }
         }
 
@@ -109,16 +138,36 @@ public struct FlatJSON {
             i += n
         }
 
-        mutating func skipNested() throws {
-            var depth = 0
-            while i < b.count {
-                let c = b[i]
-                if c == UInt8(ascii: "\"") { _ = try string(); continue }
-                if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") { depth += 1 }
-                if c == UInt8(ascii: "}") || c == UInt8(ascii: "]") { depth -= 1; if depth == 0 { i += 1; return } }
-                i += 1
+        /// Checks a nested array or object by the full JSON grammar (any values inside, strings
+        /// checked as top-level ones are), without keeping it. Nesting deeper than 64 is refused.
+        mutating func skipNested(depth: Int) throws {
+            guard depth < 64 else { throw fail("nested too deeply") }
+            let open = b[i]
+            let close = open == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            i += 1
+            ws()
+            if i < b.count, b[i] == close { i += 1; return }
+            while true {
+                ws()
+                if open == UInt8(ascii: "{") {
+                    guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a field name") }
+                    _ = try string()
+                    ws()
+                    guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                    i += 1
+                    ws()
+                }
+                guard i < b.count else { throw fail("unterminated nested value") }
+                switch b[i] {
+                case UInt8(ascii: "{"), UInt8(ascii: "["): try skipNested(depth: depth + 1)
+                default: _ = try value()
+                }
+                ws()
+                guard i < b.count else { throw fail("unterminated nested value") }
+                if b[i] == UInt8(ascii: ",") { i += 1; continue }
+                if b[i] == close { i += 1; return }
+                throw fail(open == UInt8(ascii: "{") ? "expected ',' or '}'" : "expected ',' or ']'")
             }
-            throw fail("unterminated nested value")
         }
 
         mutating func string() throws -> String {
@@ -156,9 +205,20 @@ public struct FlatJSON {
                 case UInt8(ascii: "u"):
                     func hex4(_ at: Int) -> UInt32? {
                         guard at + 4 <= raw.count else { return nil }
-                        return UInt32(String(decoding: UnsafeBufferPointer(rebasing: raw[at..<(at + 4)]), as: UTF8.self), radix: 16)
+                        var v: UInt32 = 0
+                        for c in raw[at..<(at + 4)] {
+                            switch c {
+                            case 48...57: v = v << 4 | UInt32(c - 48)
+                            case 97...102: v = v << 4 | UInt32(c - 87)
+                            case 65...70: v = v << 4 | UInt32(c - 55)
+                            default: return nil
+                            }
+                        }
+                        return v
                     }
                     guard var cp = hex4(k) else { throw ParseError(column: start + k + 1, reason: "bad \\u escape") }
+                    // PostgreSQL text cannot hold NUL: refused here, with where it is.
+                    if cp == 0 { throw ParseError(column: start + k - 1, reason: "\\u0000 (NUL) in a string: PostgreSQL text cannot hold it") }
                     k += 4
                     if cp >= 0xD800 && cp < 0xDC00 {
                         guard k + 6 <= raw.count, raw[k] == 92, raw[k + 1] == 117, let lo = hex4(k + 2), lo >= 0xDC00, lo < 0xE000 else {

@@ -39,8 +39,11 @@ public struct Nightly: Sendable {
         public var anomalies: Int { jobs.flatMap { $0.anomalies.values }.reduce(0, +) }
         public var failed: Bool { jobs.contains { $0.status != "succeeded" } }
         public var partitionWarnings: [String]
-        public var unreadTotal: Int
+        /// The sum of unread counts; nil when the unread job did not succeed (no value is made up).
+        public var unreadTotal: Int?
         public var deadLetters: [String: Int]
+        /// When each job last succeeded (nightly or on its own), from `chat.job_runs`.
+        public var lastSuccess: [String: Date] = [:]
         public var partitionsAhead: [String: Int]
         public var rowsInDefault: [String: Int]
         public var seconds: Double
@@ -88,7 +91,7 @@ public struct Nightly: Sendable {
             for f in r.findings where f.found > 0 { a[f.category] = f.found }
             return JobSummary(job: "receipts", status: "succeeded", seconds: 0, examined: r.messagesExamined, changed: r.repaired, anomalies: a)
         }
-        var unreadTotal = 0
+        var unreadTotal: Int?
         step("unread") {
             // Incremental every night; a full recompute with repair when none ran in the last
             // `fullRepairEvery`, a safety net for changes made without updating updated_at.
@@ -125,32 +128,65 @@ public struct Nightly: Sendable {
             dead[try row.decode(String.self, "reason")] = try row.decode(Int.self, "n")
         }
         let st = try pm.status(conn, now: now ?? Date())
+        var last: [String: Date] = [:]
+        for row in try conn.query("SELECT job, max(finished_at) AS t FROM chat.job_runs WHERE status = 'succeeded' AND finished_at IS NOT NULL GROUP BY job") {
+            last[try row.decode(String.self, "job")] = try row.decode(Date.self, "t")
+        }
         return Summary(startedAt: t0, jobs: jobs, partitionWarnings: warnings.isEmpty ? st.warnings : warnings, unreadTotal: unreadTotal,
-                       deadLetters: dead, partitionsAhead: Dictionary(uniqueKeysWithValues: st.tables.map { ($0.table, $0.intervalsAhead) }),
+                       deadLetters: dead, lastSuccess: last,
+                       partitionsAhead: Dictionary(uniqueKeysWithValues: st.tables.map { ($0.table, $0.intervalsAhead) }),
                        rowsInDefault: Dictionary(uniqueKeysWithValues: st.tables.map { ($0.table, $0.rowsInDefault) }),
                        seconds: Date().timeIntervalSince(t0))
     }
 
-    /// The summary in Prometheus text exposition format (for node_exporter's textfile collector).
+    /// The summary in Prometheus text exposition format (for node_exporter's textfile collector;
+    /// `promtool check metrics` passes it). Every metric is a gauge; a job that failed has
+    /// `chatstore_job_success 0` and no rows or anomaly samples, and the unread total is left out
+    /// when the unread job failed.
     public static func prometheus(_ s: Summary) -> String {
         var out = ""
         func metric(_ name: String, _ help: String, _ samples: [(String, Double)]) {
+            guard !samples.isEmpty else { return }
             out += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n"
-            for (labels, v) in samples { out += "\(name)\(labels.isEmpty ? "" : "{\(labels)}") \(v)\n" }
+            for (labels, v) in samples { out += "\(name)\(labels.isEmpty ? "" : "{\(labels)}") \(number(v))\n" }
         }
-        func esc(_ v: String) -> String { v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
+        let ok = s.jobs.filter { $0.status == "succeeded" }
+        metric("chatstore_up", "1 when the nightly run could connect and run its jobs.", [("", 1)])
         metric("chatstore_nightly_last_run_timestamp_seconds", "When the nightly run started (Unix time).", [("", s.startedAt.timeIntervalSince1970.rounded())])
         metric("chatstore_nightly_duration_seconds", "Duration of the whole nightly run.", [("", s.seconds)])
-        metric("chatstore_job_success", "1 when the job succeeded in the last nightly run.", s.jobs.map { ("job=\"\(esc($0.job))\"", $0.status == "succeeded" ? 1 : 0) })
-        metric("chatstore_job_duration_seconds", "Duration of each job in the last nightly run.", s.jobs.map { ("job=\"\(esc($0.job))\"", $0.seconds) })
-        metric("chatstore_job_rows_examined", "Rows examined by each job.", s.jobs.map { ("job=\"\(esc($0.job))\"", Double($0.examined)) })
-        metric("chatstore_job_rows_changed", "Rows changed by each job.", s.jobs.map { ("job=\"\(esc($0.job))\"", Double($0.changed)) })
-        metric("chatstore_anomalies", "Anomalies found, by job and category.",
-               s.jobs.flatMap { j in j.anomalies.sorted { $0.key < $1.key }.map { ("job=\"\(esc(j.job))\",category=\"\(esc($0.key))\"", Double($0.value)) } })
-        metric("chatstore_unread_total", "Sum of unread counts over every conversation member.", [("", Double(s.unreadTotal))])
+        metric("chatstore_job_success", "1 when the job succeeded in the last nightly run, 0 when it failed or was busy.", s.jobs.map { (label(job: $0.job), $0.status == "succeeded" ? 1 : 0) })
+        metric("chatstore_job_last_success_timestamp_seconds", "When the job last succeeded (Unix time); alert when it is older than a day.",
+               s.lastSuccess.sorted { $0.key < $1.key }.map { (label(job: $0.key), $0.value.timeIntervalSince1970.rounded()) })
+        metric("chatstore_job_duration_seconds", "Duration of each job in the last nightly run.", s.jobs.map { (label(job: $0.job), $0.seconds) })
+        metric("chatstore_job_examined_rows", "Rows examined by each job that succeeded in the last nightly run.", ok.map { (label(job: $0.job), Double($0.examined)) })
+        metric("chatstore_job_changed_rows", "Rows changed by each job that succeeded in the last nightly run.", ok.map { (label(job: $0.job), Double($0.changed)) })
+        metric("chatstore_anomalies", "Anomalies found in the last nightly run, by job and category.",
+               ok.flatMap { j in j.anomalies.sorted { $0.key < $1.key }.map { ("job=\"\(esc(j.job))\",category=\"\(esc($0.key))\"", Double($0.value)) } })
+        metric("chatstore_unread_messages", "Sum of unread counts over every conversation member.", s.unreadTotal.map { [("", Double($0))] } ?? [])
         metric("chatstore_dead_letters", "Dead letters not redriven, by reason.", ["expired", "poison"].map { ("reason=\"\($0)\"", Double(s.deadLetters[$0] ?? 0)) })
         metric("chatstore_partition_intervals_ahead", "Whole partition intervals premade after the current one.", s.partitionsAhead.sorted { $0.key < $1.key }.map { ("table=\"\($0.key)\"", Double($0.value)) })
         metric("chatstore_partition_default_rows", "Rows sitting in the default partition.", s.rowsInDefault.sorted { $0.key < $1.key }.map { ("table=\"\($0.key)\"", Double($0.value)) })
         return out
     }
+
+    /// The textfile for a run that could not connect or failed before its jobs: `chatstore_up 0`,
+    /// the time of the attempt, and the last-success times carried over from the previous file
+    /// (`previous`, its text), so an alert on their age keeps working.
+    public static func prometheusDown(at time: Date, previous: String?) -> String {
+        var out = "# HELP chatstore_up 1 when the nightly run could connect and run its jobs.\n# TYPE chatstore_up gauge\nchatstore_up 0\n"
+        out += "# HELP chatstore_nightly_last_run_timestamp_seconds When the nightly run started (Unix time).\n# TYPE chatstore_nightly_last_run_timestamp_seconds gauge\n"
+        out += "chatstore_nightly_last_run_timestamp_seconds \(number(time.timeIntervalSince1970.rounded()))\n"
+        let name = "chatstore_job_last_success_timestamp_seconds"
+        let kept = (previous ?? "").split(separator: "\n").filter { $0.hasPrefix(name + "{") }
+        if !kept.isEmpty {
+            out += "# HELP \(name) When the job last succeeded (Unix time); alert when it is older than a day.\n# TYPE \(name) gauge\n"
+            out += kept.joined(separator: "\n") + "\n"
+        }
+        return out
+    }
+
+    static func esc(_ v: String) -> String { v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n") }
+    static func label(job: String) -> String { "job=\"\(esc(job))\"" }
+    /// Integers without a fraction (`1764547200`, not `1764547200.0`).
+    static func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v) }
 }
