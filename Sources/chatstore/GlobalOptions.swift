@@ -98,6 +98,9 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         throw e
     } catch let e as ValidationError {
         throw e
+    } catch let e as RangeBusy {
+        printError(e.description)
+        throw ExitCode(ExitCodes.busy)
     } catch {
         printError(String(describing: error))
         throw ExitCode(ExitCodes.failure)

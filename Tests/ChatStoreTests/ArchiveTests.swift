@@ -247,4 +247,82 @@ import Testing
             }
         }
     }
+
+    /// The race that lost data: retire waits at its DETACH behind a reader while an export of the
+    /// same partition starts. The export is refused (RangeBusy, naming retire's session) instead of
+    /// writing over retire's archive; once the reader ends, retire finishes, and every message and
+    /// receipt of the range is in its verified archive. An export never replaces an archive.
+    @Test func exportOfARangeBeingRetiredIsRefusedAndNothingIsLost() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 80, days: 2)
+            let p = try firstPartition(conn)
+            let lo = PostgresTimestamp.format(p.from), hi = PostgresTimestamp.format(p.to)
+            let messages = try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages WHERE sent_at >= \(lo)::timestamptz AND sent_at < \(hi)::timestamptz")
+            let receipts = try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipts WHERE sent_at >= \(lo)::timestamptz AND sent_at < \(hi)::timestamptz")
+            let dir = try TestPaths.temporaryDirectory()
+            // A reader holds the partition, so DETACH waits.
+            let reader = try PostgresConnection(settings: settings, logger: logger)
+            try reader.execute("BEGIN")
+            _ = try reader.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(reader.quoteIdentifier(p.name))"))
+            final class Box: @unchecked Sendable { var result: Result<[Retirement.PartitionResult], Error>? }
+            let box = Box()
+            let retiring = Thread {
+                do {
+                    let c = try PostgresConnection(settings: settings, logger: TestDatabase.logger)
+                    try c.execute("SET application_name = 'test retire'")
+                    var r = Retirement(logger: TestDatabase.logger)
+                    r.lockTimeout = .seconds(20)
+                    box.result = .success(try r.retire(c, olderThan: p.to, directory: dir, keepTables: false))
+                } catch { box.result = .failure(error) }
+            }
+            retiring.start()
+            // Wait until retire is queued behind the reader (its DETACH waits on the partition).
+            var waiting = false
+            for _ in 0..<400 where !waiting {
+                Thread.sleep(forTimeInterval: 0.05)
+                waiting = try conn.scalar(Bool.self, """
+                    SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                                   WHERE NOT l.granted AND a.application_name = 'test retire')
+                    """)
+            }
+            #expect(waiting)
+            var exporter = ArchiveExporter(logger: logger)
+            exporter.lockWait = .milliseconds(500)
+            do {
+                _ = try exporter.export(conn, partition: p.name, into: dir)
+                Issue.record("the export ran while retire held the range")
+            } catch let e as RangeBusy {
+                #expect(e.description.contains("test retire"), "\(e.description)")
+            }
+            try reader.execute("ROLLBACK")
+            while box.result == nil { Thread.sleep(forTimeInterval: 0.05) }
+            let results = try box.result!.get()
+            let mine = results.first { $0.partition == p.name }
+            #expect(mine?.steps == ["export", "verify", "detach", "drop"])
+            #expect(try conn.scalar(Bool.self, "SELECT to_regclass(\("chat." + p.name)) IS NULL"))
+            let v = try ArchiveVerifier().verify(path: mine!.path, connection: nil)
+            #expect(v.ok && v.rows["messages"] == messages && v.rows["receipts"] == receipts, "\(v)")
+            // The only directory of the range is retire's archive.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(p.name) } == [p.name])
+        }
+    }
+
+    /// Exporting a range that already has an archive writes a new one beside it.
+    @Test func anExportNeverReplacesAnArchive() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 40, days: 1)
+            let p = try firstPartition(conn)
+            let dir = try TestPaths.temporaryDirectory()
+            let (_, first) = try ArchiveExporter(logger: logger).export(conn, partition: p.name, into: dir)
+            let before = try Data(contentsOf: URL(fileURLWithPath: first + "/manifest.json"))
+            // An interrupted export's leftovers (a process that is gone) are removed by the next.
+            try FileManager.default.createDirectory(atPath: dir + "/.\(p.name).partial-999999", withIntermediateDirectories: true)
+            let (_, second) = try ArchiveExporter(logger: logger).export(conn, partition: p.name, into: dir)
+            #expect(second == dir + "/" + p.name + ".2")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: first + "/manifest.json")) == before)
+            #expect(try ArchiveVerifier().verify(path: first, connection: conn).ok)
+            #expect(try ArchiveVerifier().verify(path: second, connection: conn).ok)
+            #expect(!FileManager.default.fileExists(atPath: dir + "/.\(p.name).partial-999999"))
+        }
+    }
 }

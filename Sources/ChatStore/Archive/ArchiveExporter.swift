@@ -13,6 +13,20 @@ public struct ArchiveExporter {
 
     public init(logger: Logger) { self.logger = logger }
 
+    /// How long to wait for the range's lock when another command holds it.
+    public var lockWait: Duration = RangeLock.defaultWait
+
+    /// Removes what interrupted exports left in `directory` (`.messages_pYYYYMMDD.partial-PID`
+    /// whose process is gone): they are never archives.
+    static func removeLeftovers(in directory: String, logger: Logger) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(".") && name.contains(".partial-") {
+            guard let pid = Int32(name.split(separator: "-").last ?? ""), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            if (try? FileManager.default.removeItem(atPath: directory + "/" + name)) != nil {
+                logger.notice("removed \(directory)/\(name), left by an interrupted export")
+            }
+        }
+    }
+
     static let messageColumns: [(String, CopyToJSON.Kind)] = [
         ("conversation_id", .number), ("message_id", .number), ("sent_at", .timestamp), ("sender_id", .number), ("kind", .text),
         ("body", .text), ("reply_to_id", .number), ("client_message_id", .text), ("media_sha256", .bytea), ("edited_at", .timestamp),
@@ -26,12 +40,21 @@ public struct ArchiveExporter {
     /// Exports one messages partition into `directory/<partition>/`.
     /// - Returns: the manifest and the archive's path.
     public func export(_ conn: PostgresConnection, partition: String, into directory: String) throws -> (ArchiveManifest, String) {
+        try RangeLock.with(conn, partition: partition, waiting: lockWait) { try exportLocked(conn, partition: partition, into: directory) }
+    }
+
+    private func exportLocked(_ conn: PostgresConnection, partition: String, into directory: String) throws -> (ArchiveManifest, String) {
         let pm = PartitionManager(logger: logger)
         guard let p = try pm.partitions(conn, parent: "messages").first(where: { $0.name == partition }) else {
             throw ArchiveError("no messages partition named \(partition)")
         }
         let lo = PostgresTimestamp.format(p.from), hi = PostgresTimestamp.format(p.to)
-        let final = directory + "/" + partition
+        // An archive already there is never replaced: the new one is written beside it, under
+        // the next free name (`messages_p20261121.2`, `.3`, ...); the ledger says which is current.
+        var final = directory + "/" + partition
+        var n = 1
+        while FileManager.default.fileExists(atPath: final) { n += 1; final = directory + "/" + partition + ".\(n)" }
+        ArchiveExporter.removeLeftovers(in: directory, logger: logger)
         let tmp = directory + "/.\(partition).partial-\(getpid())"
         try? FileManager.default.removeItem(atPath: tmp)
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
@@ -53,14 +76,7 @@ public struct ArchiveExporter {
         let mw = try AtomicFileWriter(path: tmp + "/manifest.json")
         try mw.write(try manifest.encoded())
         try mw.commit()
-        if FileManager.default.fileExists(atPath: final) {
-            let old = final + ".replaced-\(getpid())"
-            try FileManager.default.moveItem(atPath: final, toPath: old)
-            try FileManager.default.moveItem(atPath: tmp, toPath: final)
-            try? FileManager.default.removeItem(atPath: old)
-        } else {
-            try FileManager.default.moveItem(atPath: tmp, toPath: final)
-        }
+        try FileManager.default.moveItem(atPath: tmp, toPath: final)
         done = true
         return (manifest, final)
     }

@@ -24,6 +24,14 @@ public struct ArchiveRestorer {
         let check = try ArchiveVerifier().verify(path: path, connection: nil)
         guard check.ok else { throw ArchiveError("refusing to restore a damaged archive:\n  " + check.problems.joined(separator: "\n  ")) }
         let manifest = try JSONDecoder().decode(ArchiveManifest.self, from: Data(contentsOf: URL(fileURLWithPath: path + "/manifest.json")))
+        // The range's lock before anything of the range is read or written in the database.
+        return try RangeLock.with(conn, partition: manifest.partition, waiting: lockWait) { try restoreLocked(path: path, manifest: manifest, into: conn) }
+    }
+
+    /// How long to wait for the range's lock when another command holds it.
+    public var lockWait: Duration = RangeLock.defaultWait
+
+    private func restoreLocked(path: String, manifest: ArchiveManifest, into conn: PostgresConnection) throws -> Report {
         guard let lo = PostgresTimestamp.parse(manifest.rangeStart), let hi = PostgresTimestamp.parse(manifest.rangeEnd) else {
             throw ArchiveError("\(path)/manifest.json: bad range")
         }

@@ -8,6 +8,8 @@ import Logging
 public struct Retirement {
     public let logger: Logger
     public var lockTimeout: Duration = .seconds(3)
+    /// How long to wait for a range's lock when another command holds it (`RangeLock`).
+    public var lockWait: Duration = RangeLock.defaultWait
     public init(logger: Logger) { self.logger = logger }
 
     /// Steps, in order. `stopAfter` ends a run after one of them (to test resuming).
@@ -25,6 +27,10 @@ public struct Retirement {
     /// the archive. Returns the ledger id and the path.
     @discardableResult
     public func archive(_ conn: PostgresConnection, partition: String, directory: String) throws -> (Int64, String, ArchiveVerifier.Report) {
+        try RangeLock.with(conn, partition: partition, waiting: lockWait) { try archiveLocked(conn, partition: partition, directory: directory) }
+    }
+
+    private func archiveLocked(_ conn: PostgresConnection, partition: String, directory: String) throws -> (Int64, String, ArchiveVerifier.Report) {
         let (manifest, path) = try ArchiveExporter(logger: logger).export(conn, partition: partition, into: directory)
         let report = try ArchiveVerifier().verify(path: path, connection: conn)
         guard report.ok else { throw ArchiveError("archive \(path) failed verification:\n  " + report.problems.joined(separator: "\n  ")) }
@@ -55,6 +61,19 @@ public struct Retirement {
             """).map { try $0.decode(String.self, at: 0) }
         let receiptParts = try pm.partitions(conn, parent: "receipts")
         for name in (attached + pending.filter { !attached.contains($0) }).sorted() {
+            // Each range under its lock, from the first read of its ledger rows to the drop: an
+            // export or restore of the same range waits for it, or is refused (RangeBusy).
+            if let r = try RangeLock.with(conn, partition: name, waiting: lockWait, {
+                try retireOne(conn, name: name, attached: attached, receiptParts: receiptParts, pm: pm, directory: directory,
+                              keepTables: keepTables, stopAfter: stopAfter)
+            }) { results.append(r) }
+        }
+        return results
+    }
+
+    private func retireOne(_ conn: PostgresConnection, name: String, attached: [String], receiptParts: [PartitionManager.Partition],
+                           pm: PartitionManager, directory: String, keepTables: Bool, stopAfter: Step?) throws -> PartitionResult? {
+        do {
             var steps: [String] = []
             let receiptName = "receipts_" + name.dropFirst("messages_".count)
             // 1-2. Archive and verify, unless a verified archive is already recorded and still verifies.
@@ -77,8 +96,7 @@ public struct Retirement {
             }
             let archived = try ArchiveVerifier().verify(path: path, connection: nil)
             if stopAfter == .export || stopAfter == .verify {
-                results.append(PartitionResult(partition: name, path: path, steps: steps, messages: archived.rows["messages"] ?? 0, receipts: archived.rows["receipts"] ?? 0))
-                continue
+                return PartitionResult(partition: name, path: path, steps: steps, messages: archived.rows["messages"] ?? 0, receipts: archived.rows["receipts"] ?? 0)
             }
             // 3. Detach both (one transaction, fixed order: messages then receipts).
             if attached.contains(name) {
@@ -99,8 +117,7 @@ public struct Retirement {
                 steps.append("detach")
             }
             if stopAfter == .detach {
-                results.append(PartitionResult(partition: name, path: path, steps: steps, messages: archived.rows["messages"] ?? 0, receipts: archived.rows["receipts"] ?? 0))
-                continue
+                return PartitionResult(partition: name, path: path, steps: steps, messages: archived.rows["messages"] ?? 0, receipts: archived.rows["receipts"] ?? 0)
             }
             // 4. Drop, only if the detached tables hold exactly what the archive holds.
             let m = try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(conn.quoteIdentifier(name))"))
@@ -117,8 +134,7 @@ public struct Retirement {
                 }
                 steps.append("drop")
             }
-            results.append(PartitionResult(partition: name, path: path, steps: steps, messages: m, receipts: r))
+            return PartitionResult(partition: name, path: path, steps: steps, messages: m, receipts: r)
         }
-        return results
     }
 }
