@@ -19,7 +19,8 @@ extension ChatStoreCommand {
         func run() throws {
             try runReportingErrors {
                 let logger = global.makeLogger()
-                let conn = try global.connect(logger)
+                // A generic COPY tool: any table or query, so no schema version is required.
+                let conn = try global.connect(logger, schema: false)
                 let stats = try TableTransfer.load(connection: conn, table: table, columns: columns, path: file)
                 if global.json { try printJSON(stats) } else if !global.quiet {
                     print("loaded \(stats.rows) rows (\(stats.bytes) bytes) in \(String(format: "%.2f", stats.seconds)) s, \(Int(stats.rowsPerSecond)) rows/s")
@@ -56,7 +57,8 @@ extension ChatStoreCommand {
         func run() throws {
             try runReportingErrors {
                 let logger = global.makeLogger()
-                let conn = try global.connect(logger)
+                // A generic COPY tool: any table or query, so no schema version is required.
+                let conn = try global.connect(logger, schema: false)
                 let q = query ?? "SELECT * FROM \(table!.split(separator: ".").map { conn.quoteIdentifier(String($0)) }.joined(separator: "."))"
                 let stats = try TableTransfer.export(connection: conn, query: q, path: out,
                                                      compression: noCompress ? nil : ZstdSettings(level: level, workers: workers, jobSize: jobSize))

@@ -39,6 +39,13 @@ extension ChatStoreCommand {
                 cfg.messagesPerUserDay = messagesPerUserDay
                 cfg.anomalyRate = anomalyRate
                 let settings = global.connectionSettings()
+                // The schema must be there, and the database empty of users: the generator's ids
+                // start at 1 and would collide with what is stored.
+                let conn = try global.connect(logger)
+                if try conn.scalar(Bool.self, "SELECT EXISTS (SELECT 1 FROM chat.users)") {
+                    printError("the database already holds users: generate loads into an empty, migrated database (create a fresh one, then `chatstore migrate`)")
+                    throw ExitCode(ExitCodes.failure)
+                }
                 let progress = global.showsProgress
                 let report = try WorkloadGenerator(config: cfg, logger: logger).load(settings: settings) { rows, msgs in
                     if progress { FileHandle.standardError.write(Data("\r  \(rows) rows, \(msgs) messages…".utf8)) }

@@ -34,12 +34,27 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Connects, turning a failure into exit code 69 with a message that names no password.
-    func connect(_ logger: Logger) throws -> PostgresConnection {
+    /// With `schema` (every command but `migrate`), the database must be migrated to exactly
+    /// this binary's latest version; otherwise one line says what to run, and the exit code is 5.
+    func connect(_ logger: Logger, schema: Bool = true) throws -> PostgresConnection {
+        let conn: PostgresConnection
         do {
-            return try PostgresConnection(settings: connectionSettings(), logger: logger)
+            conn = try PostgresConnection(settings: connectionSettings(), logger: logger)
         } catch let e as PostgresError {
             printError(e.message)
             throw ExitCode(ExitCodes.unavailable)
+        }
+        if schema { try requireSchema(conn) }
+        return conn
+    }
+
+    /// Exit 5 with one line when the schema is missing, older or newer than this binary's.
+    func requireSchema(_ conn: PostgresConnection) throws {
+        do {
+            try SchemaCheck.require(conn)
+        } catch let e as SchemaMismatch {
+            printError(e.description)
+            throw ExitCode(ExitCodes.schemaMismatch)
         }
     }
 

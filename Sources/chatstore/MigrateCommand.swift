@@ -67,7 +67,7 @@ extension ChatStoreCommand.Migrate {
         func run() throws {
             try runMigrationCommand {
                 let logger = global.makeLogger()
-                let conn = try global.connect(logger)
+                let conn = try global.connect(logger, schema: false)
                 let migrator = try source.migrator(global, lockWait: lockWait)
                 let report = try migrator.migrate(connection: conn, to: to)
                 var citusDone: [String] = []
@@ -94,7 +94,7 @@ extension ChatStoreCommand.Migrate {
 
         func run() throws {
             try runMigrationCommand {
-                let conn = try global.connect(global.makeLogger())
+                let conn = try global.connect(global.makeLogger(), schema: false)
                 let st = try source.migrator(global).status(connection: conn)
                 if global.json { try printJSON(st) } else {
                     print("current version \(st.currentVersion), latest \(st.latestVersion), plan sha256 \(st.planChecksum)")
@@ -129,7 +129,7 @@ extension ChatStoreCommand.Migrate {
                 if offline {
                     todo = migrator.migrations.filter { to == nil || $0.version <= to! }
                 } else {
-                    let conn = try global.connect(global.makeLogger())
+                    let conn = try global.connect(global.makeLogger(), schema: false)
                     todo = try migrator.plan(connection: conn, to: to)
                 }
                 if global.json {

@@ -118,11 +118,21 @@ extension ChatStoreCommand.Partitions {
         @Option(name: .long, help: "Intervals to premake ahead (1-400).")
         var premake: Int?
 
+        func validate() throws {
+            if let premake, !(1...400).contains(premake) { throw ValidationError("--premake must be between 1 and 400, got \(premake)") }
+            if !["messages", "receipts", "presence_events"].contains(table) {
+                throw ValidationError("--table must be messages, receipts or presence_events, got \(table)")
+            }
+            if granularity == nil && premake == nil { throw ValidationError("give --granularity, --premake or both") }
+        }
+
         func run() throws {
             try runJobCommand {
                 let conn = try global.connect(global.makeLogger())
                 try PartitionManager(logger: global.makeLogger()).configure(conn, table: table, granularity: granularity, premake: premake)
-                if !global.quiet { print("updated \(table)") }
+                if global.json {
+                    try printJSON(["table": table, "granularity": granularity?.rawValue, "premake": premake.map(String.init)])
+                } else if !global.quiet { print("updated \(table)") }
             }
         }
     }

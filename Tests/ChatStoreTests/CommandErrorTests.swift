@@ -1,0 +1,75 @@
+import ChatStore
+import ChatStorePostgres
+import ChatStoreTestSupport
+import Foundation
+import Testing
+
+/// Errors an operator meets around the happy path: one line on standard error that says what to
+/// do, and an exit code that means something.
+@Suite struct CommandErrorTests {
+    /// Commands that need the schema, with what they need besides the connection.
+    static func commands(_ dir: String) -> [[String]] {
+        [["nightly", "--quiet"], ["jobs", "unread"], ["jobs", "receipts"], ["partitions", "status"], ["archive", "list"],
+         ["report", "--days", "3", "--out", dir + "/r.html"], ["export", "--user", "1", "--out", dir + "/u.ndjson.zst"],
+         ["ingest", dir + "/none.ndjson"], ["generate", "--users", "10", "--days", "1"]]
+    }
+
+    func expectOneLine(_ r: CommandResult, status: Int32, containing text: String, _ what: String) {
+        #expect(r.status == status, "\(what): exit \(r.status), \(r.stderr)")
+        let lines = r.stderr.split(separator: "\n").filter { !$0.isEmpty }
+        #expect(lines.count == 1, "\(what): \(r.stderr)")
+        #expect(r.stderr.contains(text), "\(what): \(r.stderr)")
+        #expect(!r.stderr.contains("SQLSTATE"), "\(what): \(r.stderr)")
+    }
+
+    @Test func anUnmigratedOlderOrNewerSchemaIsRefusedByEveryCommandThatNeedsIt() throws {
+        try TestDatabase.withSettings { conn, settings in
+            let dir = try TestPaths.temporaryDirectory()
+            try "".write(toFile: dir + "/none.ndjson", atomically: true, encoding: .utf8)
+            for c in Self.commands(dir) {
+                let r = try runCommand(TestPaths.binary, c + ["--database-url", settings.conninfo])
+                expectOneLine(r, status: 5, containing: "run `chatstore migrate` first", "unmigrated: \(c.joined(separator: " "))")
+            }
+            let m = try runCommand(TestPaths.binary, ["migrate", "--quiet", "--database-url", settings.conninfo])
+            #expect(m.status == 0, "\(m.stderr)")
+            let latest = try conn.scalar(Int.self, "SELECT max(version) FROM chat.schema_migrations")
+            // Older: the last migration not applied (as a binary newer than the database sees it).
+            try conn.execute("UPDATE chat.schema_migrations SET completed = false WHERE version = \(latest)")
+            for c in Self.commands(dir).prefix(3) {
+                let r = try runCommand(TestPaths.binary, c + ["--database-url", settings.conninfo])
+                expectOneLine(r, status: 5, containing: "at version \(latest - 1), this chatstore needs \(latest)", "older: \(c.joined(separator: " "))")
+            }
+            try conn.execute("UPDATE chat.schema_migrations SET completed = true WHERE version = \(latest)")
+            // Newer: a migration this binary does not know.
+            try conn.execute("""
+                INSERT INTO chat.schema_migrations (version, file, checksum, transactional, completed, tool_version)
+                VALUES (900, '0900_future.sql', 'x', true, true, '99')
+                """)
+            for c in Self.commands(dir).prefix(3) {
+                let r = try runCommand(TestPaths.binary, c + ["--database-url", settings.conninfo])
+                expectOneLine(r, status: 5, containing: "newer than this chatstore knows", "newer: \(c.joined(separator: " "))")
+            }
+            try conn.execute("DELETE FROM chat.schema_migrations WHERE version = 900")
+            let ok = try runCommand(TestPaths.binary, ["partitions", "status", "--database-url", settings.conninfo])
+            #expect(ok.status == 0 || ok.status == 4, "\(ok.stderr)")
+        }
+    }
+
+    @Test func commonMistakesGetOneLineThatSaysWhatToDo() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 20, days: 1)
+            let again = try runCommand(TestPaths.binary, ["generate", "--users", "10", "--days", "1", "--database-url", settings.conninfo])
+            expectOneLine(again, status: 1, containing: "already holds users", "generate into a database with data")
+            let premake = try runCommand(TestPaths.binary, ["partitions", "configure", "--table", "messages", "--premake", "0", "--database-url", settings.conninfo])
+            #expect(premake.status == 64 && premake.stderr.contains("between 1 and 400"), "\(premake.stderr)")
+            let down = try runCommand(TestPaths.binary, ["nightly", "--quiet", "--database-url", "host=/nonexistent dbname=x"])
+            expectOneLine(down, status: 69, containing: "could not connect", "no server")
+            // A role without privileges on the schema is told which grant it needs.
+            let role = "nogrant_\(UUID().uuidString.prefix(6).lowercased())"
+            try conn.execute(SQL(unsafeRaw: "CREATE ROLE \(role) LOGIN"))
+            defer { _ = try? conn.execute(SQL(unsafeRaw: "DROP ROLE IF EXISTS \(role)")) }
+            let denied = try runCommand(TestPaths.binary, ["jobs", "unread", "--database-url", settings.conninfo + " user=\(role)"])
+            expectOneLine(denied, status: 5, containing: "GRANT chatstore_batch TO \(role)", "a role without grants")
+        }
+    }
+}
