@@ -138,7 +138,7 @@ extension ChatStoreCommand.Partitions {
     struct Retire: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Archive, verify, record, detach and drop message partitions (with their receipts) older than an age. Never drops without a verified archive; a killed run resumes.")
         @OptionGroup var global: GlobalOptions
-        @Option(name: .long, help: "Age, like 90d, 12w or 36h: partitions that ended before now minus this are retired.") var olderThan: String
+        @Option(name: .long, help: "Age with a unit (90d, 12w, 36h): partitions that ended before now minus this are retired. A bare number is refused (seconds would retire nearly everything). Example: --older-than 90d") var olderThan: String
         @Option(name: .long, help: "Where archives go.") var archiveDir: String
         @Flag(name: .long, help: "Detach but keep the tables (drop them yourself later).") var keepTable = false
         @Option(name: .long, help: ArgumentHelp("Stop after this step (export, verify, detach) to test resuming.", visibility: .hidden)) var stopAfter: String?
@@ -146,9 +146,9 @@ extension ChatStoreCommand.Partitions {
         func validate() throws { _ = try age() }
 
         func age() throws -> TimeInterval {
-            guard let unit = olderThan.last, let n = Double(olderThan.dropLast()), n >= 0 else { throw ValidationError("--older-than must look like 90d, 12w or 36h") }
-            switch unit { case "h": return n * 3600; case "d": return n * 86_400; case "w": return n * 7 * 86_400
-            default: throw ValidationError("--older-than must end in h, d or w") }
+            guard let d = DurationArgument(argument: olderThan) else { throw ValidationError("--older-than must look like 90d, 12w or 36h, got \(olderThan)") }
+            guard d.hadUnit else { throw ValidationError("--older-than \(olderThan) has no unit: write \(olderThan)d for days (or w, h)") }
+            return d.seconds
         }
 
         func run() throws {

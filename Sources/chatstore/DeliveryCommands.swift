@@ -32,16 +32,20 @@ extension ChatStoreCommand.Jobs {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var job: JobOptions
         @Flag(name: .long, help: "Classify and report; change nothing.") var dryRun = false
-        @Option(name: .long, help: "Seconds undelivered before a message needs reconciling.") var graceSeconds: Double = 600
-        @Option(name: .long, help: "Days after which an undelivered message expires.") var maxAgeDays: Double = 14
-        @Option(name: .long, help: "Failed attempts after which a delivery is poison.") var maxAttempts: Int = 8
-        @Option(name: .long, help: "Backoff base in seconds (attempt n waits base × n⁴).") var baseSeconds: Double = 30
+        @Option(name: .long, help: "How long a message stays undelivered before it needs reconciling (a bare number is seconds). Example: --grace 10m") var grace = DurationArgument(seconds: 600)
+        @Option(name: .long, help: ArgumentHelp("Old spelling of --grace, in seconds.", visibility: .hidden)) var graceSeconds: Double?
+        @Option(name: .long, help: "Age after which an undelivered message expires (dead letter 'expired'). Example: --max-age 14d") var maxAge = DurationArgument(seconds: 14 * 86_400)
+        @Option(name: .long, help: ArgumentHelp("Old spelling of --max-age, in days.", visibility: .hidden)) var maxAgeDays: Double?
+        @Option(name: .long, help: "Failed attempts after which a delivery is poison. Example: --max-attempts 8") var maxAttempts: Int = 8
+        @Option(name: .long, help: "Backoff base: attempt n is scheduled base × n⁴ after now. Example: --backoff-base 30s") var backoffBase = DurationArgument(seconds: 30)
+        @Option(name: .long, help: ArgumentHelp("Old spelling of --backoff-base, in seconds.", visibility: .hidden)) var baseSeconds: Double?
 
         func run() throws {
             try runJobCommand {
                 let conn = try global.connect(global.makeLogger())
                 var j = ReconcileJob()
-                j.dryRun = dryRun; j.grace = graceSeconds; j.maxAge = maxAgeDays * 86_400; j.maxAttempts = maxAttempts; j.baseSeconds = baseSeconds
+                j.dryRun = dryRun; j.grace = graceSeconds ?? grace.seconds; j.maxAge = maxAgeDays.map { $0 * 86_400 } ?? maxAge.seconds
+                j.maxAttempts = maxAttempts; j.baseSeconds = baseSeconds ?? backoffBase.seconds
                 let r = try j.run(conn, runner: job.runner(global))
                 if global.json { try printJSON(r) } else if !global.quiet {
                     print("reconcile\(dryRun ? " (dry run)" : ""): \(r.undelivered) undelivered: \(r.scheduled) retries scheduled, \(r.waiting) waiting on a pending attempt, \(r.expired) expired, \(r.poison) poison → dead letters")

@@ -15,18 +15,20 @@ extension ChatStoreCommand {
 }
 
 struct JobOptions: ParsableArguments {
-    @Option(name: .long, help: "lock_timeout in milliseconds for the job's statements.")
-    var lockTimeoutMs: Int = 5000
-    @Option(name: .long, help: "statement_timeout in seconds for each statement.")
-    var statementTimeout: Int = 3600
-    @Option(name: .long, help: "Seconds to wait for the job's lock while another run holds it, then exit 3 naming the holder (a run killed a moment ago lets go within a second or two). Example: --lock-wait 60")
-    var lockWait: Int = 15
+    @Option(name: .long, help: "lock_timeout for the job's statements (500ms, 5s, 1m; a bare number is seconds). Example: --lock-timeout 2s")
+    var lockTimeout = DurationArgument(seconds: 5)
+    @Option(name: .long, help: ArgumentHelp("lock_timeout in milliseconds (old spelling of --lock-timeout).", visibility: .hidden))
+    var lockTimeoutMs: Int?
+    @Option(name: .long, help: "statement_timeout for each statement (30s, 10m, 2h; a bare number is seconds). Example: --statement-timeout 30m")
+    var statementTimeout = DurationArgument(seconds: 3600)
+    @Option(name: .long, help: "How long to wait for the job's lock while another run holds it, then exit 3 naming the holder (a run killed a moment ago lets go within a second or two; a bare number is seconds). Example: --lock-wait 1m")
+    var lockWait = DurationArgument(seconds: 15)
 
     func runner(_ global: GlobalOptions) -> JobRunner {
         var r = JobRunner(logger: global.makeLogger())
-        r.lockTimeout = .milliseconds(lockTimeoutMs)
-        r.statementTimeout = .seconds(statementTimeout)
-        r.lockWait = .seconds(lockWait)
+        r.lockTimeout = lockTimeoutMs.map { .milliseconds($0) } ?? lockTimeout.duration
+        r.statementTimeout = statementTimeout.duration
+        r.lockWait = lockWait.duration
         return r
     }
 }

@@ -7,10 +7,10 @@ struct MigrationSource: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Read migrations from this directory instead of the ones built into the binary.", valueName: "dir"))
     var migrationsDir: String?
 
-    func migrator(_ global: GlobalOptions, lockWait: Int = 300) throws -> Migrator {
+    func migrator(_ global: GlobalOptions, lockWait: DurationArgument = DurationArgument(seconds: 300)) throws -> Migrator {
         let migrations = try migrationsDir.map { try Migration.load(directory: $0) } ?? Migration.embedded()
         var m = try Migrator(migrations: migrations, logger: global.makeLogger())
-        m.lockWait = .seconds(lockWait)
+        m.lockWait = lockWait.duration
         return m
     }
 }
@@ -53,8 +53,8 @@ extension ChatStoreCommand.Migrate {
         @OptionGroup var source: MigrationSource
         @Option(name: .long, help: "Stop after this version.")
         var to: Int?
-        @Option(name: .long, help: "Seconds to wait for another migrator's lock before giving up (exit 3).")
-        var lockWait: Int = 300
+        @Option(name: .long, help: "How long to wait for another migrator's lock before giving up (exit 3; a bare number is seconds). Example: --lock-wait 10m")
+        var lockWait = DurationArgument(seconds: 300)
         @Flag(name: .long, help: "After migrating, distribute the tables with Citus (requires the citus extension; idempotent). Only with the latest version, so not with --to. Example: chatstore migrate --citus")
         var citus = false
 

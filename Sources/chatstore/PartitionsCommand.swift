@@ -16,12 +16,14 @@ extension ChatStoreCommand {
 extension PartitionGranularity: ExpressibleByArgument {}
 
 struct PartitionOptions: ParsableArguments {
-    @Option(name: .long, help: "lock_timeout in milliseconds for each step (a step that cannot get its locks retries, then fails).")
-    var lockTimeoutMs: Int = 3000
+    @Option(name: .long, help: "lock_timeout for each step (a step that cannot get its locks retries, then fails; 500ms, 3s; a bare number is seconds). Example: --lock-timeout 1s")
+    var lockTimeout = DurationArgument(seconds: 3)
+    @Option(name: .long, help: ArgumentHelp("lock_timeout in milliseconds (old spelling of --lock-timeout).", visibility: .hidden))
+    var lockTimeoutMs: Int?
 
     func manager(_ global: GlobalOptions) -> PartitionManager {
         var m = PartitionManager(logger: global.makeLogger())
-        m.lockTimeout = .milliseconds(lockTimeoutMs)
+        m.lockTimeout = lockTimeoutMs.map { .milliseconds($0) } ?? lockTimeout.duration
         return m
     }
 }

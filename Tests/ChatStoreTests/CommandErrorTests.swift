@@ -62,6 +62,19 @@ import Testing
             expectOneLine(again, status: 1, containing: "already holds users", "generate into a database with data")
             let premake = try runCommand(TestPaths.binary, ["partitions", "configure", "--table", "messages", "--premake", "0", "--database-url", settings.conninfo])
             #expect(premake.status == 64 && premake.stderr.contains("between 1 and 400"), "\(premake.stderr)")
+            // Durations take units everywhere; old spellings still work; an age needs a unit.
+            for args in [["jobs", "unread", "--lock-wait", "500ms", "--lock-timeout", "2s", "--statement-timeout", "10m"],
+                         ["jobs", "unread", "--lock-wait", "1", "--lock-timeout-ms", "2000", "--statement-timeout", "600"],
+                         ["jobs", "reconcile", "--grace", "10m", "--max-age", "2w", "--backoff-base", "30s"],
+                         ["jobs", "reconcile", "--grace-seconds", "600", "--max-age-days", "14", "--base-seconds", "30"],
+                         ["partitions", "ensure", "--lock-timeout", "1500ms"]] {
+                let r = try runCommand(TestPaths.binary, args + ["--quiet", "--database-url", settings.conninfo])
+                #expect(r.status == 0 || r.status == 4, "\(args.joined(separator: " ")): \(r.stderr)")
+            }
+            let bad = try runCommand(TestPaths.binary, ["jobs", "unread", "--lock-wait", "5x", "--database-url", settings.conninfo])
+            #expect(bad.status == 64, "\(bad.stderr)")
+            let bare = try runCommand(TestPaths.binary, ["partitions", "retire", "--older-than", "90", "--archive-dir", "/tmp/x", "--database-url", settings.conninfo])
+            #expect(bare.status == 64 && bare.stderr.contains("has no unit: write 90d"), "\(bare.stderr)")
             let down = try runCommand(TestPaths.binary, ["nightly", "--quiet", "--database-url", "host=/nonexistent dbname=x"])
             expectOneLine(down, status: 69, containing: "could not connect", "no server")
             // A role without privileges on the schema is told which grant it needs.
