@@ -44,8 +44,12 @@ let package = Package(
                 "ChatStoreZstd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            plugins: ["EmbedSQLPlugin"]
         ),
+        // Migrations/*.sql and Queries/*.sql become Swift source at build time (not committed).
+        .executableTarget(name: "EmbedSQLTool"),
+        .plugin(name: "EmbedSQLPlugin", capability: .buildTool(), dependencies: ["EmbedSQLTool"]),
         .executableTarget(
             name: "chatstore",
             dependencies: [
