@@ -4,13 +4,20 @@
 -- By hand: psql -v run_id=0 -f Queries/receipt_audit_apply.sql
 
 -- What is known of these messages is replaced by what was found; an anomaly still open keeps
--- the run that found it first.
-DELETE FROM chat.receipt_anomalies a
-USING pg_temp.audit_scope s
-WHERE a.conversation_id = s.conversation_id AND a.message_id = s.message_id
-  AND NOT EXISTS (SELECT 1 FROM pg_temp.audit_found f
-                  WHERE f.conversation_id = a.conversation_id AND f.message_id = a.message_id
-                    AND f.recipient_id = a.recipient_id AND f.category = a.category);
+-- the run that found it first. In two steps whose joins involve temporary tables only (Citus
+-- refuses a join of a distributed table with a local one, but takes `IN (SELECT ...)` of one):
+-- the stored anomalies of the scope's messages, then those no longer found are deleted.
+CREATE TEMP TABLE audit_known ON COMMIT DROP AS
+SELECT conversation_id, message_id, recipient_id, category FROM chat.receipt_anomalies
+WHERE (conversation_id, message_id) IN (SELECT conversation_id, message_id FROM pg_temp.audit_scope);
+
+DELETE FROM chat.receipt_anomalies
+WHERE (conversation_id, message_id, recipient_id, category) IN (
+    SELECT k.conversation_id, k.message_id, k.recipient_id, k.category FROM pg_temp.audit_known k
+    LEFT JOIN pg_temp.audit_found f
+      ON f.conversation_id = k.conversation_id AND f.message_id = k.message_id
+     AND f.recipient_id = k.recipient_id AND f.category = k.category
+    WHERE f.category IS NULL);
 
 INSERT INTO chat.receipt_anomalies AS a (conversation_id, message_id, recipient_id, category, row_count, sent_at, found_run_id)
 SELECT conversation_id, message_id, recipient_id, category, count(*), min(sent_at), :'run_id'::bigint

@@ -40,6 +40,32 @@ struct CitusTests {
             #expect(local == 0)
         }
     }
+
+    /// The receipt audit gives the same findings on Citus as on plain PostgreSQL for the same
+    /// generated workload (the other nightly jobs that do not run there yet: docs/citus.md).
+    @Test(.enabled(if: CitusCluster.available, CitusCluster.reason))
+    func theReceiptAuditFindsTheSameOnCitusAsOnPostgreSQL() throws {
+        func findings(_ url: String) throws -> [String: Int] {
+            let r = try runCommand(TestPaths.binary, ["jobs", "receipts", "--json", "--database-url", url])
+            #expect(r.status == 0 || r.status == 2, "\(r.stderr)")
+            let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            var out: [String: Int] = [:]
+            for f in (o?["findings"] as? [[String: Any]]) ?? [] { out[f["category"] as! String] = f["found"] as? Int }
+            return out
+        }
+        let generate = ["generate", "--quiet", "--users", "120", "--days", "2", "--seed", "9", "--start", String(PostgresTimestamp.format(TestDatabase.generatorStart).prefix(10))]
+        let onCitus = try CitusCluster.withDatabase { url -> [String: Int] in
+            #expect(try runCommand(TestPaths.binary, ["migrate", "-q", "--citus", "--database-url", url]).status == 0)
+            #expect(try runCommand(TestPaths.binary, generate + ["--database-url", url]).status == 0)
+            return try findings(url)
+        }
+        let onPostgres = try TestDatabase.migrated { _, settings -> [String: Int] in
+            #expect(try runCommand(TestPaths.binary, generate + ["--database-url", settings.conninfo]).status == 0)
+            return try findings(settings.conninfo)
+        }
+        #expect(onCitus.values.reduce(0, +) > 0)
+        #expect(onCitus == onPostgres)
+    }
 }
 
 /// The Citus cluster of `scripts/citus-cluster.sh`, when tests may use it.

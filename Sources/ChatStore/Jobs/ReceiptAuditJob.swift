@@ -59,6 +59,9 @@ public struct ReceiptAuditJob: Sendable {
         let manual = from != nil || to != nil
         let (_, report) = try runner.run("receipts", on: conn) { ctx -> JobRunner.Outcome<Report> in
             let c = ctx.connection
+            // Citus cannot push down a LATERAL ... OFFSET 0 probe over a temporary table: there,
+            // every chunk takes the hash path (which it runs on the shards).
+            let citus = try CitusPlan.isAvailable(c)
             // The window given by hand (else everything): the first run's scope and the repair's.
             let window: [String: any PostgresEncodable] = [
                 "from": from.map(PostgresTimestamp.format) ?? "-infinity",
@@ -82,7 +85,7 @@ public struct ReceiptAuditJob: Sendable {
                     """)
                 let chunk = try QueryFile.named("receipt_audit.sql")
                 for d in try c.dayChunks(of: "pg_temp.audit_scope") {
-                    try c.execute(try chunk.statement(["lo": d.lo, "hi": d.hi, "by_key": d.probeByKey ? "true" : "false"]))
+                    try c.execute(try chunk.statement(["lo": d.lo, "hi": d.hi, "by_key": d.probeByKey && !citus ? "true" : "false"]))
                 }
                 try c.execute("ANALYZE pg_temp.audit_found")
                 for s in try QueryFile.named("receipt_audit_apply.sql").statements(["run_id": String(ctx.runID)]) { try c.execute(s) }
@@ -109,7 +112,7 @@ public struct ReceiptAuditJob: Sendable {
                     repairedBy[try row.decode(String.self, "category")] = try row.decode(Int.self, "n")
                 }
                 // Audit the repaired messages again, so the open anomalies are what is left.
-                try c.execute("DROP TABLE pg_temp.audit_scope, pg_temp.audit_found")
+                try c.execute("DROP TABLE pg_temp.audit_scope, pg_temp.audit_found, pg_temp.audit_known")
                 try c.execute("""
                     CREATE TEMP TABLE audit_scope ON COMMIT DROP AS
                     SELECT s.conversation_id, s.message_id, s.sent_at, m.sender_id FROM pg_temp.repair_scope s

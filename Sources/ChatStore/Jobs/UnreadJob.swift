@@ -46,6 +46,9 @@ public struct UnreadJob: Sendable {
         let t0 = Date()
         let (_, report) = try runner.run("unread", on: conn) { ctx -> JobRunner.Outcome<Report> in
             let c = ctx.connection
+            // Citus cannot push down a LATERAL ... OFFSET 0 probe over a temporary table: there,
+            // every chunk takes the hash path (which it runs on the shards).
+            let citus = try CitusPlan.isAvailable(c)
             let now = self.now ?? Date()
             let watermark = PostgresTimestamp.format(now)
             var mode = self.mode
@@ -111,7 +114,7 @@ public struct UnreadJob: Sendable {
                 // The items' read receipts, a chunk of days at a time (constant partition bounds).
                 let reads = try QueryFile.named("unread_reads.sql")
                 for d in try c.dayChunks(of: "pg_temp.unread_changed_messages") {
-                    try c.execute(try reads.statement(["lo": d.lo, "hi": d.hi, "by_key": d.probeByKey ? "true" : "false"]))
+                    try c.execute(try reads.statement(["lo": d.lo, "hi": d.hi, "by_key": d.probeByKey && !citus ? "true" : "false"]))
                 }
                 try c.execute("ANALYZE pg_temp.unread_item_reads")
                 let apply = try QueryFile.named("unread_apply.sql").statements([:])
