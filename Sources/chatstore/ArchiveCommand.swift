@@ -58,6 +58,7 @@ extension ChatStoreCommand.Archive {
                 if let partition { names = [partition] } else {
                     let cutoff = try parseDate(before, "--before")!
                     names = try PartitionManager(logger: global.makeLogger()).partitions(conn, parent: "messages").filter { $0.to <= cutoff }.map(\.name)
+                    if names.isEmpty { printError("no messages partition ends on or before \(before!): nothing archived") }
                 }
                 struct Out: Encodable { var partition: String; var archiveId: Int64; var path: String; var rows: [String: Int] }
                 var out: [Out] = []
@@ -80,18 +81,39 @@ extension ChatStoreCommand.Archive {
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check an archive: files against the manifest (sha256, size), zstd checksums, row counts, media items, and the database while the partition exists. Exit 1 on any damage.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "Archive directory (DIR/<partition>).") var path: String
+        @Argument(help: "An archive (DIR/<partition>, or its manifest.json), or a directory of archives (each is verified). Example: chatstore archive verify /srv/archive") var path: String
         @Flag(name: .long, help: "Do not compare with the database.") var offline = false
 
         func run() throws {
             try runReportingErrors {
                 let conn = offline ? nil : try? PostgresConnection(settings: global.connectionSettings(), logger: global.makeLogger())
-                let r = try ArchiveVerifier().verify(path: path, connection: conn)
-                if global.json { try printJSON(r) } else if !global.quiet {
-                    print(r.ok ? "ok: \(path) (\(r.rows.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))\(r.checkedAgainstDatabase ? ", matches the database" : ""))" : "DAMAGED: \(path)")
+                // An archive, a manifest.json, or a directory of archives (each is verified).
+                let fm = FileManager.default
+                var root = path
+                if (path as NSString).lastPathComponent == "manifest.json" { root = (path as NSString).deletingLastPathComponent }
+                var archives: [String] = []
+                let single = fm.fileExists(atPath: root + "/manifest.json")
+                if single {
+                    archives = [root]
+                } else {
+                    archives = ((try? fm.contentsOfDirectory(atPath: root)) ?? []).sorted()
+                        .filter { !$0.hasPrefix(".") && fm.fileExists(atPath: root + "/" + $0 + "/manifest.json") }.map { root + "/" + $0 }
                 }
-                for p in r.problems { printError(p) }
-                if !r.ok { throw ExitCode(ExitCodes.failure) }
+                guard !archives.isEmpty else {
+                    printError("\(path) is not an archive: it has no manifest.json, and no directory in it has one (give DIR/<partition>, or the archive directory)")
+                    throw ExitCode(ExitCodes.noInput)
+                }
+                var reports: [ArchiveVerifier.Report] = []
+                for a in archives {
+                    let r = try ArchiveVerifier().verify(path: a, connection: conn)
+                    reports.append(r)
+                    if !global.json && !global.quiet {
+                        print(r.ok ? "ok: \(a) (\(r.rows.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))\(r.checkedAgainstDatabase ? ", matches the database" : ""))" : "DAMAGED: \(a)")
+                    }
+                    for p in r.problems { printError(p) }
+                }
+                if global.json { if single { try printJSON(reports[0]) } else { try printJSON(reports) } }
+                if reports.contains(where: { !$0.ok }) { throw ExitCode(ExitCodes.failure) }
             }
         }
     }
@@ -142,6 +164,7 @@ extension ChatStoreCommand.Partitions {
         @Option(name: .long, help: "Where archives go.") var archiveDir: String
         @Flag(name: .long, help: "Detach but keep the tables (drop them yourself later).") var keepTable = false
         @Option(name: .long, help: ArgumentHelp("Stop after this step (export, verify, detach) to test resuming.", visibility: .hidden)) var stopAfter: String?
+        @Flag(name: .long, help: "Show what would be archived, detached and dropped, with row counts; change nothing. Example: --dry-run --json") var dryRun = false
 
         func validate() throws { _ = try age() }
 
@@ -154,6 +177,16 @@ extension ChatStoreCommand.Partitions {
         func run() throws {
             try runJobCommand {
                 let conn = try global.connect(global.makeLogger())
+                if dryRun {
+                    let plan = try Retirement(logger: global.makeLogger()).plan(conn, olderThan: Date().addingTimeInterval(-(try age())), keepTables: keepTable)
+                    if global.json { try printJSON(plan) } else if !global.quiet {
+                        if plan.isEmpty { print("nothing to retire") }
+                        for p in plan {
+                            print("\(p.partition): would \(p.steps.joined(separator: ", ")) — \(p.messages) messages, \(p.receipts) receipts\(p.archive.map { " (archived in \($0))" } ?? "")")
+                        }
+                    }
+                    return
+                }
                 try FileManager.default.createDirectory(atPath: archiveDir, withIntermediateDirectories: true)
                 let r = try Retirement(logger: global.makeLogger()).retire(conn, olderThan: Date().addingTimeInterval(-(try age())), directory: archiveDir,
                                                                           keepTables: keepTable, stopAfter: stopAfter.flatMap { Retirement.Step(rawValue: $0) })

@@ -325,4 +325,37 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: dir + "/.\(p.name).partial-999999"))
         }
     }
+
+    /// retire --dry-run changes nothing and says what would happen; verify takes a directory of
+    /// archives or a manifest path, and a path that is no archive gets its own message and exit
+    /// 66 (not DAMAGED); export --before that matches nothing says so.
+    @Test func dryRunVerifyOfADirectoryAndPathsThatAreNoArchive() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 40, days: 2)
+            let dir = try TestPaths.temporaryDirectory()
+            let p = try firstPartition(conn)
+            let messages = try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(p.name)"))
+            let hours = "\(Int(Date().timeIntervalSince(p.to) / 3600))h"
+            let before = try TestDatabase.checksum(conn, "chat.messages", orderBy: "conversation_id, message_id")
+            let dry = try runCommand(TestPaths.binary, ["partitions", "retire", "--older-than", hours, "--archive-dir", dir, "--dry-run", "--json", "--database-url", settings.conninfo])
+            #expect(dry.status == 0, "\(dry.stderr)")
+            let plan = try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as! [[String: Any]]
+            let mine = plan.first { $0["partition"] as? String == p.name }
+            #expect(mine?["steps"] as? [String] == ["export", "verify", "detach", "drop"])
+            #expect(mine?["messages"] as? Int == messages)
+            #expect(try TestDatabase.checksum(conn, "chat.messages", orderBy: "conversation_id, message_id") == before)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+            // Two archives in one directory: verify of the directory checks both.
+            let export = try runCommand(TestPaths.binary, ["archive", "export", "--before", String(PostgresTimestamp.format(p.to.addingTimeInterval(86_400)).prefix(10)), "--dir", dir, "--database-url", settings.conninfo])
+            #expect(export.status == 0, "\(export.stderr)")
+            let all = try runCommand(TestPaths.binary, ["archive", "verify", dir, "--database-url", settings.conninfo])
+            #expect(all.status == 0 && all.stdout.split(separator: "\n").filter { $0.hasPrefix("ok: ") }.count >= 2, "\(all.stdout) \(all.stderr)")
+            let manifest = try runCommand(TestPaths.binary, ["archive", "verify", "\(dir)/\(p.name)/manifest.json", "--offline"])
+            #expect(manifest.status == 0, "\(manifest.stderr)")
+            let none = try runCommand(TestPaths.binary, ["archive", "verify", TestPaths.packageRoot + "/Queries", "--offline"])
+            #expect(none.status == 66 && none.stderr.contains("is not an archive") && !none.stdout.contains("DAMAGED"), "\(none.stdout) \(none.stderr)")
+            let nothing = try runCommand(TestPaths.binary, ["archive", "export", "--before", "2001-01-01", "--dir", dir, "--database-url", settings.conninfo])
+            #expect(nothing.status == 0 && nothing.stderr.contains("nothing archived"), "\(nothing.stderr)")
+        }
+    }
 }

@@ -45,6 +45,45 @@ public struct Retirement {
         return (id, path, report)
     }
 
+    /// What `retire` would do, changing nothing: one entry per range, with its row counts.
+    public struct Planned: Codable, Sendable {
+        public var partition: String
+        /// The steps a run would take: export and verify (none when a verified archive is already
+        /// recorded), detach (when still attached), drop (or keep, with `keepTables`).
+        public var steps: [String]
+        public var messages: Int
+        public var receipts: Int
+        /// The verified archive already recorded for the range, if any.
+        public var archive: String?
+    }
+
+    /// The dry run of `retire(olderThan:)`: which partitions would be archived, detached and
+    /// dropped, with their row counts. Reads only.
+    public func plan(_ conn: PostgresConnection, olderThan cutoff: Date, keepTables: Bool) throws -> [Planned] {
+        let pm = PartitionManager(logger: logger)
+        let attached = try pm.partitions(conn, parent: "messages").filter { $0.to <= cutoff }.map(\.name)
+        let pending = try conn.query("""
+            SELECT DISTINCT partition_name FROM chat.archives
+            WHERE parent_table = 'messages' AND verified_at IS NOT NULL AND detached_at IS NOT NULL AND dropped_at IS NULL
+            """).map { try $0.decode(String.self, at: 0) }
+        var out: [Planned] = []
+        for name in (attached + pending.filter { !attached.contains($0) }).sorted() {
+            let receiptName = "receipts_" + name.dropFirst("messages_".count)
+            let archive = try conn.queryOne("""
+                SELECT path FROM chat.archives WHERE partition_name = \(name) AND verified_at IS NOT NULL ORDER BY archive_id DESC LIMIT 1
+                """).map { try $0.decode(String.self, "path") }
+            func count(_ table: String) throws -> Int {
+                try conn.scalar(Bool.self, "SELECT to_regclass(\("chat." + table)) IS NOT NULL")
+                    ? try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(conn.quoteIdentifier(table))")) : 0
+            }
+            var steps: [String] = archive == nil ? ["export", "verify"] : []
+            if attached.contains(name) { steps.append("detach") }
+            steps.append(keepTables ? "keep" : "drop")
+            out.append(Planned(partition: name, steps: steps, messages: try count(name), receipts: try count(receiptName), archive: archive))
+        }
+        return out
+    }
+
     /// Retires every messages partition that ended before `cutoff`, with the receipts partition of
     /// the same range: archive, verify, record, detach, drop (or keep the detached tables).
     public func retire(_ conn: PostgresConnection, olderThan cutoff: Date, directory: String, keepTables: Bool,

@@ -14,6 +14,9 @@ public enum ExitCodes {
     public static let schemaMismatch: Int32 = 5
     /// Invalid command line (ArgumentParser's validation exit code).
     public static let usage: Int32 = 64
+    /// An input path is not what the command reads (sysexits' EX_NOINPUT): e.g. `archive verify`
+    /// of a directory that holds no archive.
+    public static let noInput: Int32 = 66
     /// Could not connect to PostgreSQL.
     public static let unavailable: Int32 = 69
 }
