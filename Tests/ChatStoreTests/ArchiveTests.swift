@@ -358,4 +358,27 @@ import Testing
             #expect(nothing.status == 0 && nothing.stderr.contains("nothing archived"), "\(nothing.stderr)")
         }
     }
+
+    /// Nothing hidden: a detached table and a ledger that says "dropped" for a restored range are
+    /// reported by `partitions status` (exit 4), with what to run.
+    @Test func partitionsStatusReportsDetachedTablesAndALedgerThatNoLongerMatches() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 40, days: 2)
+            let p = try firstPartition(conn)
+            let dir = try TestPaths.temporaryDirectory()
+            let pm = PartitionManager(logger: logger)
+            #expect(try pm.status(conn).warnings.filter { $0.contains("detached") || $0.contains("chat.archives") }.isEmpty)
+            _ = try Retirement(logger: logger).retire(conn, olderThan: p.to, directory: dir, keepTables: true)
+            let kept = try pm.status(conn).warnings
+            #expect(kept.contains { $0.contains("chat.\(p.name) is detached") }, "\(kept)")
+            let cli = try runCommand(TestPaths.binary, ["partitions", "status", "--database-url", settings.conninfo])
+            #expect(cli.status == 4 && cli.stderr.contains("is detached"), "\(cli.stdout) \(cli.stderr)")
+            // Finish the retirement (drop), then restore: the ledger says dropped, the range is live.
+            _ = try Retirement(logger: logger).retire(conn, olderThan: p.to, directory: dir, keepTables: false)
+            #expect(try pm.status(conn).warnings.filter { $0.contains("detached") }.isEmpty)
+            _ = try ArchiveRestorer(logger: logger).restore(path: dir + "/" + p.name, into: conn)
+            let restored = try pm.status(conn).warnings
+            #expect(restored.contains { $0.contains("says \(p.name) was dropped") && $0.contains("attached") }, "\(restored)")
+        }
+    }
 }

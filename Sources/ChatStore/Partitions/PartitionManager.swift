@@ -322,8 +322,51 @@ public struct PartitionManager: Sendable {
                                       coveredUntil: covered, intervalsAhead: ahead, rowsInDefault: rows,
                                       totalBytes: parts.map(\.bytes).reduce(0, +)))
         }
+        warnings += try hiddenState(conn)
         let last = try JobLedger().lastSuccess("partitions.ensure", on: conn)
         return StatusReport(tables: tables, lastSuccessfulUpkeep: last, warnings: warnings)
+    }
+
+    /// What must not stay hidden: partition tables that are attached to nothing (the application
+    /// cannot see their rows), and archive ledger rows that contradict the catalog. One line each,
+    /// saying what to run.
+    func hiddenState(_ conn: PostgresConnection) throws -> [String] {
+        var out: [String] = []
+        // Tables named like partitions of the partitioned tables but attached to none.
+        for row in try conn.query("""
+            SELECT c.relname, (SELECT count(*) FROM chat.archives a WHERE a.partition_name = c.relname
+                                                                   OR 'receipts_' || substr(a.partition_name, 10) = c.relname) AS ledger
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'chat' AND c.relkind = 'r' AND NOT c.relispartition
+              AND c.relname ~ '^(messages|receipts|presence_events)_p[0-9]{8}$'
+            ORDER BY 1
+            """) {
+            let name = try row.decode(String.self, "relname")
+            let known = try row.decode(Int.self, "ledger") > 0
+            out.append("chat.\(name) is detached: its rows are invisible to the application\(known ? " (the archive ledger knows its range)" : " and the archive ledger does not know it"). Run `chatstore partitions retire` to finish a retirement, or reattach it (ALTER TABLE ... ATTACH PARTITION).")
+        }
+        // Ledger rows that say dropped or detached while the partition is attached again (a
+        // restore), or detached while the table is gone.
+        for row in try conn.query("""
+            SELECT a.partition_name, a.archive_id,
+                   EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = to_regclass('chat.' || a.partition_name)) AS attached,
+                   to_regclass('chat.' || a.partition_name) IS NOT NULL AS present,
+                   a.dropped_at IS NOT NULL AS dropped, a.detached_at IS NOT NULL AS detached
+            FROM chat.archives a
+            WHERE a.archive_id = (SELECT max(b.archive_id) FROM chat.archives b WHERE b.partition_name = a.partition_name)
+              AND (a.dropped_at IS NOT NULL OR a.detached_at IS NOT NULL)
+            ORDER BY 1
+            """) {
+            let name = try row.decode(String.self, "partition_name")
+            let attached = try row.decode(Bool.self, "attached"), present = try row.decode(Bool.self, "present")
+            let dropped = try row.decode(Bool.self, "dropped")
+            if attached {
+                out.append("chat.archives says \(name) was \(dropped ? "dropped" : "detached") (archive \(try row.decode(Int64.self, "archive_id"))), but the partition is attached (restored?): its rows are live and archived. Retire it again or export it to record its state.")
+            } else if !present && !dropped {
+                out.append("chat.archives says \(name) is detached, but the table is gone and the drop is not recorded. Run `chatstore partitions retire` or check the archive with `chatstore archive verify`.")
+            }
+        }
+        return out
     }
 
     /// Changes a table's granularity or premake count (applies to partitions created from now on).
