@@ -271,4 +271,32 @@ let badEvents: [(String, String)] = [
             #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.users") == 3)
         }
     }
+
+    /// A user whose handle is taken (by a stored user or one earlier in the file) is rejected by
+    /// its line, whatever the batch size or the number of workers.
+    @Test func aTakenHandleIsRejectedByItsLineWhateverTheBatching() throws {
+        for (batch, lanes) in [(1, false), (4, false), (4, true), (10_000, true)] {
+            try TestDatabase.migrated { conn, settings in
+                let dir = try TestPaths.temporaryDirectory()
+                try write("""
+                    {"type":"user","user_id":1,"handle":"ann"}
+                    {"type":"user","user_id":2,"handle":"bob"}
+                    {"type":"user","user_id":3,"handle":"ann"}
+                    {"type":"user","user_id":1,"handle":"ann"}
+                    {"type":"user","user_id":4,"handle":"cy"}
+                    """, dir + "/a.ndjson")
+                try write("{\"type\":\"user\",\"user_id\":5,\"handle\":\"bob\"}", dir + "/b.ndjson")
+                var o = EventIngester.Options()
+                o.batchSize = batch
+                o.rejectPath = dir + "/r.txt"
+                let r = try EventIngester(connection: conn, options: o, logger: TestDatabase.logger, settings: lanes ? settings : nil)
+                    .ingest(paths: [dir + "/a.ndjson", dir + "/b.ndjson"])
+                #expect(r.rejected == 2, "batch \(batch), lanes \(lanes): \(r.firstRejects)")
+                let rejects = try String(contentsOfFile: dir + "/r.txt", encoding: .utf8)
+                #expect(rejects.contains("a.ndjson:3\thandle \"ann\" is already taken by user 1"), "\(rejects)")
+                #expect(rejects.contains("b.ndjson:1\thandle \"bob\" is already taken by user 2"), "\(rejects)")
+                #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.users") == 3)
+            }
+        }
+    }
 }

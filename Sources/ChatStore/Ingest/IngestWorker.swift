@@ -172,6 +172,9 @@ final class IngestWorker: @unchecked Sendable {
         var messages: [MessageKey: IngestMemory.Recent] = [:]
         /// Media (conversation, sha256) that messages refer to.
         var media = Set<MediaKey>()
+        /// Who holds each handle the batch's user events name (stored, or claimed earlier in the
+        /// batch), so a taken handle is rejected by its line whatever the batching.
+        var handles: [String: Int64] = [:]
     }
 
     struct MediaKey: Hashable {
@@ -184,8 +187,10 @@ final class IngestWorker: @unchecked Sendable {
     private func lookUp(_ c: PostgresConnection, _ events: [EventIngester.Line]) throws -> References {
         var refs = References()
         var convIDs = Set<Int64>(), userIDs = Set<Int64>(), msgKeys = Set<MessageKey>(), mediaKeys = Set<MediaKey>()
+        var handles = Set<String>()
         for i in events.indices {
             switch events[i].event {
+            case .user(let id, let h, _, _): handles.insert(h); userIDs.insert(id)
             case .join(let cv, let u, _, _): convIDs.insert(cv); userIDs.insert(u)
             case .conversation(_, _, _, let by?, _): userIDs.insert(by)
             case .leave(let cv, _, _): convIDs.insert(cv)
@@ -205,6 +210,13 @@ final class IngestWorker: @unchecked Sendable {
         }
         if !userIDs.isEmpty {
             for r in try c.query("SELECT user_id FROM chat.users WHERE user_id = ANY(\(Array(userIDs)))") { refs.users.insert(try r.decode(Int64.self, at: 0)) }
+        }
+        if !handles.isEmpty {
+            // The handles as a bound JSON array (text, so no quoting of ours).
+            let list = String(decoding: try JSONSerialization.data(withJSONObject: Array(handles)), as: UTF8.self)
+            for r in try c.query("SELECT handle, user_id FROM chat.users WHERE handle IN (SELECT jsonb_array_elements_text(\(JSONB(list))))") {
+                refs.handles[try r.decode(String.self, at: 0)] = try r.decode(Int64.self, at: 1)
+            }
         }
         if !mediaKeys.isEmpty {
             // Which of the keys exist, by their position in the list sent.
@@ -250,7 +262,14 @@ final class IngestWorker: @unchecked Sendable {
         for i in events.indices {
             var reason: String?
             switch events[i].event {
-            case .user(let id, _, _, _): refs.users.insert(id)
+            case .user(let id, let h, _, _):
+                if let holder = refs.handles[h], holder != id {
+                    reason = "handle \"\(h.prefix(40))\" is already taken by user \(holder)"
+                } else if refs.users.contains(id) {
+                    // A user already stored (a re-run): nothing to add, and its handle stays.
+                } else {
+                    refs.users.insert(id); refs.handles[h] = id
+                }
             case .conversation(let id, _, _, let by, _):
                 if let by, !refs.users.contains(by) { reason = "unknown user \(by) (created_by)" } else { refs.conversations.insert(id) }
             case .join(let cv, let u, _, _):
