@@ -17,19 +17,6 @@ import Testing
     static var iterations: Int { Int(ProcessInfo.processInfo.environment["CHATSTORE_FUZZ_ITERATIONS"] ?? "") ?? 10_000 }
     static var seed: UInt64 { UInt64(ProcessInfo.processInfo.environment["CHATSTORE_FUZZ_SEED"] ?? "") ?? 20_261_201 }
 
-    /// SplitMix64: small, fast, reproducible from the seed.
-    struct Rng {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
-    }
-
     /// Fragments that break parsers: structure, escapes, extreme numbers and dates, bad UTF-8.
     static let tokens: [[UInt8]] = [
         "\"", "\\", "{", "}", "[", "]", ",", ":", "\\u0000", "\\ud800", "\\u12G4", "-", "+", ".", "e", "E",
@@ -38,22 +25,22 @@ import Testing
         "1e300", "-1", "\"date_unixtime\":\"9223372036854775807\"", "\n", "\r", "\t",
     ].map { Array($0.utf8) } + [[0xFF], [0xC3], [0xEF, 0xBB, 0xBF], [0xED, 0xA0, 0x80], [0]]
 
-    static func mutate(_ input: [UInt8], _ rng: inout Rng) -> [UInt8] {
+    static func mutate(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var b = input
-        for _ in 0..<(1 + rng.below(2)) {
-            let at = rng.below(b.count + 1)
-            switch rng.below(6) {
-            case 0 where !b.isEmpty: b[min(at, b.count - 1)] ^= UInt8(1 << rng.below(8))
+        for _ in 0..<(1 + rng.int(2)) {
+            let at = rng.int(b.count + 1)
+            switch rng.int(6) {
+            case 0 where !b.isEmpty: b[min(at, b.count - 1)] ^= UInt8(1 << rng.int(8))
             case 1: b.insert(UInt8(truncatingIfNeeded: rng.next()), at: at)
-            case 2 where !b.isEmpty: b.removeSubrange(at..<min(b.count, at + 1 + rng.below(8)))
-            case 3: b.insert(contentsOf: tokens[rng.below(tokens.count)], at: at)
+            case 2 where !b.isEmpty: b.removeSubrange(at..<min(b.count, at + 1 + rng.int(8)))
+            case 3: b.insert(contentsOf: tokens[rng.int(tokens.count)], at: at)
             case 4 where b.count > 2:
-                let s = rng.below(b.count - 1), e = min(b.count, s + 1 + rng.below(16))
+                let s = rng.int(b.count - 1), e = min(b.count, s + 1 + rng.int(16))
                 b.insert(contentsOf: Array(b[s..<e]), at: at)
             default:
                 // Replace a number or a quoted value with a token.
                 if let q = b[min(at, b.count)...].firstIndex(where: { $0 == 58 }) {
-                    b.insert(contentsOf: tokens[rng.below(tokens.count)], at: min(b.count, q + 1))
+                    b.insert(contentsOf: tokens[rng.int(tokens.count)], at: min(b.count, q + 1))
                 }
             }
         }
@@ -61,13 +48,13 @@ import Testing
     }
 
     @Test func ndjsonLinesNeverTrapAndEveryErrorSaysWhere() throws {
-        var rng = Rng(state: Self.seed)
+        var rng = SplitMix64(state: Self.seed)
         let today = String(PostgresTimestamp.format(PartitionGranularity.day.floor(Date())).prefix(10))
         let lines = goodEvents.replacingOccurrences(of: "TODAY", with: today).split(separator: "\n").map { Array($0.utf8) }
         var parsed = 0, rejected = 0
         let t0 = Date()
         for _ in 0..<Self.iterations {
-            let line = Self.mutate(lines[rng.below(lines.count)], &rng)
+            let line = Self.mutate(lines[rng.int(lines.count)], &rng)
             do {
                 let obj = try line.withUnsafeBytes { try FlatJSON.parse($0) }
                 do { _ = try Event.from(obj); parsed += 1 } catch let e as EventError {
@@ -86,15 +73,15 @@ import Testing
     /// Random well-formed objects (strings with any code point but NUL, RFC 8259 numbers,
     /// nested values) survive serialization and parsing unchanged.
     @Test func wellFormedObjectsRoundTrip() throws {
-        var rng = Rng(state: Self.seed ^ 0xABCD)
+        var rng = SplitMix64(state: Self.seed ^ 0xABCD)
         func randomString() -> String {
             var s = ""
-            for _ in 0..<rng.below(12) {
-                switch rng.below(4) {
-                case 0: s.unicodeScalars.append(Unicode.Scalar(UInt8(1 + rng.below(126))))
-                case 1: s.unicodeScalars.append(Unicode.Scalar(UInt32(0xA0 + rng.below(0xD000)))!)
-                case 2: s.unicodeScalars.append(Unicode.Scalar(UInt32(0x1F300 + rng.below(0x300)))!)
-                default: s += ["\"", "\\", "/", "\t", "\n", "\u{1}"][rng.below(6)]
+            for _ in 0..<rng.int(12) {
+                switch rng.int(4) {
+                case 0: s.unicodeScalars.append(Unicode.Scalar(UInt8(1 + rng.int(126))))
+                case 1: s.unicodeScalars.append(Unicode.Scalar(UInt32(0xA0 + rng.int(0xD000)))!)
+                case 2: s.unicodeScalars.append(Unicode.Scalar(UInt32(0x1F300 + rng.int(0x300)))!)
+                default: s += ["\"", "\\", "/", "\t", "\n", "\u{1}"][rng.int(6)]
                 }
             }
             return s
@@ -103,19 +90,19 @@ import Testing
             String(decoding: try! JSONSerialization.data(withJSONObject: [s], options: [.fragmentsAllowed]), as: UTF8.self).dropFirst().dropLast().description
         }
         func randomNumber() -> String {
-            var n = (rng.below(2) == 0 ? "-" : "") + (rng.below(4) == 0 ? "0" : String(1 + rng.below(9)) + String(rng.next() % 1_000_000))
-            if rng.below(3) == 0 { n += "." + String(rng.below(1000)) }
-            if rng.below(4) == 0 { n += ["e", "E", "e+", "e-"][rng.below(4)] + String(rng.below(300)) }
+            var n = (rng.int(2) == 0 ? "-" : "") + (rng.int(4) == 0 ? "0" : String(1 + rng.int(9)) + String(rng.next() % 1_000_000))
+            if rng.int(3) == 0 { n += "." + String(rng.int(1000)) }
+            if rng.int(4) == 0 { n += ["e", "E", "e+", "e-"][rng.int(4)] + String(rng.int(300)) }
             return n
         }
         for _ in 0..<Self.iterations {
             var fields: [(String, FlatJSONValue, String)] = []
-            for k in 0..<(1 + rng.below(6)) {
+            for k in 0..<(1 + rng.int(6)) {
                 let key = "k\(k)" + randomString()
-                switch rng.below(5) {
+                switch rng.int(5) {
                 case 0: let s = randomString(); fields.append((key, .string(s), quoted(s)))
                 case 1: let n = randomNumber(); fields.append((key, .number(n), n))
-                case 2: let v = rng.below(2) == 0; fields.append((key, .bool(v), v ? "true" : "false"))
+                case 2: let v = rng.int(2) == 0; fields.append((key, .bool(v), v ? "true" : "false"))
                 case 3: fields.append((key, .null, "null"))
                 default:
                     let nested = "[\(randomNumber()), \(quoted(randomString())), {\"a\": [null, true, {}]}]"
@@ -130,12 +117,12 @@ import Testing
     }
 
     @Test func whatsAppExportsNeverTrapAndProblemsNameTheirLine() throws {
-        var rng = Rng(state: Self.seed ^ 1)
+        var rng = SplitMix64(state: Self.seed ^ 1)
         let dir = TestPaths.packageRoot + "/Tests/Fixtures/whatsapp/"
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted().map { Array(try Data(contentsOf: URL(fileURLWithPath: dir + $0))) }
         let t0 = Date()
         for _ in 0..<Self.iterations {
-            let bytes = Self.mutate(files[rng.below(files.count)], &rng)
+            let bytes = Self.mutate(files[rng.int(files.count)], &rng)
             let text = String(decoding: bytes, as: UTF8.self)
             let chat = WhatsAppImporter().parse(text: text, fileName: "fuzz.txt")
             let lineCount = text.split(separator: "\n", omittingEmptySubsequences: false).count
@@ -146,13 +133,13 @@ import Testing
     }
 
     @Test func telegramExportsNeverTrap() throws {
-        var rng = Rng(state: Self.seed ^ 2)
+        var rng = SplitMix64(state: Self.seed ^ 2)
         let dir = TestPaths.packageRoot + "/Tests/Fixtures/telegram/"
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted().map { Array(try Data(contentsOf: URL(fileURLWithPath: dir + $0))) }
         var parsed = 0, refused = 0
         let t0 = Date()
         for _ in 0..<Self.iterations {
-            let bytes = Self.mutate(files[rng.below(files.count)], &rng)
+            let bytes = Self.mutate(files[rng.int(files.count)], &rng)
             do {
                 for chat in try TelegramImporter().parse(data: Data(bytes), fileName: "fuzz.json") {
                     for (_, reason) in chat.validated().problems { #expect(!reason.isEmpty) }
@@ -182,7 +169,7 @@ import Testing
         var index: [UInt8] = []
         try ZstdDecompressor.decompressFile(path: archive + "/media.index.ndjson.zst") { index.append(contentsOf: $0) }
         #expect(try ArchiveVerifier().verify(path: archive, connection: nil).ok)
-        var rng = Rng(state: Self.seed ^ 3)
+        var rng = SplitMix64(state: Self.seed ^ 3)
         let n = max(50, Self.iterations / 20)
         let t0 = Date()
         for i in 0..<n {

@@ -19,20 +19,6 @@ import Testing
     }()
     static let steps = Int(ProcessInfo.processInfo.environment["CHATSTORE_RANDOM_STEPS"] ?? "") ?? 120
 
-    /// SplitMix64: small, fast, reproducible.
-    struct Rng {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        mutating func chance(_ p: Double) -> Bool { Double(next() % 1_000_000) / 1_000_000 < p }
-    }
-
     /// A writer connection that may hold its transaction open across job runs.
     final class Writer {
         let conn: PostgresConnection
@@ -60,7 +46,7 @@ import Testing
 
     @Test(arguments: seeds) func incrementalJobsEqualAFullRecompute(seed: UInt64) throws {
         try TestDatabase.migrated { conn, settings in
-            var rng = Rng(state: seed)
+            var rng = SplitMix64(state: seed)
             try ChangeOrderTests.seedGroup(conn)
             try conn.executeScript("""
                 INSERT INTO chat.conversations (conversation_id, kind, member_limit, created_by) VALUES (300, 'direct', 2, 1);

@@ -60,14 +60,9 @@ public struct Retirement {
     /// The dry run of `retire(olderThan:)`: which partitions would be archived, detached and
     /// dropped, with their row counts. Reads only.
     public func plan(_ conn: PostgresConnection, olderThan cutoff: Date, keepTables: Bool) throws -> [Planned] {
-        let pm = PartitionManager(logger: logger)
-        let attached = try pm.partitions(conn, parent: "messages").filter { $0.to <= cutoff }.map(\.name)
-        let pending = try conn.query("""
-            SELECT DISTINCT partition_name FROM chat.archives
-            WHERE parent_table = 'messages' AND verified_at IS NOT NULL AND detached_at IS NOT NULL AND dropped_at IS NULL
-            """).map { try $0.decode(String.self, at: 0) }
+        let (names, attached) = try candidates(conn, olderThan: cutoff, pm: PartitionManager(logger: logger))
         var out: [Planned] = []
-        for name in (attached + pending.filter { !attached.contains($0) }).sorted() {
+        for name in names {
             let receiptName = "receipts_" + name.dropFirst("messages_".count)
             let archive = try conn.queryOne("""
                 SELECT path FROM chat.archives WHERE partition_name = \(name) AND verified_at IS NOT NULL ORDER BY archive_id DESC LIMIT 1
@@ -92,88 +87,92 @@ public struct Retirement {
         try pm.upkeepLock(conn)
         defer { _ = try? conn.advisoryUnlock(JobRunner.lockKey("partitions")) }
         var results: [PartitionResult] = []
-        // Partitions still attached, and ones a previous run detached but did not drop.
+        let (names, attached) = try candidates(conn, olderThan: cutoff, pm: pm)
+        let receiptParts = try pm.partitions(conn, parent: "receipts")
+        for name in names {
+            // Each range under its lock, from the first read of its ledger rows to the drop: an
+            // export or restore of the same range waits for it, or is refused (RangeBusy).
+            results.append(try RangeLock.with(conn, partition: name, waiting: lockWait) {
+                try retireOne(conn, name: name, attached: attached, receiptParts: receiptParts, pm: pm, directory: directory,
+                              keepTables: keepTables, stopAfter: stopAfter)
+            })
+        }
+        return results
+    }
+
+    /// The ranges a retirement works on, in order: messages partitions still attached that ended
+    /// before `cutoff`, and ones a previous run detached but did not drop (`attached` tells which).
+    private func candidates(_ conn: PostgresConnection, olderThan cutoff: Date, pm: PartitionManager) throws -> (names: [String], attached: [String]) {
         let attached = try pm.partitions(conn, parent: "messages").filter { $0.to <= cutoff }.map(\.name)
         let pending = try conn.query("""
             SELECT DISTINCT partition_name FROM chat.archives
             WHERE parent_table = 'messages' AND verified_at IS NOT NULL AND detached_at IS NOT NULL AND dropped_at IS NULL
             """).map { try $0.decode(String.self, at: 0) }
-        let receiptParts = try pm.partitions(conn, parent: "receipts")
-        for name in (attached + pending.filter { !attached.contains($0) }).sorted() {
-            // Each range under its lock, from the first read of its ledger rows to the drop: an
-            // export or restore of the same range waits for it, or is refused (RangeBusy).
-            if let r = try RangeLock.with(conn, partition: name, waiting: lockWait, {
-                try retireOne(conn, name: name, attached: attached, receiptParts: receiptParts, pm: pm, directory: directory,
-                              keepTables: keepTables, stopAfter: stopAfter)
-            }) { results.append(r) }
-        }
-        return results
+        return ((attached + pending.filter { !attached.contains($0) }).sorted(), attached)
     }
 
     private func retireOne(_ conn: PostgresConnection, name: String, attached: [String], receiptParts: [PartitionManager.Partition],
-                           pm: PartitionManager, directory: String, keepTables: Bool, stopAfter: Step?) throws -> PartitionResult? {
-        do {
-            var steps: [String] = []
-            let receiptName = "receipts_" + name.dropFirst("messages_".count)
-            // 1-2. Archive and verify, unless a verified archive is already recorded and still verifies.
-            var path: String
-            var archiveID: Int64
-            if let row = try conn.queryOne("""
-                SELECT archive_id, path FROM chat.archives WHERE partition_name = \(name) AND verified_at IS NOT NULL
-                ORDER BY archive_id DESC LIMIT 1
-                """), try ArchiveVerifier().verify(path: try row.decode(String.self, "path"), connection: conn).ok {
-                archiveID = try row.decode(Int64.self, "archive_id")
-                path = try row.decode(String.self, "path")
-            } else {
-                guard attached.contains(name) else { throw ArchiveError("\(name) is detached but has no archive that verifies; not dropping it") }
-                if let p = receiptParts.first(where: { $0.name == receiptName }), let m = try pm.partitions(conn, parent: "messages").first(where: { $0.name == name }),
-                   p.from != m.from || p.to != m.to {
-                    throw ArchiveError("\(receiptName) does not cover the same range as \(name); retire needs matching granularity")
-                }
-                (archiveID, path, _) = try archive(conn, partition: name, directory: directory)
-                steps += ["export", "verify"]
+                           pm: PartitionManager, directory: String, keepTables: Bool, stopAfter: Step?) throws -> PartitionResult {
+        var steps: [String] = []
+        let receiptName = "receipts_" + name.dropFirst("messages_".count)
+        // 1-2. Archive and verify, unless a verified archive is already recorded and still verifies.
+        var path: String
+        var archiveID: Int64
+        if let row = try conn.queryOne("""
+            SELECT archive_id, path FROM chat.archives WHERE partition_name = \(name) AND verified_at IS NOT NULL
+            ORDER BY archive_id DESC LIMIT 1
+            """), try ArchiveVerifier().verify(path: try row.decode(String.self, "path"), connection: conn).ok {
+            archiveID = try row.decode(Int64.self, "archive_id")
+            path = try row.decode(String.self, "path")
+        } else {
+            guard attached.contains(name) else { throw ArchiveError("\(name) is detached but has no archive that verifies; not dropping it") }
+            if let p = receiptParts.first(where: { $0.name == receiptName }), let m = try pm.partitions(conn, parent: "messages").first(where: { $0.name == name }),
+               p.from != m.from || p.to != m.to {
+                throw ArchiveError("\(receiptName) does not cover the same range as \(name); retire needs matching granularity")
             }
-            let archived = try ArchiveVerifier().verify(path: path, connection: nil)
-            if stopAfter == .export || stopAfter == .verify {
-                return PartitionResult(partition: name, path: path, steps: steps, messages: archived.rows["messages"] ?? 0, receipts: archived.rows["receipts"] ?? 0)
-            }
-            // 3. Detach both (one transaction, fixed order: messages then receipts).
-            if attached.contains(name) {
-                try conn.transaction { c in
-                    try c.execute("SELECT set_config('lock_timeout', \(String(Int(lockTimeout.components.seconds * 1000))), true)")
-                    try c.execute(SQL(unsafeRaw: "ALTER TABLE chat.messages DETACH PARTITION chat.\(c.quoteIdentifier(name))"))
-                    if try c.scalar(Bool.self, "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(\("chat." + receiptName)))") {
-                        try c.execute(SQL(unsafeRaw: "ALTER TABLE chat.receipts DETACH PARTITION chat.\(c.quoteIdentifier(receiptName))"))
-                    }
-                    try c.execute("UPDATE chat.archives SET detached_at = now() WHERE archive_id = \(archiveID)")
-                    // The detached messages are no longer unread.
-                    let range = try c.queryOne("SELECT range_start, range_end FROM chat.archives WHERE archive_id = \(archiveID)")!
-                    for s in try QueryFile.named("unread_retire.sql").statements([
-                        "from": PostgresTimestamp.format(try range.decode(Date.self, "range_start")),
-                        "to": PostgresTimestamp.format(try range.decode(Date.self, "range_end")),
-                    ]) { try c.execute(s) }
-                }
-                steps.append("detach")
-            }
-            if stopAfter == .detach {
-                return PartitionResult(partition: name, path: path, steps: steps, messages: archived.rows["messages"] ?? 0, receipts: archived.rows["receipts"] ?? 0)
-            }
-            // 4. Drop, only if the detached tables hold exactly what the archive holds.
-            let m = try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(conn.quoteIdentifier(name))"))
-            let r = try conn.scalar(Bool.self, "SELECT to_regclass(\("chat." + receiptName)) IS NOT NULL")
-                ? try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(conn.quoteIdentifier(receiptName))")) : 0
-            guard m == archived.rows["messages"], r == archived.rows["receipts"] else {
-                throw ArchiveError("\(name): detached tables hold \(m) messages and \(r) receipts, the archive \(archived.rows); not dropping")
-            }
-            if !keepTables {
-                try conn.transaction { c in
-                    try c.execute(SQL(unsafeRaw: "DROP TABLE IF EXISTS chat.\(c.quoteIdentifier(receiptName))"))
-                    try c.execute(SQL(unsafeRaw: "DROP TABLE chat.\(c.quoteIdentifier(name))"))
-                    try c.execute("UPDATE chat.archives SET dropped_at = now() WHERE archive_id = \(archiveID)")
-                }
-                steps.append("drop")
-            }
-            return PartitionResult(partition: name, path: path, steps: steps, messages: m, receipts: r)
+            (archiveID, path, _) = try archive(conn, partition: name, directory: directory)
+            steps += ["export", "verify"]
         }
+        let archived = try ArchiveVerifier().verify(path: path, connection: nil)
+        if stopAfter == .export || stopAfter == .verify {
+            return PartitionResult(partition: name, path: path, steps: steps, messages: archived.rows["messages"] ?? 0, receipts: archived.rows["receipts"] ?? 0)
+        }
+        // 3. Detach both (one transaction, fixed order: messages then receipts).
+        if attached.contains(name) {
+            try conn.transaction { c in
+                try c.execute("SELECT set_config('lock_timeout', \(String(Int(lockTimeout.components.seconds * 1000))), true)")
+                try c.execute(SQL(unsafeRaw: "ALTER TABLE chat.messages DETACH PARTITION chat.\(c.quoteIdentifier(name))"))
+                if try c.scalar(Bool.self, "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(\("chat." + receiptName)))") {
+                    try c.execute(SQL(unsafeRaw: "ALTER TABLE chat.receipts DETACH PARTITION chat.\(c.quoteIdentifier(receiptName))"))
+                }
+                try c.execute("UPDATE chat.archives SET detached_at = now() WHERE archive_id = \(archiveID)")
+                // The detached messages are no longer unread.
+                let range = try c.queryOne("SELECT range_start, range_end FROM chat.archives WHERE archive_id = \(archiveID)")!
+                for s in try QueryFile.named("unread_retire.sql").statements([
+                    "from": PostgresTimestamp.format(try range.decode(Date.self, "range_start")),
+                    "to": PostgresTimestamp.format(try range.decode(Date.self, "range_end")),
+                ]) { try c.execute(s) }
+            }
+            steps.append("detach")
+        }
+        if stopAfter == .detach {
+            return PartitionResult(partition: name, path: path, steps: steps, messages: archived.rows["messages"] ?? 0, receipts: archived.rows["receipts"] ?? 0)
+        }
+        // 4. Drop, only if the detached tables hold exactly what the archive holds.
+        let m = try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(conn.quoteIdentifier(name))"))
+        let r = try conn.scalar(Bool.self, "SELECT to_regclass(\("chat." + receiptName)) IS NOT NULL")
+            ? try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(conn.quoteIdentifier(receiptName))")) : 0
+        guard m == archived.rows["messages"], r == archived.rows["receipts"] else {
+            throw ArchiveError("\(name): detached tables hold \(m) messages and \(r) receipts, the archive \(archived.rows); not dropping")
+        }
+        if !keepTables {
+            try conn.transaction { c in
+                try c.execute(SQL(unsafeRaw: "DROP TABLE IF EXISTS chat.\(c.quoteIdentifier(receiptName))"))
+                try c.execute(SQL(unsafeRaw: "DROP TABLE chat.\(c.quoteIdentifier(name))"))
+                try c.execute("UPDATE chat.archives SET dropped_at = now() WHERE archive_id = \(archiveID)")
+            }
+            steps.append("drop")
+        }
+        return PartitionResult(partition: name, path: path, steps: steps, messages: m, receipts: r)
     }
 }

@@ -145,27 +145,21 @@ public struct Nightly: Sendable {
     /// when the unread job failed.
     public static func prometheus(_ s: Summary) -> String {
         var out = ""
-        func metric(_ name: String, _ help: String, _ samples: [(String, Double)]) {
-            guard !samples.isEmpty else { return }
-            out += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n"
-            for (labels, v) in samples { out += "\(name)\(labels.isEmpty ? "" : "{\(labels)}") \(number(v))\n" }
-        }
+        func metric(_ name: String, _ samples: [(String, Double)]) { out += gauge(name, samples) }
         let ok = s.jobs.filter { $0.status == "succeeded" }
-        metric("chatstore_up", "1 when the nightly run could connect and run its jobs.", [("", 1)])
-        metric("chatstore_nightly_last_run_timestamp_seconds", "When the nightly run started (Unix time).", [("", s.startedAt.timeIntervalSince1970.rounded())])
-        metric("chatstore_nightly_duration_seconds", "Duration of the whole nightly run.", [("", s.seconds)])
-        metric("chatstore_job_success", "1 when the job succeeded in the last nightly run, 0 when it failed or was busy.", s.jobs.map { (label(job: $0.job), $0.status == "succeeded" ? 1 : 0) })
-        metric("chatstore_job_last_success_timestamp_seconds", "When the job last succeeded (Unix time); alert when it is older than a day.",
-               s.lastSuccess.sorted { $0.key < $1.key }.map { (label(job: $0.key), $0.value.timeIntervalSince1970.rounded()) })
-        metric("chatstore_job_duration_seconds", "Duration of each job in the last nightly run.", s.jobs.map { (label(job: $0.job), $0.seconds) })
-        metric("chatstore_job_examined_rows", "Rows examined by each job that succeeded in the last nightly run.", ok.map { (label(job: $0.job), Double($0.examined)) })
-        metric("chatstore_job_changed_rows", "Rows changed by each job that succeeded in the last nightly run.", ok.map { (label(job: $0.job), Double($0.changed)) })
-        metric("chatstore_anomalies", "Anomalies found in the last nightly run, by job and category.",
-               ok.flatMap { j in j.anomalies.sorted { $0.key < $1.key }.map { ("job=\"\(esc(j.job))\",category=\"\(esc($0.key))\"", Double($0.value)) } })
-        metric("chatstore_unread_messages", "Sum of unread counts over every conversation member.", s.unreadTotal.map { [("", Double($0))] } ?? [])
-        metric("chatstore_dead_letters", "Dead letters not redriven, by reason.", ["expired", "poison"].map { ("reason=\"\($0)\"", Double(s.deadLetters[$0] ?? 0)) })
-        metric("chatstore_partition_intervals_ahead", "Whole partition intervals premade after the current one.", s.partitionsAhead.sorted { $0.key < $1.key }.map { ("table=\"\($0.key)\"", Double($0.value)) })
-        metric("chatstore_partition_default_rows", "Rows sitting in the default partition.", s.rowsInDefault.sorted { $0.key < $1.key }.map { ("table=\"\($0.key)\"", Double($0.value)) })
+        metric("chatstore_up", [("", 1)])
+        metric("chatstore_nightly_last_run_timestamp_seconds", [("", s.startedAt.timeIntervalSince1970.rounded())])
+        metric("chatstore_nightly_duration_seconds", [("", s.seconds)])
+        metric("chatstore_job_success", s.jobs.map { (label(job: $0.job), $0.status == "succeeded" ? 1 : 0) })
+        metric("chatstore_job_last_success_timestamp_seconds", s.lastSuccess.sorted { $0.key < $1.key }.map { (label(job: $0.key), $0.value.timeIntervalSince1970.rounded()) })
+        metric("chatstore_job_duration_seconds", s.jobs.map { (label(job: $0.job), $0.seconds) })
+        metric("chatstore_job_examined_rows", ok.map { (label(job: $0.job), Double($0.examined)) })
+        metric("chatstore_job_changed_rows", ok.map { (label(job: $0.job), Double($0.changed)) })
+        metric("chatstore_anomalies", ok.flatMap { j in j.anomalies.sorted { $0.key < $1.key }.map { ("job=\"\(esc(j.job))\",category=\"\(esc($0.key))\"", Double($0.value)) } })
+        metric("chatstore_unread_messages", s.unreadTotal.map { [("", Double($0))] } ?? [])
+        metric("chatstore_dead_letters", ["expired", "poison"].map { ("reason=\"\($0)\"", Double(s.deadLetters[$0] ?? 0)) })
+        metric("chatstore_partition_intervals_ahead", s.partitionsAhead.sorted { $0.key < $1.key }.map { ("table=\"\($0.key)\"", Double($0.value)) })
+        metric("chatstore_partition_default_rows", s.rowsInDefault.sorted { $0.key < $1.key }.map { ("table=\"\($0.key)\"", Double($0.value)) })
         return out
     }
 
@@ -173,16 +167,37 @@ public struct Nightly: Sendable {
     /// the time of the attempt, and the last-success times carried over from the previous file
     /// (`previous`, its text), so an alert on their age keeps working.
     public static func prometheusDown(at time: Date, previous: String?) -> String {
-        var out = "# HELP chatstore_up 1 when the nightly run could connect and run its jobs.\n# TYPE chatstore_up gauge\nchatstore_up 0\n"
-        out += "# HELP chatstore_nightly_last_run_timestamp_seconds When the nightly run started (Unix time).\n# TYPE chatstore_nightly_last_run_timestamp_seconds gauge\n"
-        out += "chatstore_nightly_last_run_timestamp_seconds \(number(time.timeIntervalSince1970.rounded()))\n"
         let name = "chatstore_job_last_success_timestamp_seconds"
         let kept = (previous ?? "").split(separator: "\n").filter { $0.hasPrefix(name + "{") }
-        if !kept.isEmpty {
-            out += "# HELP \(name) When the job last succeeded (Unix time); alert when it is older than a day.\n# TYPE \(name) gauge\n"
-            out += kept.joined(separator: "\n") + "\n"
-        }
+        var out = gauge("chatstore_up", [("", 0)])
+        out += gauge("chatstore_nightly_last_run_timestamp_seconds", [("", time.timeIntervalSince1970.rounded())])
+        if !kept.isEmpty { out += header(name) + kept.joined(separator: "\n") + "\n" }
         return out
+    }
+
+    /// The help text of each metric, by name (one place for both files).
+    static let help: [String: String] = [
+        "chatstore_up": "1 when the nightly run could connect and run its jobs.",
+        "chatstore_nightly_last_run_timestamp_seconds": "When the nightly run started (Unix time).",
+        "chatstore_nightly_duration_seconds": "Duration of the whole nightly run.",
+        "chatstore_job_success": "1 when the job succeeded in the last nightly run, 0 when it failed or was busy.",
+        "chatstore_job_last_success_timestamp_seconds": "When the job last succeeded (Unix time); alert when it is older than a day.",
+        "chatstore_job_duration_seconds": "Duration of each job in the last nightly run.",
+        "chatstore_job_examined_rows": "Rows examined by each job that succeeded in the last nightly run.",
+        "chatstore_job_changed_rows": "Rows changed by each job that succeeded in the last nightly run.",
+        "chatstore_anomalies": "Anomalies found in the last nightly run, by job and category.",
+        "chatstore_unread_messages": "Sum of unread counts over every conversation member.",
+        "chatstore_dead_letters": "Dead letters not redriven, by reason.",
+        "chatstore_partition_intervals_ahead": "Whole partition intervals premade after the current one.",
+        "chatstore_partition_default_rows": "Rows sitting in the default partition.",
+    ]
+
+    static func header(_ name: String) -> String { "# HELP \(name) \(help[name]!)\n# TYPE \(name) gauge\n" }
+
+    /// A gauge with its samples; nothing when there are none.
+    static func gauge(_ name: String, _ samples: [(String, Double)]) -> String {
+        guard !samples.isEmpty else { return "" }
+        return header(name) + samples.map { "\(name)\($0.0.isEmpty ? "" : "{\($0.0)}") \(number($0.1))\n" }.joined()
     }
 
     static func esc(_ v: String) -> String { v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n") }

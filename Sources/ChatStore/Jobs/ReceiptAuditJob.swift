@@ -141,39 +141,3 @@ public struct ReceiptAuditJob: Sendable {
         return inner.isEmpty ? [] : inner.split(separator: ",").map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
     }
 }
-
-extension PostgresConnection {
-    /// One chunk of UTC days of a temporary table's rows: `[lo, hi)` as timestamps, and how many
-    /// of the table's rows fall in it.
-    struct DayChunk {
-        var lo: String
-        var hi: String
-        var rows: Int
-        /// Whether the chunk's rows are few enough to probe the big tables row by row (an index
-        /// probe per row) rather than hashing every row of the chunk's partitions.
-        var probeByKey: Bool { rows <= 2_000 }
-    }
-
-    /// The UTC days that rows of a temporary table fall on (by `sent_at`), as chunks in order:
-    /// the jobs work a chunk at a time so that each statement reads the partitions of those
-    /// days and the day either side, with constant bounds, whatever the history.
-    /// - Parameter maxRows: consecutive days share a chunk while it holds at most this many rows.
-    func dayChunks(of table: String, maxRows: Int = 20_000) throws -> [DayChunk] {
-        // Consecutive quiet days (few rows) share a chunk of up to a week; a busy day is a chunk
-        // of its own, so a chunk never reads more than a week of partitions and the number of
-        // statements stays small when the rows are spread thin over a long history.
-        let days = try query(SQL(unsafeRaw: """
-            SELECT date_trunc('day', sent_at, 'UTC') AS day, count(*) AS n FROM \(table) GROUP BY 1 ORDER BY 1
-            """)).map { (try $0.decode(Date.self, "day"), try $0.decode(Int.self, "n")) }
-        var chunks: [(Date, Date, Int)] = []
-        for (day, n) in days {
-            let next = day.addingTimeInterval(86_400)
-            if let last = chunks.last, last.2 + n <= maxRows, next.timeIntervalSince(last.0) <= 7 * 86_400 {
-                chunks[chunks.count - 1] = (last.0, next, last.2 + n)
-            } else {
-                chunks.append((day, next, n))
-            }
-        }
-        return chunks.map { DayChunk(lo: PostgresTimestamp.format($0.0), hi: PostgresTimestamp.format($0.1), rows: $0.2) }
-    }
-}

@@ -37,16 +37,14 @@ public enum SchemaCheck {
     /// Throws `SchemaMismatch` unless the schema is migrated to this binary's latest version.
     public static func require(_ conn: PostgresConnection) throws {
         let latest = try Migration.embedded().last?.version ?? 0
+        // has_schema_privilege is only evaluated when the schema exists (it errors otherwise).
         let row = try conn.queryOne("""
-            SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'chat') AS schema,
-                   has_schema_privilege(current_user, 'chat', 'USAGE') IS NOT FALSE AS usable,
+            SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'chat')
+                        THEN has_schema_privilege(current_user, 'chat', 'USAGE') END AS usable,
                    current_user AS role
-            WHERE EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'chat')
-            UNION ALL
-            SELECT false, true, current_user WHERE NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'chat')
             """)!
-        guard try row.decode(Bool.self, "schema") else { throw SchemaMismatch(problem: .unmigrated, latest: latest) }
-        guard try row.decode(Bool.self, "usable") else { throw SchemaMismatch(problem: .noPrivilege(try row.decode(String.self, "role")), latest: latest) }
+        guard let usable = try row.decode(Bool?.self, "usable") else { throw SchemaMismatch(problem: .unmigrated, latest: latest) }
+        guard usable else { throw SchemaMismatch(problem: .noPrivilege(try row.decode(String.self, "role")), latest: latest) }
         guard try conn.scalar(Bool.self, "SELECT to_regclass('chat.schema_migrations') IS NOT NULL") else {
             throw SchemaMismatch(problem: .unmigrated, latest: latest)
         }
