@@ -23,6 +23,8 @@ func runMigrationCommand(_ body: () throws -> Void) throws {
             switch e {
             case .checksumMismatch, .unknownVersion: throw ExitCode(ExitCodes.schemaMismatch)
             case .lockTimeout: throw ExitCode(ExitCodes.busy)
+            case .unknownTarget: throw ExitCode(ExitCodes.usage)
+            case .refused: throw ExitCode(ExitCodes.schemaMismatch)
             default: throw ExitCode(ExitCodes.failure)
             }
         }
@@ -40,7 +42,7 @@ extension ChatStoreCommand {
             transaction (files marked `-- chatstore:no-transaction` run statement by statement and resume \
             after a failure). An edited applied migration or an unknown applied version is refused (exit 5).
             """,
-            subcommands: [Apply.self, Status.self, Plan.self],
+            subcommands: [Apply.self, Status.self, Plan.self, Baseline.self],
             defaultSubcommand: Apply.self
         )
     }
@@ -88,9 +90,17 @@ extension ChatStoreCommand.Migrate {
     }
 
     struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List applied and pending migrations with checksums. Exit 5 when the database does not match the files.")
+        static let configuration = CommandConfiguration(
+            abstract: "List applied and pending migrations with checksums. Exit 5 when the database does not match the files.",
+            discussion: """
+            Examples:
+              chatstore migrate status
+              chatstore migrate status --check || chatstore migrate   # gate a deploy on pending migrations
+            """)
         @OptionGroup var global: GlobalOptions
         @OptionGroup var source: MigrationSource
+        @Flag(name: .long, help: "Exit 5 when migrations are pending (or partly applied), so a pipeline can gate on it. Without it, pending migrations exit 0. Example: chatstore migrate status --check")
+        var check = false
 
         func run() throws {
             try runMigrationCommand {
@@ -107,6 +117,10 @@ extension ChatStoreCommand.Migrate {
                     for p in st.problems { printError(p) }
                 }
                 if !st.problems.isEmpty { throw ExitCode(ExitCodes.schemaMismatch) }
+                if check && !st.pending.isEmpty {
+                    if !global.json { printError("\(st.pending.count) migration(s) pending: \(st.pending.map(String.init).joined(separator: ", ")); run `chatstore migrate`") }
+                    throw ExitCode(ExitCodes.schemaMismatch)
+                }
             }
         }
     }
@@ -150,6 +164,37 @@ extension ChatStoreCommand.Migrate {
                 if citus {
                     print("-- Citus distribution (chatstore migrate --citus)")
                     for s in CitusPlan.statements { print(s) }
+                }
+            }
+        }
+    }
+
+    struct Baseline: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Adopt a database whose schema was built without chatstore: record migrations up to a version as applied, without running them.",
+            discussion: """
+            For a database built from `chatstore migrate plan --offline | psql` (or restored from a dump \
+            that lost chat.schema_migrations). Refused (exit 5, nothing recorded) when the database \
+            already has migration history or lacks a table those migrations create. Later migrations \
+            are then applied by `chatstore migrate` as usual.
+
+            Examples:
+              chatstore migrate plan --offline --to 3 | psql -v ON_ERROR_STOP=1 && chatstore migrate baseline --version 3
+              chatstore migrate baseline --version 7 --json
+            """)
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var source: MigrationSource
+        @Option(name: .long, help: "The version the database's schema is at. Example: --version 3")
+        var version: Int
+        @Option(name: .long, help: "How long to wait for another migrator's lock before giving up (exit 3). Example: --lock-wait 10m")
+        var lockWait = DurationArgument(seconds: 300)
+
+        func run() throws {
+            try runMigrationCommand {
+                let conn = try global.connect(global.makeLogger(), schema: false)
+                let report = try source.migrator(global, lockWait: lockWait).baseline(connection: conn, version: version)
+                if global.json { try printJSON(report) } else if !global.quiet {
+                    print("baseline at version \(report.version): recorded \(report.recorded.map(String.init).joined(separator: ", ")) as applied; run `chatstore migrate` for later ones")
                 }
             }
         }

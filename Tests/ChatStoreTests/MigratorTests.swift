@@ -22,7 +22,7 @@ import Testing
         #expect(sum.stdout.hasPrefix(try Migration.embedded()[0].checksum))
     }
 
-    @Test func splitterHonoursQuotesCommentsAndDollarQuotes() {
+    @Test func splitterHonoursQuotesCommentsAndDollarQuotes() throws {
         let script = """
             -- a comment; with a semicolon
             CREATE TABLE a (x text DEFAULT 'semi;colon');
@@ -32,13 +32,60 @@ import Testing
             SELECT $tag$ ; $tag$, "we;ird";
             -- trailing comment only
             """
-        let parts = SQLScript.split(script)
-        #expect(parts.count == 3)
-        #expect(parts[0].line == 2)
-        #expect(parts[1].text.hasPrefix("/* block; comment */\nDO $$ BEGIN PERFORM 1; END $$") || parts[1].text.contains("DO $$ BEGIN PERFORM 1; END $$"))
-        #expect(parts[1].line == 3 || parts[1].line == 4)
+        let parts = try SQLScript.statements(script)
+        #expect(parts.map(\.line) == [2, 4, 6])
+        #expect(parts[1].text == "DO $$ BEGIN PERFORM 1; END $$")
         #expect(parts[2].text == "SELECT $tag$ ; $tag$, \"we;ird\"")
-        #expect(parts[2].line == 6)
+    }
+
+    @Test func splitterRefusesPsqlMetaCommandsAndUnclosedQuotesByLine() {
+        #expect(throws: SQLScriptError.metaCommand(line: 3, command: "\\i")) {
+            try SQLScript.statements("SELECT 1;\nSELECT '\\i';\n\\i other.sql\n")
+        }
+        #expect(throws: SQLScriptError.metaCommand(line: 1, command: "\\gset")) {
+            try SQLScript.statements("SELECT 1 AS x \\gset\n")
+        }
+        #expect(throws: SQLScriptError.unterminated(line: 2, what: "a '…' string")) {
+            try SQLScript.statements("SELECT 1;\nSELECT 'open;\nSELECT 2;")
+        }
+        #expect(throws: SQLScriptError.unterminated(line: 1, what: "a /* comment")) {
+            try SQLScript.statements("/* /* */ SELECT 1;")
+        }
+        // A migration file holding one names the file and the line.
+        #expect(throws: MigrationError.self) { try Migration(fileName: "0009_x.sql", text: "\\set ON_ERROR_STOP on\n") }
+        let e = try? Migration(fileName: "0009_x.sql", text: "SELECT 1;\n\\connect other\n")
+        #expect(e == nil)
+    }
+
+    /// Every file of Tests/Fixtures/sql-corpus, run by psql itself and statement by statement
+    /// from our splitter (each through the extended protocol, which refuses two statements in
+    /// one), gives the same output rows: the splitter agrees with psql on where statements end.
+    @Test func splitterAgreesWithPsqlOnTheCorpus() throws {
+        let dir = TestPaths.packageRoot + "/Tests/Fixtures/sql-corpus"
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(files.count >= 5)
+        let psql = try LocalCluster.binDirectory() + "/psql"
+        for file in files {
+            let text = try String(contentsOfFile: dir + "/" + file, encoding: .utf8)
+            let theirs = try TestDatabase.withSettings { _, settings in
+                let r = try runCommand(psql, ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", settings.conninfo, "-f", dir + "/" + file])
+                #expect(r.status == 0, "\(file): psql: \(r.stderr)")
+                return r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
+            }
+            let ours = try TestDatabase.with { conn in
+                var lines: [String] = []
+                for statement in try SQLScript.statements(text) {
+                    let result = try conn.execute(SQL(unsafeRaw: statement.text))
+                    for row in result.rows {
+                        let shown = try (0..<result.columns.count).map { try row.decode(String?.self, at: $0) ?? "" }.joined(separator: "|")
+                        lines += shown.split(separator: "\n").map(String.init)
+                    }
+                }
+                return lines.filter { !$0.isEmpty }
+            }
+            #expect(!ours.isEmpty)
+            #expect(ours == theirs, "\(file)")
+        }
     }
 
     @Test func migratesAFreshDatabaseAndIsIdempotent() throws {
@@ -54,6 +101,56 @@ import Testing
             #expect(st.problems.isEmpty)
             #expect(st.entries.allSatisfy { $0.state == "applied" })
             #expect(try m.plan(connection: conn).isEmpty)
+        }
+    }
+
+    /// A database built from `migrate plan --offline | psql` is adopted by `migrate baseline`,
+    /// after which `migrate` applies only the later migrations; `status --check` gates on pending.
+    @Test func aDatabaseBuiltByPsqlIsAdoptedByBaselineAndThenMigrated() throws {
+        try TestDatabase.withSettings { conn, settings in
+            let url = ["--database-url", settings.conninfo]
+            let plan = try runCommand(TestPaths.binary, ["migrate", "plan", "--offline", "--to", "3"])
+            #expect(plan.status == 0, "\(plan.stderr)")
+            let file = try TestPaths.temporaryDirectory() + "/plan.sql"
+            try plan.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+            let psql = try runCommand(try LocalCluster.binDirectory() + "/psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", settings.conninfo, "-f", file])
+            #expect(psql.status == 0, "\(psql.stderr)")
+
+            // Without a baseline, migrate cannot adopt it (the tables exist) and status --check says so.
+            let check0 = try runCommand(TestPaths.binary, ["migrate", "status", "--check"] + url)
+            #expect(check0.status == 5)
+            #expect(check0.stderr.contains("pending"), "\(check0.stderr)")
+            let refused = try runCommand(TestPaths.binary, ["migrate"] + url)
+            #expect(refused.status == 5)
+            #expect(refused.stderr.contains("migrate baseline --version"), "\(refused.stderr)")
+
+            // A baseline at a version the schema is not at is refused, naming the missing table.
+            let wrong = try runCommand(TestPaths.binary, ["migrate", "baseline", "--version", "5"] + url)
+            #expect(wrong.status == 5)
+            #expect(wrong.stderr.contains("chat.unread_messages") && wrong.stderr.contains("0005_"), "\(wrong.stderr)")
+            #expect(try conn.scalar(Bool.self, "SELECT to_regclass('chat.schema_migrations') IS NULL"))
+            let unknown = try runCommand(TestPaths.binary, ["migrate", "baseline", "--version", "99"] + url)
+            #expect(unknown.status == 64, "\(unknown.stderr)")
+
+            let base = try runCommand(TestPaths.binary, ["migrate", "baseline", "--version", "3"] + url)
+            #expect(base.status == 0, "\(base.stderr)")
+            #expect(base.stdout.contains("baseline at version 3"))
+            // Twice is refused: the database now has history.
+            let again = try runCommand(TestPaths.binary, ["migrate", "baseline", "--version", "3"] + url)
+            #expect(again.status == 5)
+            #expect(again.stderr.contains("already has migration history"), "\(again.stderr)")
+
+            let migrate = try runCommand(TestPaths.binary, ["migrate", "--json"] + url)
+            #expect(migrate.status == 0, "\(migrate.stderr)")
+            let latest = try Migration.embedded().last!.version
+            #expect(try conn.scalar(Int.self, "SELECT max(version) FROM chat.schema_migrations WHERE completed") == latest)
+            let applied = try conn.query("SELECT version FROM chat.schema_migrations WHERE tool_version NOT LIKE '%(baseline)' ORDER BY version").map { try $0.decode(Int.self, "version") }
+            #expect(applied == Array(4...latest))
+            let check1 = try runCommand(TestPaths.binary, ["migrate", "status", "--check"] + url)
+            #expect(check1.status == 0, "\(check1.stderr)")
+            // And the schema works: a nightly run succeeds on it.
+            let nightly = try runCommand(TestPaths.binary, ["nightly", "--quiet"] + url)
+            #expect(nightly.status == 0, "\(nightly.stderr)")
         }
     }
 
@@ -91,6 +188,8 @@ import Testing
             let r = try runCommand(TestPaths.binary, ["migrate", "--lock-wait", "1", "--database-url", settings.conninfo])
             #expect(r.status == 3)
             #expect(r.stderr.contains("another migrator holds the migration lock"))
+            // The wait was shown, naming who holds the lock.
+            #expect(r.stderr.contains("waiting for the migration lock, held by pid \(conn.backendPID)"), "\(r.stderr)")
             #expect(try conn.scalar(Bool.self, "SELECT to_regclass('chat.schema_migrations') IS NULL"))
         }
     }

@@ -23,7 +23,9 @@ public struct QueryFile: Sendable {
     /// The statements of the file, each with its variables bound.
     /// - Throws: `JobError` naming the file and line when a variable has no value.
     public func statements(_ variables: [String: any PostgresEncodable]) throws -> [SQL] {
-        try SQLScript.split(text).map { try QueryFile.bind($0.text, variables, file: name, line: $0.line) }
+        let parts: [SQLStatement]
+        do { parts = try SQLScript.statements(text) } catch { throw JobError("\(name): \(error)") }
+        return try parts.map { try QueryFile.bind($0.text, variables, file: name, line: $0.line) }
     }
 
     /// The single statement of the file with its variables bound.

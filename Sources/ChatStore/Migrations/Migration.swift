@@ -33,7 +33,11 @@ public struct Migration: Sendable, Equatable {
         isTransactional = !(text.split(separator: "\n", maxSplits: 1).first.map {
             $0.trimmingCharacters(in: .whitespaces) == "-- chatstore:no-transaction"
         } ?? false)
-        statements = SQLScript.split(text)
+        do {
+            statements = try SQLScript.statements(text)
+        } catch {
+            throw MigrationError.badScript(file: fileName, error)
+        }
     }
 
     /// The migrations compiled into this binary.
@@ -67,6 +71,8 @@ public enum MigrationError: Error, CustomStringConvertible, LocalizedError {
     case statementFailed(file: String, line: Int, statement: String, sqlState: String?, message: String, detail: String?)
     case lockTimeout(waited: Duration)
     case unknownTarget(Int)
+    case badScript(file: String, SQLScriptError)
+    case refused(String)
 
     public var description: String {
         switch self {
@@ -86,6 +92,10 @@ public enum MigrationError: Error, CustomStringConvertible, LocalizedError {
             return s
         case .lockTimeout(let d):
             return "another migrator holds the migration lock (waited \(d)); try again later"
+        case .refused(let why):
+            return why
+        case .badScript(let f, let e):
+            return "\(f): \(e)"
         case .unknownTarget(let v):
             return "--to \(v): no migration has that version"
         }

@@ -187,16 +187,13 @@ public struct Migrator: Sendable {
         // pg_advisory_lock call: a waiting statement holds a snapshot, and the holder's
         // CREATE INDEX CONCURRENTLY waits for every such snapshot to end, a deadlock.
         let deadline = Date().addingTimeInterval(Double(lockWait.components.seconds))
-        var pause = 0.05
-        while try !conn.tryAdvisoryLock(Migrator.lockKey) {
-            if Date() >= deadline { throw MigrationError.lockTimeout(waited: lockWait) }
-            logger.debug("waiting for another migrator's lock")
-            Thread.sleep(forTimeInterval: pause)
-            pause = min(pause * 2, 1)
-        }
+        try waitForLock(conn, deadline: deadline)
         defer { _ = try? conn.advisoryUnlock(Migrator.lockKey) }
         try conn.setTimeouts(lock: statementLockTimeout)
 
+        if try recorded(conn).isEmpty, let table = try Migrator.tablesCreated(by: migrations).first(where: { try conn.scalar(Bool.self, "SELECT to_regclass(\($0.0)) IS NOT NULL") }) {
+            throw MigrationError.refused("the database has chatstore tables (\(table.0)) but no migration history, so migrate would create them again: adopt it with `chatstore migrate baseline --version N`, N being the version its schema is at")
+        }
         try conn.executeScript(Migrator.historyDDL)
         let before = try status(connection: conn).currentVersion
         let todo = try plan(connection: conn, to: target)
@@ -245,6 +242,101 @@ public struct Migrator: Sendable {
         let after = try status(connection: conn).currentVersion
         return Report(applied: applied, resumed: resumed, fromVersion: before, toVersion: after,
                       seconds: Date().timeIntervalSince(started))
+    }
+
+    /// Takes the migration lock, polling until `deadline`. The wait is logged once, naming the
+    /// holder, and again every 30 s, so a deploy log shows why the step is slow.
+    private func waitForLock(_ conn: PostgresConnection, deadline: Date) throws {
+        var pause = 0.05
+        var nextNotice = Date()
+        while try !conn.tryAdvisoryLock(Migrator.lockKey) {
+            if Date() >= deadline { throw MigrationError.lockTimeout(waited: lockWait) }
+            if Date() >= nextNotice {
+                let holder = (try? conn.advisoryLockHolder(Migrator.lockKey)) ?? nil
+                let left = max(0, Int(deadline.timeIntervalSinceNow.rounded()))
+                logger.notice("waiting for the migration lock, held by \(holder ?? "another session") (giving up in \(left) s; see --lock-wait)")
+                nextNotice = Date().addingTimeInterval(30)
+            }
+            Thread.sleep(forTimeInterval: pause)
+            pause = min(pause * 2, 1)
+        }
+    }
+
+    // MARK: - Baseline
+
+    /// What `baseline` recorded.
+    public struct BaselineReport: Codable, Sendable {
+        public var version: Int
+        public var recorded: [Int]
+    }
+
+    /// Adopts a database whose schema was built without chatstore (for example from
+    /// `chatstore migrate plan --offline | psql`): records migrations 1…`version` as applied,
+    /// with their checksums, without running them, so that `migrate` applies only later ones.
+    ///
+    /// Refused (nothing recorded) when the database already has migration history, when
+    /// `version` is not a known migration, or when a table that those migrations create is
+    /// missing (named with its file and line): baseline adopts a schema, it does not invent one.
+    public func baseline(connection conn: PostgresConnection, version: Int) throws -> BaselineReport {
+        guard migrations.contains(where: { $0.version == version }) else { throw MigrationError.unknownTarget(version) }
+        try waitForLock(conn, deadline: Date().addingTimeInterval(Double(lockWait.components.seconds)))
+        defer { _ = try? conn.advisoryUnlock(Migrator.lockKey) }
+        let rec = try recorded(conn)
+        if !rec.isEmpty {
+            throw MigrationError.refused("baseline refused: the database already has migration history (current version \(rec.values.filter(\.completed).map(\.version).max() ?? 0)): baseline only adopts a database that chatstore never migrated; run `chatstore migrate status`")
+        }
+        let adopted = migrations.filter { $0.version <= version }
+        for (table, migration, line) in Migrator.tablesCreated(by: adopted) {
+            if try conn.scalar(Bool.self, "SELECT to_regclass(\(table)) IS NULL") {
+                throw MigrationError.refused("baseline refused: table \(table) (created by \(migration.fileName):\(line)) does not exist: this database is not at version \(version); run `chatstore migrate` on an empty database instead, or baseline at the version it is at")
+            }
+        }
+        try conn.transaction { c in
+            try c.executeScript(Migrator.historyDDL)
+            for m in adopted {
+                try c.execute("""
+                    INSERT INTO chat.schema_migrations (version, file, checksum, transactional, completed, duration_ms, tool_version)
+                    VALUES (\(m.version), \(m.fileName), \(m.checksum), \(m.isTransactional), true, 0, \(ChatStoreVersion.string + " (baseline)"))
+                    """)
+                if !m.isTransactional {
+                    for (i, s) in m.statements.enumerated() {
+                        try c.execute("INSERT INTO chat.schema_migration_steps (version, step, line) VALUES (\(m.version), \(i), \(s.line))")
+                    }
+                }
+            }
+        }
+        logger.info("baseline: recorded migrations 1-\(version) as applied without running them")
+        return BaselineReport(version: version, recorded: adopted.map(\.version))
+    }
+
+    /// The tables that `migrations` leave behind: every `CREATE TABLE name` not dropped by a
+    /// later `DROP TABLE name` among them, with the file and line that creates it.
+    static func tablesCreated(by migrations: [Migration]) -> [(String, Migration, Int)] {
+        var out: [(String, Migration, Int)] = []
+        for m in migrations {
+            for s in m.statements {
+                let words = s.text.split(whereSeparator: { $0.isWhitespace || $0 == "(" || $0 == ";" }).map(String.init)
+                let upper = words.map { $0.uppercased() }
+                guard upper.count >= 3, upper[0] == "CREATE" || upper[0] == "DROP" else { continue }
+                var k = 1
+                if upper[0] == "CREATE" {
+                    while k < upper.count, ["UNLOGGED", "TEMP", "TEMPORARY"].contains(upper[k]) { k += 1 }
+                }
+                guard k < upper.count, upper[k] == "TABLE" else { continue }
+                k += 1
+                while k < upper.count, ["IF", "NOT", "EXISTS"].contains(upper[k]) { k += 1 }
+                guard k < words.count else { continue }
+                let name = words[k].lowercased()
+                if upper[0] == "DROP" {
+                    out.removeAll { $0.0 == name }
+                } else if upper.contains("PARTITION") && upper.contains("OF") {
+                    continue  // partitions are made and retired by chatstore partitions, not kept by baseline
+                } else {
+                    out.append((name, m, s.line))
+                }
+            }
+        }
+        return out
     }
 
     private func run(_ s: SQLStatement, of m: Migration, on conn: PostgresConnection) throws {
