@@ -27,7 +27,7 @@ rc=0
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then echo "nightly failed with exit code $rc" >&2; exit "$rc"; fi
 echo "== archive of the oldest day"
 oldest="messages_p$(psql -qAtX "$DATABASE_URL" -c "SELECT to_char(min(sent_at) AT TIME ZONE 'UTC', 'YYYYMMDD') FROM chat.messages")"
-"$bin" archive export --partition "$oldest" --dir "$out/archive"
+"$bin" archive export --partition "$oldest" --archive-dir "$out/archive"
 "$bin" archive verify "$out/archive/$oldest"
 echo "archive of $oldest: $out/archive/$oldest"
 echo "== planted anomalies (answer key) vs what the audit found: see above"

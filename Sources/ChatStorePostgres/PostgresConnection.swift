@@ -105,6 +105,8 @@ public final class PostgresConnection {
     @discardableResult
     public func execute(_ sql: SQL) throws -> PostgresResult {
         let text = render(sql)
+        let started = ContinuousClock.now
+        defer { logStatement(text, since: started) }
         let binds = sql.binds
         if binds.isEmpty {
             return try check(PQexecParams(handle, text, 0, nil, nil, nil, nil, 0), statement: text)
@@ -142,7 +144,20 @@ public final class PostgresConnection {
         try execute(script, simple: true)
     }
 
+    /// At debug level (`--verbose`), one line per statement with its duration: the text with
+    /// its `$n` placeholders, never the bound values, whitespace collapsed, cut at 300 characters.
+    func logStatement(_ text: String, since started: ContinuousClock.Instant) {
+        guard logger.logLevel <= .debug else { return }
+        let elapsed = ContinuousClock.now - started
+        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        var shown = text.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        if shown.count > 300 { shown = String(shown.prefix(300)) + "…" }
+        logger.debug("statement \(String(format: "%.1f", ms)) ms: \(shown)")
+    }
+
     private func execute(_ script: String, simple: Bool) throws {
+        let started = ContinuousClock.now
+        defer { logStatement(script, since: started) }
         guard PQsendQuery(handle, script) == 1 else { throw connectionError(statement: script) }
         var firstError: PostgresError?
         while let res = PQgetResult(handle) {

@@ -117,6 +117,33 @@ public struct PostgresError: Error, CustomStringConvertible, LocalizedError, Sen
 
     public var errorDescription: String? { description }
 
+    /// The error on one line, for operators: the server's message, its detail and hint, and
+    /// what to do for the common cases (a missing privilege, a timeout, a lock held elsewhere),
+    /// without the SQLSTATE or the statement (those are in `description`, shown with --verbose).
+    public var summary: String {
+        var s = message
+        if let detail { s += " (\(detail))" }
+        if let hint { s += "; hint: \(hint)" }
+        if let advice = advice { s += ": \(advice)" }
+        return s.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    }
+
+    /// What to do, for SQLSTATEs an operator can act on.
+    var advice: String? {
+        switch sqlState?.rawValue {
+        case "42501": return "the role lacks a privilege; grant it (docs/schema.md lists what chatstore_app and chatstore_batch need), or connect as the owner"
+        case "57014": return "the statement ran into statement_timeout or was cancelled; raise --statement-timeout or run it at a quieter time"
+        case "55P03": return "a lock was held by another session for longer than lock_timeout; run again later (--verbose shows the statement)"
+        case "40P01", "40001": return "a concurrent transaction conflicted; run the command again"
+        case "53100": return "the server's disk is full"
+        case "53200": return "the server ran out of memory"
+        case "53300": return "the server has no free connection slots"
+        case "42P01", "3F000": return "the schema is missing or not migrated; run `chatstore migrate`"
+        case "25006": return "the server is read-only (a standby?); connect to the primary"
+        default: return nil
+        }
+    }
+
     /// Returns a copy with `statement` set when it was not known where the error was raised.
     public func withStatement(_ statement: String) -> PostgresError {
         var copy = self

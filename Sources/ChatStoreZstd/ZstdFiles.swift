@@ -27,7 +27,12 @@ public final class AtomicFileWriter {
         self.path = path
         self.bufferSize = bufferSize
         var st = stat()
-        if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+        if path == "-" {
+            // `-` is standard output, written as it comes (nothing to rename).
+            temporaryPath = path
+            isSpecial = true
+            fd = dup(STDOUT_FILENO)
+        } else if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
             temporaryPath = path
             isSpecial = true
             fd = open(path, O_WRONLY | O_CLOEXEC)
@@ -36,7 +41,7 @@ public final class AtomicFileWriter {
             isSpecial = false
             fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         }
-        if fd < 0 { throw ZstdError(kind: .io, message: "cannot create: \(String(cString: strerror(errno)))", path: temporaryPath) }
+        if fd < 0 { throw ZstdError(kind: .io, message: "cannot create: \(String(cString: strerror(errno)))", path: path) }
         buffer.reserveCapacity(bufferSize)
     }
 
@@ -107,10 +112,10 @@ public final class AtomicFileWriter {
 
 /// Reads a file in chunks with bounded memory.
 public enum FileChunks {
-    /// Calls `body` with successive chunks of the file.
+    /// Calls `body` with successive chunks of the file (`-` is standard input).
     /// - Throws: `ZstdError` of kind `.io` naming the path.
     public static func read(path: String, chunkSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = path == "-" ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw ZstdError(kind: .io, message: "cannot open: \(String(cString: strerror(errno)))", path: path) }
         defer { close(fd) }
         var buf = [UInt8](repeating: 0, count: chunkSize)

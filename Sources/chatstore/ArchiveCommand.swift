@@ -20,10 +20,11 @@ extension ChatStoreCommand {
         @Option(name: .long, help: "The conversation to export.") var conversation: Int64?
         @Option(name: .long, help: "Only messages sent from this time (YYYY-MM-DD or ISO).") var from: String?
         @Option(name: .long, help: "Only messages sent before this time.") var to: String?
-        @Option(name: .long, help: "Output file (.ndjson.zst); written under a temporary name and renamed when complete.") var out: String
+        @Option(name: .long, help: "Output file (.ndjson.zst); written under a temporary name and renamed when complete; - writes the zstd stream to standard output. Example: --out - | zstd -dc | jq .") var out: String
 
         func validate() throws {
             if (user == nil) == (conversation == nil) { throw ValidationError("give exactly one of --user or --conversation") }
+            try checkStandardOutput(out, json: global.json)
         }
 
         func run() throws {
@@ -32,7 +33,7 @@ extension ChatStoreCommand {
                 let r = try ChatStore.ComplianceExport(logger: global.makeLogger()).run(conn, subject: user.map { .user($0) } ?? .conversation(conversation!),
                                                                                        from: try parseDate(from, "--from"), to: try parseDate(to, "--to"), out: out)
                 if global.json { try printJSON(r) } else if !global.quiet {
-                    print("wrote \(r.path): \(r.conversations) conversations, \(r.messages) messages (\(r.fromArchives) rows from archives), \(r.receipts) receipts, \(r.media) media; sha256 \(r.sha256)")
+                    printSummary("wrote \(r.path): \(r.conversations) conversations, \(r.messages) messages (\(r.fromArchives) rows from archives), \(r.receipts) receipts, \(r.media) media; sha256 \(r.sha256)", output: out)
                 }
             }
         }
@@ -45,14 +46,19 @@ extension ChatStoreCommand.Archive {
         @OptionGroup var global: GlobalOptions
         @Option(name: .long, help: "A messages partition (e.g. messages_p20261122).") var partition: String?
         @Option(name: .long, help: "Every messages partition that ends on or before this date.") var before: String?
-        @Option(name: .long, help: "Archive directory.") var dir: String
+        @Option(name: .long, help: ArgumentHelp("Where archives go (the same flag as retire's and nightly's). Example: --archive-dir /srv/chat-archive", valueName: "dir")) var archiveDir: String?
+        @Option(name: .long, help: ArgumentHelp("Old spelling of --archive-dir.", visibility: .hidden)) var dir: String?
         @Flag(name: .long, help: "Skip verification and the ledger (for benchmarks; `archive verify` can check later).") var noVerify = false
 
-        func validate() throws { if (partition == nil) == (before == nil) { throw ValidationError("give exactly one of --partition or --before") } }
+        func validate() throws {
+            if (partition == nil) == (before == nil) { throw ValidationError("give exactly one of --partition or --before") }
+            if archiveDir == nil && dir == nil { throw ValidationError("give --archive-dir, the directory archives go to") }
+        }
 
         func run() throws {
             try runReportingErrors {
                 let conn = try global.connect(global.makeLogger())
+                let dir = (archiveDir ?? dir)!
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 var names: [String] = []
                 if let partition { names = [partition] } else {

@@ -27,6 +27,17 @@ struct ChatStoreCommand: ParsableCommand {
             .prefix { !$0.isEmpty && $0.allSatisfy { $0.isLowercase || $0 == "-" } && !$0.hasPrefix("-") }
             .prefix(2)
         PostgresConnection.applicationName = (["chatstore"] + words).joined(separator: " ")
-        main(nil)
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        ErrorReport.json = ErrorReport.wantsJSON(arguments)
+        ErrorReport.verbose = ErrorReport.wantsVerbose(arguments)
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            let code = exitCode(for: error).rawValue
+            let message = ErrorReport.messages.last ?? self.message(for: error)
+            if !message.isEmpty { ErrorReport.write(message: message, exitCode: code) }
+            exit(withError: error)
+        }
     }
 }

@@ -13,7 +13,7 @@ extension ChatStoreCommand {
         var table: String
         @Option(name: .long, parsing: .upToNextOption, help: "Columns in file order (default: all, in table order).")
         var columns: [String] = []
-        @Argument(help: "File in COPY text format; .zst files are decompressed on the fly.")
+        @Argument(help: "File in COPY text format; .zst files are decompressed on the fly; - is standard input. Example: chatstore copy-in --table chat.users users.copy.zst")
         var file: String
 
         func run() throws {
@@ -38,7 +38,7 @@ extension ChatStoreCommand {
         var query: String?
         @Option(name: .long, help: "A table to export whole.")
         var table: String?
-        @Option(name: .long, help: "Output file; written under a temporary name and renamed when complete.")
+        @Option(name: .long, help: "Output file; written under a temporary name and renamed when complete; - is standard output. Example: --out - --no-compress | head")
         var out: String
         @Option(name: .long, help: "zstd level (1-19).")
         var level: Int32 = 3
@@ -52,6 +52,7 @@ extension ChatStoreCommand {
         func validate() throws {
             if (query == nil) == (table == nil) { throw ValidationError("give exactly one of --query or --table") }
             if !(1...19).contains(level) { throw ValidationError("--level must be 1...19") }
+            try checkStandardOutput(out, json: global.json)
         }
 
         func run() throws {
@@ -63,7 +64,7 @@ extension ChatStoreCommand {
                 let stats = try TableTransfer.export(connection: conn, query: q, path: out,
                                                      compression: noCompress ? nil : ZstdSettings(level: level, workers: workers, jobSize: jobSize))
                 if global.json { try printJSON(stats) } else if !global.quiet {
-                    print("wrote \(stats.rows) rows, \(stats.bytes) bytes → \(stats.fileBytes) bytes in \(out) (\(String(format: "%.2f", stats.seconds)) s)")
+                    printSummary("wrote \(stats.rows) rows, \(stats.bytes) bytes → \(stats.fileBytes) bytes in \(out) (\(String(format: "%.2f", stats.seconds)) s)", output: out)
                 }
             }
         }

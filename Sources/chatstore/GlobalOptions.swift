@@ -86,6 +86,36 @@ enum LoggingSetup {
 /// Prints `chatstore: error: MESSAGE` to standard error.
 func printError(_ message: String) {
     FileHandle.standardError.write(Data("chatstore: error: \(message)\n".utf8))
+    ErrorReport.messages.append(message)
+}
+
+/// With `--json`, a command that fails also writes its error to standard output as one JSON
+/// object, `{"error": {"message": …, "exit_code": N}}`, unless it already wrote its JSON result
+/// (an audit that exits 2 with its findings). The message is also on standard error, as without
+/// `--json`.
+enum ErrorReport {
+    nonisolated(unsafe) static var json = false
+    /// `--verbose`: database errors with their SQLSTATE and statement, over several lines.
+    nonisolated(unsafe) static var verbose = false
+    nonisolated(unsafe) static var messages: [String] = []
+    nonisolated(unsafe) static var wroteJSON = false
+
+    /// Whether the command line asks for JSON (`--json` before any `--`).
+    static func wantsJSON(_ arguments: [String]) -> Bool {
+        arguments.prefix { $0 != "--" }.contains("--json")
+    }
+
+    /// Whether the command line asks for `--verbose` (or `-v`, alone or in a group such as `-qv`).
+    static func wantsVerbose(_ arguments: [String]) -> Bool {
+        arguments.prefix { $0 != "--" }.contains { $0 == "--verbose" || ($0.hasPrefix("-") && !$0.hasPrefix("--") && $0.contains("v")) }
+    }
+
+    static func write(message: String, exitCode: Int32) {
+        guard json, !wroteJSON, exitCode != 0 else { return }
+        struct Body: Encodable { var message: String; var exit_code: Int32 }
+        struct Out: Encodable { var error: Body }
+        try? printJSON(Out(error: Body(message: message, exit_code: exitCode)))
+    }
 }
 
 /// Prints a line to standard error (progress, summaries in text mode).
@@ -93,12 +123,24 @@ func printInfo(_ message: String) {
     FileHandle.standardError.write(Data("\(message)\n".utf8))
 }
 
+/// A command's closing summary: on standard output, or on standard error when the command's
+/// output file is `-` (standard output carries the data then).
+func printSummary(_ line: String, output: String?) {
+    if output == "-" { printInfo(line) } else { print(line) }
+}
+
+/// Refuses `--json` together with an output of `-`: both would go to standard output.
+func checkStandardOutput(_ output: String?, json: Bool, flag: String = "--out") throws {
+    if output == "-" && json { throw ValidationError("\(flag) - writes the data to standard output, so --json cannot also: give \(flag) a file") }
+}
+
 /// Writes a JSON value to standard output.
 func printJSON<T: Encodable>(_ value: T) throws {
     let enc = JSONEncoder()
-    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     enc.dateEncodingStrategy = .iso8601
     let data = try enc.encode(value)
+    ErrorReport.wroteJSON = true
     FileHandle.standardOutput.write(data)
     FileHandle.standardOutput.write(Data("\n".utf8))
 }
@@ -116,8 +158,34 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     } catch let e as RangeBusy {
         printError(e.description)
         throw ExitCode(ExitCodes.busy)
+    } catch let e as PostgresError {
+        printError(ErrorReport.verbose ? e.description : e.summary)
+        throw ExitCode(e.kind == .connection ? ExitCodes.unavailable : ExitCodes.failure)
     } catch {
-        printError(String(describing: error))
+        printError(describe(error))
         throw ExitCode(ExitCodes.failure)
     }
+}
+
+/// An error in words. Foundation's file errors (`Error Domain=NSCocoaErrorDomain Code=4 …`)
+/// become `path: reason`, the reason from the underlying POSIX error when there is one.
+func describe(_ error: Error) -> String {
+    let ns = error as NSError
+    guard ns.domain == NSCocoaErrorDomain else { return String(describing: error) }
+    let path = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+    var reason: String
+    if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+        reason = String(cString: strerror(Int32(posix.code)))
+    } else {
+        switch CocoaError.Code(rawValue: ns.code) {
+        case .fileNoSuchFile, .fileReadNoSuchFile: reason = "No such file or directory"
+        case .fileReadNoPermission, .fileWriteNoPermission: reason = "Permission denied"
+        case .fileWriteVolumeReadOnly: reason = "Read-only file system"
+        case .fileWriteOutOfSpace: reason = "No space left on device"
+        case .fileWriteFileExists: reason = "File exists"
+        case .fileReadCorruptFile, .fileReadInapplicableStringEncoding: reason = "not readable as UTF-8 text"
+        default: reason = ns.localizedDescription
+        }
+    }
+    return path.map { "\($0): \(reason)" } ?? reason
 }

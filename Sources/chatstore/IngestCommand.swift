@@ -8,8 +8,8 @@ extension ChatStoreCommand {
             abstract: "Load NDJSON event streams (plain or .zst) idempotently; bad lines go to the reject file.",
             discussion: "Event format: docs/events.md. Exit 0 when every line loaded, 2 when some lines were rejected (the rest loaded), 1 on failure; with --strict the first bad line aborts with nothing committed (exit 1).")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "NDJSON files, one event per line; .zst files are decompressed on the fly.") var files: [String]
-        @Option(name: .long, help: "Write each rejected line here, in file order, as file:line<TAB>reason<TAB>line.") var rejectFile: String?
+        @Argument(help: "NDJSON files, one event per line; .zst files are decompressed on the fly; - is standard input (plain NDJSON). Example: chatstore ingest day1.ndjson.zst day2.ndjson.zst") var files: [String]
+        @Option(name: .long, help: "Write each rejected line here, in file order, as file:line<TAB>reason<TAB>line; - is standard output. Example: --reject-file rejects.tsv") var rejectFile: String?
         @Flag(name: .long, help: "Abort at the first bad line; commit nothing.") var strict = false
         @Option(name: .long, help: "Lines per committed batch.") var batchSize: Int = 10_000
         @Option(name: .long, help: "Connections applying each batch in parallel; a conversation's events always go to the same one (--strict uses one).") var workers: Int = 2
@@ -18,7 +18,9 @@ extension ChatStoreCommand {
             if files.isEmpty { throw ValidationError("give at least one file") }
             if batchSize < 1 { throw ValidationError("--batch-size must be positive") }
             if workers < 1 || workers > 16 { throw ValidationError("--workers must be between 1 and 16") }
-            for f in files where !FileManager.default.isReadableFile(atPath: f) { throw ValidationError("cannot read \(f)") }
+            for f in files where f != "-" && !FileManager.default.isReadableFile(atPath: f) { throw ValidationError("cannot read \(f)") }
+            if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("- (standard input) can be given once") }
+            try checkStandardOutput(rejectFile, json: global.json, flag: "--reject-file")
         }
 
         func run() throws {
@@ -33,10 +35,10 @@ extension ChatStoreCommand {
                 }
                 if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                 if global.json { try printJSON(r) } else if !global.quiet {
-                    print("ingested \(r.lines) lines: \(r.accepted) accepted, \(r.rejected) rejected in \(String(format: "%.2f", r.seconds)) s (\(Int(r.linesPerSecond)) lines/s)")
-                    for (reason, n) in r.rejectReasons.sorted(by: { $0.value > $1.value }) { print("  rejected \(n): \(reason)") }
+                    printSummary("ingested \(r.lines) lines: \(r.accepted) accepted, \(r.rejected) rejected in \(String(format: "%.2f", r.seconds)) s (\(Int(r.linesPerSecond)) lines/s)", output: rejectFile)
+                    for (reason, n) in r.rejectReasons.sorted(by: { $0.value > $1.value }) { printSummary("  rejected \(n): \(reason)", output: rejectFile) }
                     if r.stepsUpserted > 0 {
-                        print("  \(r.stepsUpserted) batch steps met rows already stored (a re-run or repeated events) and were upserted")
+                        printSummary("  \(r.stepsUpserted) batch steps met rows already stored (a re-run or repeated events) and were upserted", output: rejectFile)
                     }
                 }
                 if r.rejected > 0 {

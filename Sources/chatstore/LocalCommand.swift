@@ -83,7 +83,11 @@ extension ChatStoreCommand.Local {
         @OptionGroup var options: LocalOptions
         func run() throws {
             let c = options.cluster
-            print("export PGHOST='\(c.directory)' PGPORT=\(c.port) PGUSER=\(LocalCluster.superuser) PGDATABASE=\(LocalCluster.databaseName)")
+            if options.json {
+                try printJSON(["PGHOST": c.directory, "PGPORT": String(c.port), "PGUSER": LocalCluster.superuser, "PGDATABASE": LocalCluster.databaseName])
+            } else {
+                print("export PGHOST='\(c.directory)' PGPORT=\(c.port) PGUSER=\(LocalCluster.superuser) PGDATABASE=\(LocalCluster.databaseName)")
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ struct MigrationSource: ParsableArguments {
 func runMigrationCommand(_ body: () throws -> Void) throws {
     try runReportingErrors {
         do { try body() } catch let e as MigrationError {
-            printError(e.description)
+            printError(ErrorReport.verbose ? e.description : e.summary)
             switch e {
             case .checksumMismatch, .unknownVersion: throw ExitCode(ExitCodes.schemaMismatch)
             case .lockTimeout: throw ExitCode(ExitCodes.busy)

@@ -346,7 +346,7 @@ import Testing
             #expect(try TestDatabase.checksum(conn, "chat.messages", orderBy: "conversation_id, message_id") == before)
             #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
             // Two archives in one directory: verify of the directory checks both.
-            let export = try runCommand(TestPaths.binary, ["archive", "export", "--before", String(PostgresTimestamp.format(p.to.addingTimeInterval(86_400)).prefix(10)), "--dir", dir, "--database-url", settings.conninfo])
+            let export = try runCommand(TestPaths.binary, ["archive", "export", "--before", String(PostgresTimestamp.format(p.to.addingTimeInterval(86_400)).prefix(10)), "--archive-dir", dir, "--database-url", settings.conninfo])
             #expect(export.status == 0, "\(export.stderr)")
             let all = try runCommand(TestPaths.binary, ["archive", "verify", dir, "--database-url", settings.conninfo])
             #expect(all.status == 0 && all.stdout.split(separator: "\n").filter { $0.hasPrefix("ok: ") }.count >= 2, "\(all.stdout) \(all.stderr)")
@@ -354,7 +354,7 @@ import Testing
             #expect(manifest.status == 0, "\(manifest.stderr)")
             let none = try runCommand(TestPaths.binary, ["archive", "verify", TestPaths.packageRoot + "/Queries", "--offline"])
             #expect(none.status == 66 && none.stderr.contains("is not an archive") && !none.stdout.contains("DAMAGED"), "\(none.stdout) \(none.stderr)")
-            let nothing = try runCommand(TestPaths.binary, ["archive", "export", "--before", "2001-01-01", "--dir", dir, "--database-url", settings.conninfo])
+            let nothing = try runCommand(TestPaths.binary, ["archive", "export", "--before", "2001-01-01", "--archive-dir", dir, "--database-url", settings.conninfo])
             #expect(nothing.status == 0 && nothing.stderr.contains("nothing archived"), "\(nothing.stderr)")
         }
     }

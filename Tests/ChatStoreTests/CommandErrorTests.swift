@@ -85,4 +85,68 @@ import Testing
             expectOneLine(denied, status: 5, containing: "GRANT chatstore_batch TO \(role)", "a role without grants")
         }
     }
+
+    /// `-` is standard input or output wherever a file is taken (the summary moves to standard
+    /// error then); `--json` failures are a JSON object on standard output with the exit code;
+    /// `--verbose` logs each statement with its duration but never a bound value; database and
+    /// file system errors are one line in words, the SQLSTATE and statement only with --verbose.
+    @Test func standardStreamsJSONErrorsAndVerboseStatements() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 20, days: 1)
+            let url = ["--database-url", settings.conninfo]
+            let dir = try TestPaths.temporaryDirectory()
+            // Ingest from standard input, rejects to standard output.
+            let input = dir + "/in.ndjson"
+            try "{\"type\":\"user\",\"user_id\":424242,\"handle\":\"stdin_user\"}\n{\"type\":\"user\"}\n".write(toFile: input, atomically: true, encoding: .utf8)
+            let ingest = try runCommand(TestPaths.binary, ["ingest", "-", "--reject-file", "-"] + url, stdinPath: input)
+            #expect(ingest.status == 2, "\(ingest.stderr)")
+            #expect(ingest.stdout.hasPrefix("-:2\tmissing field"), "\(ingest.stdout)")
+            #expect(ingest.stderr.contains("ingested 2 lines: 1 accepted, 1 rejected"), "\(ingest.stderr)")
+            #expect(try conn.scalar(String.self, "SELECT handle FROM chat.users WHERE user_id = 424242") == "stdin_user")
+            // Export to standard output: the data there, the summary on standard error.
+            let toFile = try runCommand(TestPaths.binary, ["export", "--user", "1", "--out", dir + "/u.zst"] + url)
+            #expect(toFile.status == 0, "\(toFile.stderr)")
+            let toStdout = try runCommand(TestPaths.binary, ["export", "--user", "1", "--out", "-"] + url)
+            #expect(toStdout.status == 0, "\(toStdout.stderr)")
+            #expect(toStdout.stderr.contains("wrote -:"), "\(toStdout.stderr)")
+            #expect(toStdout.stdout.utf8.starts(with: [0x28, 0xB5, 0x2F, 0xFD]), "a zstd frame on standard output")
+            let unzipped = try runCommand("/usr/bin/zstd", ["-dc", dir + "/u.zst"])
+            #expect(unzipped.status == 0 && unzipped.stdout.contains("\"record\":\"conversation\""))
+            let copy = try runCommand(TestPaths.binary, ["copy-out", "--table", "chat.users", "--no-compress", "--out", "-"] + url)
+            #expect(copy.status == 0 && copy.stdout.split(separator: "\n").count == 21, "\(copy.stderr)")
+            #expect(try runCommand(TestPaths.binary, ["report", "--out", "-", "--json"] + url).status == 64)
+
+            // --json: errors as a JSON object on standard output, with the exit code.
+            let down = try runCommand(TestPaths.binary, ["jobs", "unread", "--json", "--database-url", "host=/nonexistent dbname=x"])
+            #expect(down.status == 69)
+            let object = try JSONSerialization.jsonObject(with: Data(down.stdout.utf8)) as? [String: Any]
+            let error = object?["error"] as? [String: Any]
+            #expect(error?["exit_code"] as? Int == 69, "\(down.stdout)")
+            #expect((error?["message"] as? String)?.contains("could not connect") == true, "\(down.stdout)")
+            let usage = try runCommand(TestPaths.binary, ["migrate", "--to", "x", "--json"] + url)
+            #expect(usage.status == 64 && usage.stdout.contains("\"exit_code\" : 64"), "\(usage.stdout)")
+            let busy = try runCommand(TestPaths.binary, ["migrate", "baseline", "--version", "99", "--json"] + url)
+            #expect(busy.status == 64 && busy.stdout.contains("no migration has that version"), "\(busy.stdout)")
+
+            // --verbose: statements with durations, never a bound value (here the --from time).
+            let verbose = try runCommand(TestPaths.binary, ["export", "--user", "1", "--from", "2001-02-03T04:05:06Z", "--out", dir + "/v.zst", "--verbose"] + url)
+            #expect(verbose.status == 0, "\(verbose.stderr)")
+            let statements = verbose.stderr.split(separator: "\n").filter { $0.contains(" ms: ") && $0.contains("statement") }
+            #expect(statements.count >= 3, "\(verbose.stderr)")
+            #expect(!verbose.stderr.contains("2001-02-03"), "\(verbose.stderr)")
+
+            // A database error is one line in words; --verbose adds the SQLSTATE and the statement.
+            try "1\tx\n".write(toFile: dir + "/t.copy", atomically: true, encoding: .utf8)
+            let missing = try runCommand(TestPaths.binary, ["copy-in", "--table", "chat.no_such_table", dir + "/t.copy"] + url)
+            expectOneLine(missing, status: 1, containing: "does not exist", "copy-in into a missing table")
+            let missingVerbose = try runCommand(TestPaths.binary, ["copy-in", "--table", "chat.no_such_table", dir + "/t.copy", "--verbose"] + url)
+            #expect(missingVerbose.stderr.contains("SQLSTATE 42P01"), "\(missingVerbose.stderr)")
+            // File system errors name the path and the reason in words.
+            let local = try runCommand(TestPaths.binary, ["local", "start", "--dir", "/proc/nope"])
+            expectOneLine(local, status: 1, containing: "/proc/nope", "local start in /proc")
+            #expect(!local.stderr.contains("NSCocoaErrorDomain"), "\(local.stderr)")
+            let report = try runCommand(TestPaths.binary, ["report", "--out", "/proc/nope/r.html"] + url)
+            expectOneLine(report, status: 1, containing: "/proc/nope/r.html: cannot create", "report into /proc")
+        }
+    }
 }

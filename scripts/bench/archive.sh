@@ -35,9 +35,9 @@ rcols="conversation_id, message_id, sent_at, recipient_id, status, delivered_at,
 measure() { local label=$1; shift; /usr/bin/time -f "%e %M" -o "$work/t" "$@" >/dev/null; cat "$work/t" >> "$work/time_$label"; }
 for r in $(seq "$runs"); do
   rm -rf "$work/ours"; mkdir -p "$work/ours"
-  measure ours "$bin" archive export --quiet --no-verify --partition "$part" --dir "$work/ours" --database-url "$db"
+  measure ours "$bin" archive export --quiet --no-verify --partition "$part" --archive-dir "$work/ours" --database-url "$db"
   rm -rf "$work/ours2"; mkdir -p "$work/ours2"
-  measure ours_verified "$bin" archive export --quiet --partition "$part" --dir "$work/ours2" --database-url "$db"
+  measure ours_verified "$bin" archive export --quiet --partition "$part" --archive-dir "$work/ours2" --database-url "$db"
   psql -qX "$db" -c "DELETE FROM chat.archives"
   measure shell bash -c "psql -qX '$db' -c \"\\\\copy (SELECT row_to_json(m) FROM (SELECT $mcols FROM chat.messages WHERE sent_at >= '$lo' AND sent_at < '$hi' ORDER BY conversation_id, message_id) m) to stdout\" | zstd -3 -T2 -q -f -o '$work/shell-messages.ndjson.zst' && psql -qX '$db' -c \"\\\\copy (SELECT row_to_json(r) FROM (SELECT $rcols FROM chat.receipts WHERE sent_at >= '$lo' AND sent_at < '$hi' ORDER BY conversation_id, message_id, recipient_id, sent_at) r) to stdout\" | zstd -3 -T2 -q -f -o '$work/shell-receipts.ndjson.zst'"
   measure floor bash -c "psql -qX '$db' -c \"\\\\copy (SELECT $mcols FROM chat.messages WHERE sent_at >= '$lo' AND sent_at < '$hi') to stdout\" > /dev/null && psql -qX '$db' -c \"\\\\copy (SELECT $rcols FROM chat.receipts WHERE sent_at >= '$lo' AND sent_at < '$hi') to stdout\" > /dev/null"

@@ -96,6 +96,8 @@ public final class EventIngester: @unchecked Sendable {
     /// Whether two paths name the same file (an existing one, by device and inode; else by the
     /// standardized path).
     static func sameFile(_ a: String, _ b: String) -> Bool {
+        // `-` is standard input among the inputs and standard output as the reject file.
+        if a == "-" || b == "-" { return false }
         var sa = stat(), sb = stat()
         if stat(a, &sa) == 0, stat(b, &sb) == 0 { return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino }
         return URL(fileURLWithPath: a).standardizedFileURL.path == URL(fileURLWithPath: b).standardizedFileURL.path

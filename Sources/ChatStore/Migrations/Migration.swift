@@ -102,4 +102,13 @@ public enum MigrationError: Error, CustomStringConvertible, LocalizedError {
     }
 
     public var errorDescription: String? { description }
+
+    /// One line: for a failed statement, the file, line and the server's message and detail,
+    /// without the SQLSTATE and the statement (`description` has them, shown with --verbose).
+    public var summary: String {
+        if case .statementFailed(let f, let line, _, _, let msg, let detail) = self {
+            return "\(f):\(line): \(msg)" + (detail.map { " (\($0))" } ?? "") + " (--verbose shows the SQLSTATE and statement; `chatstore migrate status` shows what was applied)"
+        }
+        return description
+    }
 }
