@@ -8,6 +8,8 @@ public struct CommandResult: Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String
+    /// Standard output as bytes (for binary output, which `stdout` cannot hold).
+    public var stdoutData = Data()
 }
 
 /// Runs a program with extra environment variables, capturing output through files.
@@ -36,7 +38,8 @@ public func runCommand(_ executable: String, _ arguments: [String], environment 
     let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     return CommandResult(status: code,
                          stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-                         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+                         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "",
+                         stdoutData: FileManager.default.contents(atPath: outPath) ?? Data())
 }
 
 /// A value guarded by a lock, for collecting results from concurrent test work.

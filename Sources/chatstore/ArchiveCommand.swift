@@ -7,14 +7,15 @@ extension ChatStoreCommand {
     struct Archive: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "zstd-compressed archives of message partitions: export, verify, restore, list.",
-            discussion: "Format: docs/archive-format.md. Archives are readable without chatstore: zstd -t, zstd -dc FILE | jq.",
+            discussion: Examples.text("chatstore archive export --before 2026-09-01 --archive-dir /srv/archive", "chatstore archive verify /srv/archive", prefix: "Format: docs/archive-format.md. Archives are readable without chatstore: zstd -t, zstd -dc FILE | jq."),
             subcommands: [Export.self, Verify.self, Restore.self, List.self])
     }
 
     struct ComplianceExportCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "export",
-            abstract: "Export everything one user sent or could read, or one conversation, into one zstd-compressed NDJSON file (live partitions and archives).")
+            abstract: "Export everything one user sent or could read, or one conversation, into one zstd-compressed NDJSON file (live partitions and archives).",
+            discussion: Examples.text("chatstore export --user 42 --out user42.ndjson.zst", "chatstore export --conversation 7 --from 2026-01-01 --out - | zstd -dc | jq"))
         @OptionGroup var global: GlobalOptions
         @Option(name: .long, help: "The user whose data to export.") var user: Int64?
         @Option(name: .long, help: "The conversation to export.") var conversation: Int64?
@@ -42,11 +43,12 @@ extension ChatStoreCommand {
 
 extension ChatStoreCommand.Archive {
     struct Export: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Archive message partitions (with their receipts and media) into DIR/<partition>/, verify them, and record them in chat.archives. The database is not changed otherwise.")
+        static let configuration = CommandConfiguration(abstract: "Archive message partitions (with their receipts and media) into DIR/<partition>/, verify them, and record them in chat.archives. The database is not changed otherwise.",
+            discussion: Examples.text("chatstore archive export --partition messages_p20261122 --archive-dir /srv/a", "chatstore archive export --before 2026-09-01 --archive-dir /srv/a --json"))
         @OptionGroup var global: GlobalOptions
         @Option(name: .long, help: "A messages partition (e.g. messages_p20261122).") var partition: String?
         @Option(name: .long, help: "Every messages partition that ends on or before this date.") var before: String?
-        @Option(name: .long, help: ArgumentHelp("Where archives go (the same flag as retire's and nightly's). Example: --archive-dir /srv/chat-archive", valueName: "dir")) var archiveDir: String?
+        @Option(name: .long, help: ArgumentHelp("Where archives go (the same flag as retire's and nightly's). Example: --archive-dir /srv/archive", valueName: "dir")) var archiveDir: String?
         @Option(name: .long, help: ArgumentHelp("Old spelling of --archive-dir.", visibility: .hidden)) var dir: String?
         @Flag(name: .long, help: "Skip verification and the ledger (for benchmarks; `archive verify` can check later).") var noVerify = false
 
@@ -85,7 +87,8 @@ extension ChatStoreCommand.Archive {
     }
 
     struct Verify: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Check an archive: files against the manifest (sha256, size), zstd checksums, row counts, media items, and the database while the partition exists. Exit 1 on any damage.")
+        static let configuration = CommandConfiguration(abstract: "Check an archive: files against the manifest (sha256, size), zstd checksums, row counts, media items, and the database while the partition exists. Exit 1 on any damage.",
+            discussion: Examples.text("chatstore archive verify /srv/archive/messages_p20261122", "chatstore archive verify /srv/archive --offline --json"))
         @OptionGroup var global: GlobalOptions
         @Argument(help: "An archive (DIR/<partition>, or its manifest.json), or a directory of archives (each is verified). Example: chatstore archive verify /srv/archive") var path: String
         @Flag(name: .long, help: "Do not compare with the database.") var offline = false
@@ -125,7 +128,8 @@ extension ChatStoreCommand.Archive {
     }
 
     struct Restore: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Load an archive back (re-creating its partition range if needed). Verifies first; idempotent.")
+        static let configuration = CommandConfiguration(abstract: "Load an archive back (re-creating its partition range if needed). Verifies first; idempotent.",
+            discussion: Examples.text("chatstore archive restore /srv/archive/messages_p20261122"))
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Archive directory.") var path: String
 
@@ -141,7 +145,8 @@ extension ChatStoreCommand.Archive {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "What the archive ledger (chat.archives) knows.")
+        static let configuration = CommandConfiguration(abstract: "What the archive ledger (chat.archives) knows.",
+            discussion: Examples.text("chatstore archive list", "chatstore archive list --json"))
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
@@ -164,7 +169,8 @@ extension ChatStoreCommand.Archive {
 
 extension ChatStoreCommand.Partitions {
     struct Retire: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Archive, verify, record, detach and drop message partitions (with their receipts) older than an age. Never drops without a verified archive; a killed run resumes.")
+        static let configuration = CommandConfiguration(abstract: "Archive, verify, record, detach and drop message partitions (with their receipts) older than an age. Never drops without a verified archive; a killed run resumes.",
+            discussion: Examples.text("chatstore partitions retire --older-than 90d --archive-dir /srv/a --dry-run", "chatstore partitions retire --older-than 12w --archive-dir /srv/a --json"))
         @OptionGroup var global: GlobalOptions
         @Option(name: .long, help: "Age with a unit (90d, 12w, 36h): partitions that ended before now minus this are retired. A bare number is refused (seconds would retire nearly everything). Example: --older-than 90d") var olderThan: String
         @Option(name: .long, help: "Where archives go.") var archiveDir: String

@@ -8,14 +8,14 @@ struct ChatStoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chatstore",
         abstract: "Run the PostgreSQL data layer of a 1:1 and group messaging service.",
-        discussion: """
+        discussion: Examples.text("chatstore local start && eval \"$(chatstore local env)\"", "chatstore migrate && chatstore generate --users 1000 --days 7", "chatstore nightly --quiet --metrics-file /var/lib/node/chatstore.prom", prefix: """
         Connection: --database-url, else DATABASE_URL, else libpq's PG* variables (PGHOST, PGPORT, \
         PGUSER, PGDATABASE, PGPASSWORD, .pgpass, PGSERVICE, PGSSLMODE), else the private cluster \
         started with `chatstore local start` when it is running, else libpq's defaults.
 
         Exit codes: 0 ok, 1 failure, 2 anomalies found or input rejected, 3 another run holds the \
-        lock, 4 partition coverage low, 5 schema mismatch, 64 usage error, 69 cannot connect.
-        """,
+        lock, 4 partition coverage low, 5 schema mismatch, 64 usage error, 66 input is not what the command reads, 69 cannot connect. With --json, a failure also writes {"error": {"message", "exit_code"}} to standard output.
+        """),
         version: ChatStoreVersion.string,
         subcommands: [Local.self, Migrate.self, Partitions.self, Generate.self, Ingest.self, Import.self, Jobs.self, NightlyRun.self, Archive.self, ComplianceExportCommand.self, ReportCommand.self, CopyIn.self, CopyOut.self]
     )

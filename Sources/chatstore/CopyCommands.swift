@@ -7,7 +7,8 @@ extension ChatStoreCommand {
     struct CopyIn: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "copy-in",
-            abstract: "Load a COPY-text file (plain or .zst) into a table in one transaction.")
+            abstract: "Load a COPY-text file (plain or .zst) into a table in one transaction.",
+            discussion: Examples.text("chatstore copy-in --table chat.users users.copy.zst", "zstd -dc users.copy.zst | chatstore copy-in --table chat.users -"))
         @OptionGroup var global: GlobalOptions
         @Option(name: .long, help: "Target table (schema.table allowed).")
         var table: String
@@ -32,7 +33,8 @@ extension ChatStoreCommand {
     struct CopyOut: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "copy-out",
-            abstract: "Write the rows of a query (COPY text format) to a zstd-compressed file, streamed.")
+            abstract: "Write the rows of a query (COPY text format) to a zstd-compressed file, streamed.",
+            discussion: Examples.text("chatstore copy-out --table chat.users --out users.copy.zst", "chatstore copy-out --query 'TABLE chat.users LIMIT 9' --no-compress --out -"))
         @OptionGroup var global: GlobalOptions
         @Option(name: .long, help: "The query to export (or use --table).")
         var query: String?

@@ -6,7 +6,8 @@ import Foundation
 extension ChatStoreCommand.Jobs {
     struct LastSeen: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "last-seen",
-            abstract: "Roll presence and activity into last-seen times, daily activity and the daily summary; drop raw presence past its retention. Idempotent per day.")
+            abstract: "Roll presence and activity into last-seen times, daily activity and the daily summary; drop raw presence past its retention. Idempotent per day.",
+            discussion: Examples.text("chatstore jobs last-seen", "chatstore jobs last-seen --from 2026-11-01 --to 2026-11-08"))
         @OptionGroup var global: GlobalOptions
         @OptionGroup var job: JobOptions
         @Option(name: .long, help: "First day (YYYY-MM-DD; default: the day before the last run).") var from: String?
@@ -28,7 +29,8 @@ extension ChatStoreCommand.Jobs {
 
     struct Reconcile: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Schedule redelivery of undelivered messages with exponential backoff; dead-letter expired and poison ones.")
+            abstract: "Schedule redelivery of undelivered messages with exponential backoff; dead-letter expired and poison ones.",
+            discussion: Examples.text("chatstore jobs reconcile --dry-run --json", "chatstore jobs reconcile --grace 10m --max-age 2w"))
         @OptionGroup var global: GlobalOptions
         @OptionGroup var job: JobOptions
         @Flag(name: .long, help: "Classify and report; change nothing.") var dryRun = false
@@ -55,7 +57,8 @@ extension ChatStoreCommand.Jobs {
     }
 
     struct Redrive: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Move dead letters back to delivery, oldest first, at most --limit per run.")
+        static let configuration = CommandConfiguration(abstract: "Move dead letters back to delivery, oldest first, at most --limit per run.",
+            discussion: Examples.text("chatstore jobs redrive --dry-run", "chatstore jobs redrive --limit 500"))
         @OptionGroup var global: GlobalOptions
         @OptionGroup var job: JobOptions
         @Flag(name: .long, help: "Show what would be redriven; change nothing.") var dryRun = false

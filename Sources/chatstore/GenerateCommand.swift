@@ -7,7 +7,7 @@ extension ChatStoreCommand {
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Load a synthetic messaging workload, deterministically for a seed, with planted receipt anomalies.",
-            discussion: "Distributions and parameters: docs/generator.md. The database must be migrated. Load into an empty database: ids start at 1.")
+            discussion: Examples.text("chatstore generate --users 1000 --days 7", "chatstore generate --users 10000 --days 30 --seed 42 --answer-key key.json", prefix: "Distributions and parameters: docs/generator.md. The database must be migrated. Load into an empty database: ids start at 1."))
         @OptionGroup var global: GlobalOptions
         @Option(name: .long, help: "Number of users.")
         var users: Int

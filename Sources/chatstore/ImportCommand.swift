@@ -6,7 +6,7 @@ extension ChatStoreCommand {
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Import real chat exports: WhatsApp .txt or Telegram result.json.",
-            discussion: "Users, the conversation, members, messages and media rows (file name, no bytes) are created with stable ids: importing the same file again adds nothing. Unparseable lines are listed with their line numbers (exit 2).",
+            discussion: Examples.text("chatstore import whatsapp \"WhatsApp Chat with Ann.txt\" --timezone Asia/Tokyo", prefix: "Users, the conversation, members, messages and media rows (file name, no bytes) are created with stable ids: importing the same file again adds nothing. Unparseable lines are listed with their line numbers (exit 2)."),
             subcommands: [WhatsApp.self, Telegram.self])
     }
 }
@@ -22,7 +22,8 @@ func printImport(_ r: ImportLoader.Report, _ global: GlobalOptions) throws {
 
 extension ChatStoreCommand.Import {
     struct WhatsApp: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "whatsapp", abstract: "Import a WhatsApp \"Export chat\" .txt file (Android or iOS).")
+        static let configuration = CommandConfiguration(commandName: "whatsapp", abstract: "Import a WhatsApp \"Export chat\" .txt file (Android or iOS).",
+            discussion: Examples.text("chatstore import whatsapp \"WhatsApp Chat with Ann.txt\" --timezone Asia/Tokyo", "chatstore import whatsapp chat.txt --date-order mdy --json"))
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The exported .txt file.") var file: String
         @Option(name: .long, help: "Date order in the headers: dmy, mdy or ymd (default: decided from the file, day first when ambiguous).") var dateOrder: WhatsAppImporter.DateOrder?
@@ -45,7 +46,8 @@ extension ChatStoreCommand.Import {
     }
 
     struct Telegram: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "telegram", abstract: "Import a Telegram Desktop result.json (one chat or a whole account).")
+        static let configuration = CommandConfiguration(commandName: "telegram", abstract: "Import a Telegram Desktop result.json (one chat or a whole account).",
+            discussion: Examples.text("chatstore import telegram ~/Downloads/Telegram/result.json"))
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The exported result.json.") var file: String
         @Option(name: .long, help: "Time zone of `date` fields in old exports without date_unixtime.") var timezone: String = "UTC"

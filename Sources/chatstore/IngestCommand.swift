@@ -6,7 +6,7 @@ extension ChatStoreCommand {
     struct Ingest: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Load NDJSON event streams (plain or .zst) idempotently; bad lines go to the reject file.",
-            discussion: "Event format: docs/events.md. Exit 0 when every line loaded, 2 when some lines were rejected (the rest loaded), 1 on failure; with --strict the first bad line aborts with nothing committed (exit 1).")
+            discussion: Examples.text("chatstore ingest events-2026-11-30.ndjson.zst --reject-file rejects.tsv", "producer | chatstore ingest - --strict", prefix: "Event format: docs/events.md. Exit 0 when every line loaded, 2 when some lines were rejected (the rest loaded), 1 on failure; with --strict the first bad line aborts with nothing committed (exit 1)."))
         @OptionGroup var global: GlobalOptions
         @Argument(help: "NDJSON files, one event per line; .zst files are decompressed on the fly; - is standard input (plain NDJSON). Example: chatstore ingest day1.ndjson.zst day2.ndjson.zst") var files: [String]
         @Option(name: .long, help: "Write each rejected line here, in file order, as file:line<TAB>reason<TAB>line; - is standard output. Example: --reject-file rejects.tsv") var rejectFile: String?

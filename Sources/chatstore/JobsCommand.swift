@@ -8,7 +8,7 @@ extension ChatStoreCommand {
         static let configuration = CommandConfiguration(
             commandName: "jobs",
             abstract: "Run one nightly batch job (their SQL is in Queries/).",
-            discussion: "Each job takes its own advisory lock (a concurrent second run exits 3 at once), records its run in chat.job_runs, and commits its work together with the ledger row.",
+            discussion: Examples.text("chatstore jobs unread", "chatstore jobs receipts --json", prefix: "Each job takes its own advisory lock (a concurrent second run exits 3 at once), records its run in chat.job_runs, and commits its work together with the ledger row."),
             subcommands: [Unread.self, Receipts.self, LastSeen.self, Reconcile.self, Redrive.self]
         )
     }
@@ -51,7 +51,8 @@ func parseDate(_ s: String?, _ flag: String) throws -> Date? {
 
 extension ChatStoreCommand.Jobs {
     struct Unread: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Maintain chat.unread_counts: incremental from the last watermark; --full, --verify (exit 2 on drift), --repair.")
+        static let configuration = CommandConfiguration(abstract: "Maintain chat.unread_counts: incremental from the last watermark; --full, --verify (exit 2 on drift), --repair.",
+            discussion: Examples.text("chatstore jobs unread", "chatstore jobs unread --verify --json", "chatstore jobs unread --repair"))
         @OptionGroup var global: GlobalOptions
         @OptionGroup var job: JobOptions
         @Flag(name: .long, help: "Recompute every row from scratch.") var full = false
@@ -80,7 +81,8 @@ extension ChatStoreCommand.Jobs {
     }
 
     struct Receipts: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Audit receipts category by category (exit 2 when anything is found); --repair fixes the safe categories and records each change.")
+        static let configuration = CommandConfiguration(abstract: "Audit receipts category by category (exit 2 when anything is found); --repair fixes the safe categories and records each change.",
+            discussion: Examples.text("chatstore jobs receipts --json", "chatstore jobs receipts --repair"))
         @OptionGroup var global: GlobalOptions
         @OptionGroup var job: JobOptions
         @Flag(name: .long, help: "Fix the fixable categories in one transaction, recording every change in chat.receipt_repairs.") var repair = false

@@ -7,7 +7,7 @@ extension ChatStoreCommand {
         static let configuration = CommandConfiguration(
             commandName: "local",
             abstract: "Manage the private PostgreSQL cluster used by the demo and the tests.",
-            discussion: "The cluster lives in --dir (default: CHATSTORE_LOCAL_DIR, else a per-user data directory; /var/lib/chatstore/local as root) and listens only on a Unix socket there.",
+            discussion: Examples.text("chatstore local start --dir /tmp/chat --no-fsync", "eval \"$(chatstore local env --dir /tmp/chat)\" && psql", prefix: "The cluster lives in --dir (default: CHATSTORE_LOCAL_DIR, else a per-user data directory; /var/lib/chatstore/local as root) and listens only on a Unix socket there."),
             subcommands: [Start.self, Stop.self, Status.self, Env.self]
         )
     }
@@ -38,7 +38,8 @@ func localReport(_ c: LocalCluster) -> LocalStatusReport {
 
 extension ChatStoreCommand.Local {
     struct Start: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Initialize (if needed) and start the private cluster; create the chatstore database.")
+        static let configuration = CommandConfiguration(abstract: "Initialize (if needed) and start the private cluster; create the chatstore database.",
+            discussion: Examples.text("chatstore local start", "chatstore local start --dir /tmp/chat --no-fsync --json"))
         @OptionGroup var options: LocalOptions
         @Flag(name: .long, help: "Turn off fsync and synchronous commit (for tests and benchmarks; unsafe on a crash).")
         var noFsync = false
@@ -57,7 +58,8 @@ extension ChatStoreCommand.Local {
     }
 
     struct Stop: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop the private cluster (fast shutdown).")
+        static let configuration = CommandConfiguration(abstract: "Stop the private cluster (fast shutdown).",
+            discussion: Examples.text("chatstore local stop --dir /tmp/chat"))
         @OptionGroup var options: LocalOptions
         func run() throws {
             try runReportingErrors {
@@ -68,7 +70,8 @@ extension ChatStoreCommand.Local {
     }
 
     struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show whether the private cluster is running. Exit 0 running, 1 otherwise.")
+        static let configuration = CommandConfiguration(abstract: "Show whether the private cluster is running. Exit 0 running, 1 otherwise.",
+            discussion: Examples.text("chatstore local status || chatstore local start", "chatstore local status --json"))
         @OptionGroup var options: LocalOptions
         func run() throws {
             let c = options.cluster
@@ -79,7 +82,8 @@ extension ChatStoreCommand.Local {
     }
 
     struct Env: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print shell exports (PGHOST, PGPORT, PGUSER, PGDATABASE) for the private cluster.")
+        static let configuration = CommandConfiguration(abstract: "Print shell exports (PGHOST, PGPORT, PGUSER, PGDATABASE) for the private cluster.",
+            discussion: Examples.text("eval \"$(chatstore local env)\" && psql -c \"TABLE chat.schema_migrations\"", "chatstore local env --json"))
         @OptionGroup var options: LocalOptions
         func run() throws {
             let c = options.cluster

@@ -41,6 +41,11 @@ extension ChatStoreCommand {
             `chatstore migrate` applies pending ones under a session advisory lock, each in its own \
             transaction (files marked `-- chatstore:no-transaction` run statement by statement and resume \
             after a failure). An edited applied migration or an unknown applied version is refused (exit 5).
+
+            Examples:
+              chatstore migrate status --check || chatstore migrate
+              chatstore migrate plan --offline | psql -v ON_ERROR_STOP=1
+              chatstore migrate baseline --version 7    # adopt the database psql built
             """,
             subcommands: [Apply.self, Status.self, Plan.self, Baseline.self],
             defaultSubcommand: Apply.self
@@ -50,7 +55,8 @@ extension ChatStoreCommand {
 
 extension ChatStoreCommand.Migrate {
     struct Apply: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "apply", abstract: "Apply pending migrations (the default).")
+        static let configuration = CommandConfiguration(commandName: "apply", abstract: "Apply pending migrations (the default).",
+            discussion: Examples.text("chatstore migrate", "chatstore migrate --to 3 --lock-wait 10m", "chatstore migrate --citus"))
         @OptionGroup var global: GlobalOptions
         @OptionGroup var source: MigrationSource
         @Option(name: .long, help: "Stop after this version.")
@@ -95,7 +101,7 @@ extension ChatStoreCommand.Migrate {
             discussion: """
             Examples:
               chatstore migrate status
-              chatstore migrate status --check || chatstore migrate   # gate a deploy on pending migrations
+              chatstore migrate status --check || chatstore migrate   # gate a deploy
             """)
         @OptionGroup var global: GlobalOptions
         @OptionGroup var source: MigrationSource
@@ -126,7 +132,8 @@ extension ChatStoreCommand.Migrate {
     }
 
     struct Plan: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the SQL that `migrate` would run, without running it.")
+        static let configuration = CommandConfiguration(abstract: "Print the SQL that `migrate` would run, without running it.",
+            discussion: Examples.text("chatstore migrate plan", "chatstore migrate plan --offline > schema.sql", "chatstore migrate plan --json"))
         @OptionGroup var global: GlobalOptions
         @OptionGroup var source: MigrationSource
         @Option(name: .long, help: "Stop after this version.")
@@ -179,7 +186,8 @@ extension ChatStoreCommand.Migrate {
             are then applied by `chatstore migrate` as usual.
 
             Examples:
-              chatstore migrate plan --offline --to 3 | psql -v ON_ERROR_STOP=1 && chatstore migrate baseline --version 3
+              chatstore migrate plan --offline --to 3 | psql -v ON_ERROR_STOP=1
+              chatstore migrate baseline --version 3
               chatstore migrate baseline --version 7 --json
             """)
         @OptionGroup var global: GlobalOptions

@@ -8,7 +8,7 @@ extension ChatStoreCommand {
         static let configuration = CommandConfiguration(
             commandName: "nightly",
             abstract: "Partition upkeep, reconcile, receipt audit, unread counts, last-seen and (when configured) retention, in that order, then a summary.",
-            discussion: "Exit 0 when all jobs succeeded and found nothing; 2 when anomalies were found; 4 when partition coverage is low or rows sit in a default partition; 1 when a job failed; 3 when another nightly run is in progress. Quiet with --quiet (for cron), JSON with --json.")
+            discussion: Examples.text("chatstore nightly", "chatstore nightly --quiet --archive-dir /srv/archive --metrics-file m.prom", "chatstore nightly --json --report /var/www/chatstore.html", prefix: "Exit 0 when all jobs succeeded and found nothing; 2 when anomalies were found; 4 when partition coverage is low or rows sit in a default partition; 1 when a job failed; 3 when another nightly run is in progress. Quiet with --quiet (for cron), JSON with --json."))
         @OptionGroup var global: GlobalOptions
         @OptionGroup var job: JobOptions
         @Flag(name: .long, help: "Repair the fixable receipt anomalies (recorded in chat.receipt_repairs).") var repairReceipts = false

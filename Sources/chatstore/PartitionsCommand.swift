@@ -8,6 +8,7 @@ extension ChatStoreCommand {
         static let configuration = CommandConfiguration(
             commandName: "partitions",
             abstract: "Premake, inspect and repair the time partitions of messages, receipts and presence.",
+            discussion: Examples.text("chatstore partitions ensure && chatstore partitions status"),
             subcommands: [Ensure.self, Status.self, RepairDefault.self, Configure.self, Retire.self]
         )
     }
@@ -39,7 +40,8 @@ func printPartitionStatus(_ st: PartitionManager.StatusReport) {
 
 extension ChatStoreCommand.Partitions {
     struct Ensure: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create missing partitions from the current interval through --ahead intervals. Idempotent; exit 4 if coverage is still low afterwards.")
+        static let configuration = CommandConfiguration(abstract: "Create missing partitions from the current interval through --ahead intervals. Idempotent; exit 4 if coverage is still low afterwards.",
+            discussion: Examples.text("chatstore partitions ensure", "chatstore partitions ensure --ahead 14 --lock-timeout 2s"))
         @OptionGroup var global: GlobalOptions
         @OptionGroup var options: PartitionOptions
         @Option(name: .long, help: "Intervals to premake after the current one (default: each table's premake setting).")
@@ -66,7 +68,8 @@ extension ChatStoreCommand.Partitions {
     }
 
     struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Each table's partitions with range and size, coverage ahead, rows in the default partition, last upkeep. Exit 4 when coverage is low or rows sit in a default partition.")
+        static let configuration = CommandConfiguration(abstract: "Each table's partitions with range and size, coverage ahead, rows in the default partition, last upkeep. Exit 4 when coverage is low or rows sit in a default partition.",
+            discussion: Examples.text("chatstore partitions status", "chatstore partitions status --all --json"))
         @OptionGroup var global: GlobalOptions
         @OptionGroup var options: PartitionOptions
         @Flag(name: .long, help: "List every partition.")
@@ -94,7 +97,8 @@ extension ChatStoreCommand.Partitions {
     struct RepairDefault: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "repair-default",
-            abstract: "Move rows out of the default partitions into proper partitions (created as needed), one transaction per partition.")
+            abstract: "Move rows out of the default partitions into proper partitions (created as needed), one transaction per partition.",
+            discussion: Examples.text("chatstore partitions repair-default --lock-timeout 2s"))
         @OptionGroup var global: GlobalOptions
         @OptionGroup var options: PartitionOptions
 
@@ -111,7 +115,8 @@ extension ChatStoreCommand.Partitions {
     }
 
     struct Configure: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set a table's partition granularity (day, week, month) or premake count; applies to partitions created afterwards.")
+        static let configuration = CommandConfiguration(abstract: "Set a table's partition granularity (day, week, month) or premake count; applies to partitions created afterwards.",
+            discussion: Examples.text("chatstore partitions configure --table receipts --granularity week", "chatstore partitions configure --table messages --premake 14"))
         @OptionGroup var global: GlobalOptions
         @Option(name: .long, help: "messages, receipts or presence_events.")
         var table: String

@@ -8,7 +8,7 @@ extension ChatStoreCommand {
         static let configuration = CommandConfiguration(
             commandName: "report",
             abstract: "Write the operator's report: one self-contained HTML page with inline SVG charts and the numbers behind them.",
-            discussion: "The queries behind it are Queries/report_*.sql. --json writes the same figures as JSON to standard output.")
+            discussion: Examples.text("chatstore report --days 30 --out /var/www/chatstore.html", "chatstore report --json", prefix: "The queries behind it are Queries/report_*.sql. --json writes the same figures as JSON to standard output."))
         @OptionGroup var global: GlobalOptions
         @Option(name: .long, help: "Days to cover, ending today (UTC).") var days: Int = 14
         @Option(name: .long, help: "The HTML file to write (atomically); - is standard output. Example: --out /var/www/chatstore.html") var out: String?
