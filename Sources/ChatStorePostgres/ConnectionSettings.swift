@@ -53,6 +53,59 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
         return ConnectionSettings(conninfo: conninfo.isEmpty ? "dbname=\(quoted)" : conninfo + " dbname=\(quoted)", source: source)
     }
 
+    /// The ranges (byte offsets) of password values in one connection string: the password of
+    /// a URL's user info (`scheme://user:PASSWORD@host`), a `password=` query parameter, or a
+    /// `password=` keyword (quoted or not).
+    public static func passwordRanges(in bytes: [UInt8]) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        let s = String(decoding: bytes, as: UTF8.self)
+        if s.hasPrefix("postgres://") || s.hasPrefix("postgresql://") {
+            let start = s.hasPrefix("postgres://") ? 11 : 13
+            let authorityEnd = bytes[start...].firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) ?? bytes.count
+            if let at = bytes[start..<authorityEnd].lastIndex(of: UInt8(ascii: "@")),
+               let colon = bytes[start..<at].firstIndex(of: UInt8(ascii: ":")), colon + 1 < at {
+                out.append((colon + 1)..<at)
+            }
+            // password=... among the query parameters
+            if let q = bytes.firstIndex(of: UInt8(ascii: "?")) {
+                var i = q + 1
+                while i < bytes.count {
+                    let end = bytes[i...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.count
+                    let key = Array("password=".utf8)
+                    if end - i > key.count, Array(bytes[i..<(i + key.count)]) == key { out.append((i + key.count)..<end) }
+                    i = end + 1
+                }
+            }
+            return out
+        }
+        // key=value form: password = value, value possibly 'quoted' with \' and \\ escapes.
+        var i = 0
+        while i < bytes.count {
+            while i < bytes.count, bytes[i] == UInt8(ascii: " ") { i += 1 }
+            let keyStart = i
+            while i < bytes.count, bytes[i] != UInt8(ascii: "="), bytes[i] != UInt8(ascii: " ") { i += 1 }
+            let key = String(decoding: bytes[keyStart..<i], as: UTF8.self)
+            while i < bytes.count, bytes[i] == UInt8(ascii: " ") { i += 1 }
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "=") else { continue }
+            i += 1
+            while i < bytes.count, bytes[i] == UInt8(ascii: " ") { i += 1 }
+            let valueStart: Int, valueEnd: Int
+            if i < bytes.count, bytes[i] == UInt8(ascii: "'") {
+                i += 1
+                valueStart = i
+                while i < bytes.count, bytes[i] != UInt8(ascii: "'") { if bytes[i] == UInt8(ascii: "\\") { i += 1 }; i += 1 }
+                valueEnd = min(i, bytes.count)
+                i += 1
+            } else {
+                valueStart = i
+                while i < bytes.count, bytes[i] != UInt8(ascii: " ") { i += 1 }
+                valueEnd = i
+            }
+            if key == "password", valueEnd > valueStart { out.append(valueStart..<valueEnd) }
+        }
+        return out
+    }
+
     /// A description safe to print: the source and host/port/database/user, never a password.
     public var redactedDescription: String {
         var parts: [String] = []

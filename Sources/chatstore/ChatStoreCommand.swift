@@ -28,6 +28,8 @@ struct ChatStoreCommand: ParsableCommand {
             .prefix(2)
         PostgresConnection.applicationName = (["chatstore"] + words).joined(separator: " ")
         let arguments = Array(CommandLine.arguments.dropFirst())
+        // After the copy above: `ps` then shows the URL with its password as asterisks.
+        HidePassword.inProcessArguments()
         ErrorReport.json = ErrorReport.wantsJSON(arguments)
         ErrorReport.verbose = ErrorReport.wantsVerbose(arguments)
         do {

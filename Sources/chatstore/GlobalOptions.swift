@@ -7,9 +7,14 @@ import Logging
 /// Options every database command takes.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("database-url"),
-            help: ArgumentHelp("libpq connection string or postgres:// URL (overrides DATABASE_URL and PG* variables).",
+            help: ArgumentHelp("libpq connection string or postgres:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example: --database-url postgres://batch@db.internal/chat",
                                valueName: "url"))
     var databaseURL: String?
+
+    @Option(name: .customLong("database-url-file"),
+            help: ArgumentHelp("Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example: --database-url-file /run/secrets/chat-db",
+                               valueName: "file"))
+    var databaseURLFile: String?
 
     @Flag(name: .long, help: "Write machine-readable JSON to standard output instead of text.")
     var json = false
@@ -30,7 +35,26 @@ struct GlobalOptions: ParsableArguments {
         let local = LocalCluster(directory: LocalCluster.defaultDirectory())
         let fallback: ConnectionSettings?
         if case .running = local.state { fallback = local.settings } else { fallback = nil }
-        return ConnectionSettings.resolve(option: databaseURL, fallback: fallback)
+        return ConnectionSettings.resolve(option: databaseURL ?? urlFromFile, fallback: fallback)
+    }
+
+    /// The first line of --database-url-file, read once.
+    private var urlFromFile: String? {
+        guard let path = databaseURLFile else { return nil }
+        if let cached = GlobalOptions.fileURLCache[path] { return cached }
+        let data = path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: path)
+        let line = data.flatMap { String(data: $0, encoding: .utf8) }?.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) }
+        GlobalOptions.fileURLCache[path] = line ?? ""
+        return line
+    }
+
+    nonisolated(unsafe) private static var fileURLCache: [String: String] = [:]
+
+    func validate() throws {
+        if databaseURL != nil && databaseURLFile != nil { throw ValidationError("give --database-url or --database-url-file, not both") }
+        if let path = databaseURLFile, path != "-", !FileManager.default.isReadableFile(atPath: path) {
+            throw ValidationError("--database-url-file \(path): cannot read it")
+        }
     }
 
     /// Connects, turning a failure into exit code 69 with a message that names no password.

@@ -150,4 +150,44 @@ import Testing
             expectOneLine(report, status: 1, containing: "/proc/nope/r.html: cannot create", "report into /proc")
         }
     }
+
+    /// A password in --database-url is hidden from other local users (`ps`) while the command
+    /// runs; --database-url-file keeps it out of the arguments entirely.
+    @Test func aPasswordInTheDatabaseURLIsNotVisibleInTheProcessArguments() throws {
+        try TestDatabase.withSettings { conn, settings in
+            #expect(try conn.tryAdvisoryLock(Migrator.lockKey))
+            defer { _ = try? conn.advisoryUnlock(Migrator.lockKey) }
+            // The test cluster trusts local connections, so any password is accepted.
+            for url in [settings.conninfo + " password='s3cret pw'", settings.conninfo + " password=s3cretpw"] {
+                let pid = try spawnCommand(TestPaths.binary, ["migrate", "--lock-wait", "20s", "--database-url", url])
+                var cmdline = ""
+                for _ in 0..<50 {
+                    Thread.sleep(forTimeInterval: 0.1)
+                    cmdline = (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { String(decoding: $0, as: UTF8.self) } ?? "")
+                    if try conn.scalar(Int.self, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'chatstore migrate'") > 0 { break }
+                }
+                kill(pid, SIGKILL)
+                _ = waitCommand(pid)
+                #expect(cmdline.contains("--database-url"), "\(cmdline)")
+                #expect(!cmdline.contains("s3cret"), "the password is visible: \(cmdline)")
+                #expect(cmdline.contains("password=") && cmdline.contains("****"), "\(cmdline)")
+            }
+            // Every form libpq takes: URL user info, URL parameter, keyword (quoted or not).
+            for (url, hidden) in [("postgres://app:pa%40ss@db:5432/chat", "pa%40ss"), ("postgresql://app:x@/chat?host=/tmp", "x"),
+                                  ("postgres://db/chat?sslmode=require&password=pw1&user=app", "pw1"),
+                                  ("host=db password='it\\'s secret' user=app", "it\\'s secret"), ("password = plain dbname=chat", "plain")] {
+                let bytes = Array(url.utf8)
+                let ranges = ConnectionSettings.passwordRanges(in: bytes)
+                #expect(ranges.map { String(decoding: bytes[$0], as: UTF8.self) } == [hidden], "\(url)")
+            }
+            #expect(ConnectionSettings.passwordRanges(in: Array("postgres://app@db/chat".utf8)).isEmpty)
+            // From a file: nothing secret in the arguments at all, and it connects.
+            let file = try TestPaths.temporaryDirectory() + "/url"
+            try (settings.conninfo + " password=s3cretpw\n").write(toFile: file, atomically: true, encoding: .utf8)
+            let r = try runCommand(TestPaths.binary, ["migrate", "status", "--database-url-file", file])
+            #expect(r.status == 0, "\(r.stderr)")
+            let both = try runCommand(TestPaths.binary, ["migrate", "status", "--database-url-file", file, "--database-url", settings.conninfo])
+            #expect(both.status == 64)
+        }
+    }
 }

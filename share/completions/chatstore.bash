@@ -294,12 +294,15 @@ _chatstore_migrate_apply() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --citus --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --migrations-dir --to --lock-wait)
+    non_repeating_options=(--database-url --database-url-file --migrations-dir --to --lock-wait)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--migrations-dir')
@@ -318,12 +321,15 @@ _chatstore_migrate_status() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --check --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --migrations-dir)
+    non_repeating_options=(--database-url --database-url-file --migrations-dir)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--migrations-dir')
@@ -336,12 +342,15 @@ _chatstore_migrate_plan() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --citus --offline --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --migrations-dir --to)
+    non_repeating_options=(--database-url --database-url-file --migrations-dir --to)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--migrations-dir')
@@ -357,12 +366,15 @@ _chatstore_migrate_baseline() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --migrations-dir --version --lock-wait)
+    non_repeating_options=(--database-url --database-url-file --migrations-dir --version --lock-wait)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--migrations-dir')
@@ -404,12 +416,15 @@ _chatstore_partitions_ensure() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --lock-timeout --ahead)
+    non_repeating_options=(--database-url --database-url-file --lock-timeout --ahead)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--lock-timeout')
@@ -425,12 +440,15 @@ _chatstore_partitions_status() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --all --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --lock-timeout)
+    non_repeating_options=(--database-url --database-url-file --lock-timeout)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--lock-timeout')
@@ -443,12 +461,15 @@ _chatstore_partitions_repair-default() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --lock-timeout)
+    non_repeating_options=(--database-url --database-url-file --lock-timeout)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--lock-timeout')
@@ -461,12 +482,15 @@ _chatstore_partitions_configure() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --table --granularity --premake)
+    non_repeating_options=(--database-url --database-url-file --table --granularity --premake)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--table')
@@ -486,12 +510,15 @@ _chatstore_partitions_retire() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --keep-table --dry-run --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --older-than --archive-dir)
+    non_repeating_options=(--database-url --database-url-file --older-than --archive-dir)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--older-than')
@@ -507,12 +534,15 @@ _chatstore_generate() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --users --days --seed --start --messages-per-user-day --anomaly-rate --answer-key)
+    non_repeating_options=(--database-url --database-url-file --users --days --seed --start --messages-per-user-day --anomaly-rate --answer-key)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--users')
@@ -543,12 +573,15 @@ _chatstore_ingest() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --strict --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --reject-file --batch-size --workers)
+    non_repeating_options=(--database-url --database-url-file --reject-file --batch-size --workers)
     __chatstore_offer_flags_options -1
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--reject-file')
@@ -590,12 +623,15 @@ _chatstore_import_whatsapp() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --date-order --timezone)
+    non_repeating_options=(--database-url --database-url-file --date-order --timezone)
     __chatstore_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--date-order')
@@ -612,12 +648,15 @@ _chatstore_import_telegram() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --timezone)
+    non_repeating_options=(--database-url --database-url-file --timezone)
     __chatstore_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--timezone')
@@ -653,12 +692,15 @@ _chatstore_jobs_unread() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --full --verify --repair --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --lock-timeout --statement-timeout --lock-wait)
+    non_repeating_options=(--database-url --database-url-file --lock-timeout --statement-timeout --lock-wait)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--lock-timeout')
@@ -677,12 +719,15 @@ _chatstore_jobs_receipts() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --repair --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --lock-timeout --statement-timeout --lock-wait --from --to)
+    non_repeating_options=(--database-url --database-url-file --lock-timeout --statement-timeout --lock-wait --from --to)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--lock-timeout')
@@ -707,12 +752,15 @@ _chatstore_jobs_last-seen() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --lock-timeout --statement-timeout --lock-wait --from --to)
+    non_repeating_options=(--database-url --database-url-file --lock-timeout --statement-timeout --lock-wait --from --to)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--lock-timeout')
@@ -737,12 +785,15 @@ _chatstore_jobs_reconcile() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --dry-run --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --lock-timeout --statement-timeout --lock-wait --grace --max-age --max-attempts --backoff-base)
+    non_repeating_options=(--database-url --database-url-file --lock-timeout --statement-timeout --lock-wait --grace --max-age --max-attempts --backoff-base)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--lock-timeout')
@@ -773,12 +824,15 @@ _chatstore_jobs_redrive() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --dry-run --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --lock-timeout --statement-timeout --lock-wait --limit --reason)
+    non_repeating_options=(--database-url --database-url-file --lock-timeout --statement-timeout --lock-wait --limit --reason)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--lock-timeout')
@@ -803,12 +857,15 @@ _chatstore_nightly() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --repair-receipts --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --lock-timeout --statement-timeout --lock-wait --archive-dir --report --metrics-file)
+    non_repeating_options=(--database-url --database-url-file --lock-timeout --statement-timeout --lock-wait --archive-dir --report --metrics-file)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--lock-timeout')
@@ -859,12 +916,15 @@ _chatstore_archive_export() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --no-verify --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --partition --before --archive-dir)
+    non_repeating_options=(--database-url --database-url-file --partition --before --archive-dir)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--partition')
@@ -883,12 +943,15 @@ _chatstore_archive_verify() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --offline --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url)
+    non_repeating_options=(--database-url --database-url-file)
     __chatstore_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     esac
@@ -898,12 +961,15 @@ _chatstore_archive_restore() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url)
+    non_repeating_options=(--database-url --database-url-file)
     __chatstore_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     esac
@@ -913,12 +979,15 @@ _chatstore_archive_list() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url)
+    non_repeating_options=(--database-url --database-url-file)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     esac
@@ -928,12 +997,15 @@ _chatstore_export() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --user --conversation --from --to --out)
+    non_repeating_options=(--database-url --database-url-file --user --conversation --from --to --out)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--user')
@@ -958,12 +1030,15 @@ _chatstore_report() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --days --out)
+    non_repeating_options=(--database-url --database-url-file --days --out)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--days')
@@ -979,12 +1054,15 @@ _chatstore_copy-in() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=(--columns)
-    non_repeating_options=(--database-url --table)
+    non_repeating_options=(--database-url --database-url-file --table)
     __chatstore_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--table')
@@ -1000,12 +1078,15 @@ _chatstore_copy-out() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --no-compress --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --query --table --out --level --workers --job-size)
+    non_repeating_options=(--database-url --database-url-file --query --table --out --level --workers --job-size)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '--database-url')
+        return
+        ;;
+    '--database-url-file')
         return
         ;;
     '--query')

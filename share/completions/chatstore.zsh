@@ -197,7 +197,8 @@ _chatstore_migrate() {
 _chatstore_migrate_apply() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -216,7 +217,8 @@ _chatstore_migrate_apply() {
 _chatstore_migrate_status() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -233,7 +235,8 @@ _chatstore_migrate_status() {
 _chatstore_migrate_plan() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -252,7 +255,8 @@ _chatstore_migrate_plan() {
 _chatstore_migrate_baseline() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -302,7 +306,8 @@ _chatstore_partitions() {
 _chatstore_partitions_ensure() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -319,7 +324,8 @@ _chatstore_partitions_ensure() {
 _chatstore_partitions_status() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -336,7 +342,8 @@ _chatstore_partitions_status() {
 _chatstore_partitions_repair-default() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -353,7 +360,8 @@ _chatstore_partitions_configure() {
     local -i ret=1
     local -ar ___granularity=('day' 'week' 'month')
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -371,7 +379,8 @@ _chatstore_partitions_configure() {
 _chatstore_partitions_retire() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -390,7 +399,8 @@ _chatstore_partitions_retire() {
 _chatstore_generate() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -412,7 +422,8 @@ _chatstore_generate() {
 _chatstore_ingest() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -462,7 +473,8 @@ _chatstore_import_whatsapp() {
     local -i ret=1
     local -ar ___date_order=('dmy' 'mdy' 'ymd')
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -480,7 +492,8 @@ _chatstore_import_whatsapp() {
 _chatstore_import_telegram() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -529,7 +542,8 @@ _chatstore_jobs() {
 _chatstore_jobs_unread() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -550,7 +564,8 @@ _chatstore_jobs_unread() {
 _chatstore_jobs_receipts() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -571,7 +586,8 @@ _chatstore_jobs_receipts() {
 _chatstore_jobs_last-seen() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -591,7 +607,8 @@ _chatstore_jobs_last-seen() {
 _chatstore_jobs_reconcile() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -614,7 +631,8 @@ _chatstore_jobs_reconcile() {
 _chatstore_jobs_redrive() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -635,7 +653,8 @@ _chatstore_jobs_redrive() {
 _chatstore_nightly() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -688,7 +707,8 @@ _chatstore_archive() {
 _chatstore_archive_export() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -707,7 +727,8 @@ _chatstore_archive_export() {
 _chatstore_archive_verify() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -724,7 +745,8 @@ _chatstore_archive_verify() {
 _chatstore_archive_restore() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -740,7 +762,8 @@ _chatstore_archive_restore() {
 _chatstore_archive_list() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -755,7 +778,8 @@ _chatstore_archive_list() {
 _chatstore_export() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -775,7 +799,8 @@ _chatstore_export() {
 _chatstore_report() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -792,7 +817,8 @@ _chatstore_report() {
 _chatstore_copy-in() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
@@ -810,7 +836,8 @@ _chatstore_copy-in() {
 _chatstore_copy-out() {
     local -i ret=1
     local -ar arg_specs=(
-        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables).]:url:'
+        '--database-url[libpq connection string or postgres\:// URL (overrides DATABASE_URL and PG* variables). A password in it is hidden from ps at startup; to keep it out of the arguments entirely, use .pgpass/PGPASSFILE, DATABASE_URL or --database-url-file. Example\: --database-url postgres\://batch@db.internal/chat]:url:'
+        '--database-url-file[Read the connection string from this file (its first line; - is standard input), so a password never appears in the process arguments. Example\: --database-url-file /run/secrets/chat-db]:file:'
         '--json[Write machine-readable JSON to standard output instead of text.]'
         '(-q --quiet)'{-q,--quiet}'[Only errors on standard error (no progress).]'
         '(-v --verbose)'{-v,--verbose}'[Debug logging on standard error (server notices, statements).]'
