@@ -45,11 +45,13 @@ extension PostgresConnection {
 
     /// Takes a session-level advisory lock, retrying for up to `wait` while another session holds it.
     /// - Returns: false when it was still held when `wait` ran out.
-    public func tryAdvisoryLock(_ key: AdvisoryLockKey, waiting wait: Duration) throws -> Bool {
+    /// `tick` is called between tries (about ten times a second), for a progress display.
+    public func tryAdvisoryLock(_ key: AdvisoryLockKey, waiting wait: Duration, tick: (() -> Void)? = nil) throws -> Bool {
         let deadline = ContinuousClock.now + wait
         while true {
             if try tryAdvisoryLock(key) { return true }
             if ContinuousClock.now >= deadline { return false }
+            tick?()
             Thread.sleep(forTimeInterval: 0.1)
         }
     }

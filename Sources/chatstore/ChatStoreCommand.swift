@@ -32,9 +32,12 @@ struct ChatStoreCommand: ParsableCommand {
         HidePassword.inProcessArguments()
         ErrorReport.json = ErrorReport.wantsJSON(arguments)
         ErrorReport.verbose = ErrorReport.wantsVerbose(arguments)
+        let quiet = arguments.prefix { $0 != "--" }.contains { $0 == "--quiet" || ($0.hasPrefix("-") && !$0.hasPrefix("--") && $0.contains("q")) }
+        TerminalProgress.start(enabled: isatty(STDERR_FILENO) == 1 && !quiet && !ErrorReport.json)
         do {
             var command = try parseAsRoot(arguments)
             try command.run()
+            TerminalProgress.stop()
         } catch {
             let code = exitCode(for: error).rawValue
             let message = ErrorReport.messages.last ?? self.message(for: error)

@@ -22,7 +22,10 @@ extension ChatStoreCommand {
                 let logger = global.makeLogger()
                 // A generic COPY tool: any table or query, so no schema version is required.
                 let conn = try global.connect(logger, schema: false)
-                let stats = try TableTransfer.load(connection: conn, table: table, columns: columns, path: file)
+                let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int64) ?? nil
+                let stats = try TableTransfer.load(connection: conn, table: table, columns: columns, path: file) { read in
+                    Progress.report("copy-in \(table)", done: read, total: size, unit: "bytes")
+                }
                 if global.json { try printJSON(stats) } else if !global.quiet {
                     print("loaded \(stats.rows) rows (\(stats.bytes) bytes) in \(String(format: "%.2f", stats.seconds)) s, \(Int(stats.rowsPerSecond)) rows/s")
                 }
@@ -64,7 +67,9 @@ extension ChatStoreCommand {
                 let conn = try global.connect(logger, schema: false)
                 let q = query ?? "SELECT * FROM \(table!.split(separator: ".").map { conn.quoteIdentifier(String($0)) }.joined(separator: "."))"
                 let stats = try TableTransfer.export(connection: conn, query: q, path: out,
-                                                     compression: noCompress ? nil : ZstdSettings(level: level, workers: workers, jobSize: jobSize))
+                                                     compression: noCompress ? nil : ZstdSettings(level: level, workers: workers, jobSize: jobSize)) { rows in
+                    Progress.report("copy-out", done: Int64(rows), unit: "rows")
+                }
                 if global.json { try printJSON(stats) } else if !global.quiet {
                     printSummary("wrote \(stats.rows) rows, \(stats.bytes) bytes → \(stats.fileBytes) bytes in \(out) (\(String(format: "%.2f", stats.seconds)) s)", output: out)
                 }

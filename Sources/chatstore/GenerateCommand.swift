@@ -46,11 +46,10 @@ extension ChatStoreCommand {
                     printError("the database already holds users: generate loads into an empty, migrated database (create a fresh one, then `chatstore migrate`)")
                     throw ExitCode(ExitCodes.failure)
                 }
-                let progress = global.showsProgress
+                let expected = Int64(Double(cfg.users * cfg.days) * cfg.messagesPerUserDay)
                 let report = try WorkloadGenerator(config: cfg, logger: logger).load(settings: settings) { rows, msgs in
-                    if progress { FileHandle.standardError.write(Data("\r  \(rows) rows, \(msgs) messages…".utf8)) }
+                    _ = rows; Progress.report("generate", done: Int64(msgs), total: expected, unit: "messages")
                 }
-                if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                 if let answerKey {
                     let enc = JSONEncoder()
                     enc.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -102,13 +102,29 @@ enum LoggingSetup {
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = .info
-            return h
+            return ClearingProgress(inner: h)
         }
+    }
+}
+
+/// A log handler that wipes the terminal progress line before each message.
+struct ClearingProgress: LogHandler {
+    var inner: StreamLogHandler
+    var logLevel: Logger.Level { get { inner.logLevel } set { inner.logLevel = newValue } }
+    var metadata: Logger.Metadata { get { inner.metadata } set { inner.metadata = newValue } }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+    func log(event: LogEvent) {
+        TerminalProgress.clearLine()
+        inner.log(event: event)
     }
 }
 
 /// Prints `chatstore: error: MESSAGE` to standard error.
 func printError(_ message: String) {
+    TerminalProgress.clearLine()
     FileHandle.standardError.write(Data("chatstore: error: \(message)\n".utf8))
     ErrorReport.messages.append(message)
 }
@@ -144,6 +160,7 @@ enum ErrorReport {
 
 /// Prints a line to standard error (progress, summaries in text mode).
 func printInfo(_ message: String) {
+    TerminalProgress.clearLine()
     FileHandle.standardError.write(Data("\(message)\n".utf8))
 }
 
@@ -165,6 +182,7 @@ func printJSON<T: Encodable>(_ value: T) throws {
     enc.dateEncodingStrategy = .iso8601
     let data = try enc.encode(value)
     ErrorReport.wroteJSON = true
+    TerminalProgress.clearLine()
     FileHandle.standardOutput.write(data)
     FileHandle.standardOutput.write(Data("\n".utf8))
 }

@@ -29,11 +29,9 @@ extension ChatStoreCommand {
                 let conn = try global.connect(logger)
                 var o = EventIngester.Options()
                 o.strict = strict; o.batchSize = batchSize; o.rejectPath = rejectFile; o.workers = workers
-                let progress = global.showsProgress
                 let r = try EventIngester(connection: conn, options: o, logger: logger, settings: global.connectionSettings()).ingest(paths: files) { n in
-                    if progress { FileHandle.standardError.write(Data("\r  \(n) lines…".utf8)) }
+                    Progress.report("ingest", done: Int64(n), unit: "lines")
                 }
-                if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                 if global.json { try printJSON(r) } else if !global.quiet {
                     printSummary("ingested \(r.lines) lines: \(r.accepted) accepted, \(r.rejected) rejected in \(String(format: "%.2f", r.seconds)) s (\(Int(r.linesPerSecond)) lines/s)", output: rejectFile)
                     for (reason, n) in r.rejectReasons.sorted(by: { $0.value > $1.value }) { printSummary("  rejected \(n): \(reason)", output: rejectFile) }

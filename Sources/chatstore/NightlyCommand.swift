@@ -49,8 +49,7 @@ extension ChatStoreCommand {
                 n.repairReceipts = repairReceipts
                 n.now = try parseDate(now, "--now")
                 n.archiveDirectory = archiveDir
-                let showProgress = global.showsProgress
-                let s = try n.run(conn) { name in if showProgress { printInfo("… \(name)") } }
+                let s = try n.run(conn)
                 if let metricsFile {
                     let w = try AtomicFileWriter(path: metricsFile)
                     try w.write(Array(Nightly.prometheus(s).utf8))

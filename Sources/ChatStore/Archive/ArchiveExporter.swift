@@ -92,9 +92,20 @@ public struct ArchiveExporter {
         buf.reserveCapacity(1 << 20 + 65536)
         var raw: Int64 = 0
         let cols = columns.map(\.0).joined(separator: ", ")
+        let partition = dir.split(separator: "/").last.map { String($0.dropFirst().prefix { $0 != "." }) } ?? ""
+        let phase = "export: \(content)"
+        // The planner's row estimate of the range's partition of this table, for a percentage
+        // (receipts_pYYYYMMDD for messages_pYYYYMMDD; none when receipts are partitioned otherwise).
+        let own = content == "messages" ? partition : content + "_" + partition.dropFirst("messages_".count)
+        let estimate = Progress.isActive
+            ? try conn.queryOne("SELECT greatest(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = to_regclass(\("chat." + own))")?.decode(Int64?.self, "n")
+            : nil
+        var seen: Int64 = 0
         let rows = try conn.copyOut(SQL(unsafeRaw: "COPY (SELECT \(cols) FROM \(table) WHERE \(filter) ORDER BY conversation_id, message_id\(content == "receipts" ? ", recipient_id, sent_at" : "")) TO STDOUT")) { row in
             conv.append(row: row, to: &buf)
+            seen += 1
             if buf.count >= 1 << 20 {
+                Progress.report(phase, done: seen, total: estimate, unit: "rows")
                 raw += Int64(buf.count)
                 try buf.withUnsafeBytes { b in try z.compress(b) { try w.write($0) } }
                 buf.removeAll(keepingCapacity: true)

@@ -109,7 +109,11 @@ public struct ArchiveRestorer {
                 }
                 try w.endRow()
             }
+            let phase = "restore: \(URL(fileURLWithPath: file).lastPathComponent)"
+            var raw: Int64 = 0
             try ZstdDecompressor.decompressFile(path: file) { chunk in
+                raw += Int64(chunk.count)
+                Progress.report(phase, done: raw, total: nil, unit: "bytes")
                 pending.append(contentsOf: chunk)
                 var start = pending.startIndex
                 while let nl = pending[start...].firstIndex(of: 10) {

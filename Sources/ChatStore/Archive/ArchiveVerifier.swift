@@ -44,9 +44,11 @@ public struct ArchiveVerifier {
             // zstd frames and line counts.
             var lines = 0
             var raw: Int64 = 0
+            let phase = "verify: \(f.name)"
             do {
                 try ZstdDecompressor.decompressFile(path: fp) { chunk in
                     raw += Int64(chunk.count)
+                    Progress.report(phase, done: raw, total: f.uncompressedBytes, unit: "bytes")
                     if f.content != "media_pack" { for b in chunk.bindMemory(to: UInt8.self) where b == 10 { lines += 1 } }
                 }
             } catch let e as ZstdError {

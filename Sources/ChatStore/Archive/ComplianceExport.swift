@@ -33,7 +33,10 @@ public struct ComplianceExport {
         w.observer = { hash.update($0) }
         let z = try ZstdCompressor(settings: ZstdSettings(level: 3))
         var buf: [UInt8] = []
+        var records: Int64 = 0
         func emit(_ bytes: [UInt8]) throws {
+            records += 1
+            if records % 4096 == 0 { Progress.report("export", done: records, unit: "records") }
             buf.append(contentsOf: bytes)
             if buf.count > 1 << 20 { try z.compress(buf) { try w.write($0) }; buf.removeAll(keepingCapacity: true) }
         }

@@ -89,7 +89,8 @@ public struct Retirement {
         var results: [PartitionResult] = []
         let (names, attached) = try candidates(conn, olderThan: cutoff, pm: pm)
         let receiptParts = try pm.partitions(conn, parent: "receipts")
-        for name in names {
+        for (index, name) in names.enumerated() {
+            Progress.report("retire \(name)", done: Int64(index), total: Int64(names.count), unit: "partitions")
             // Each range under its lock, from the first read of its ledger rows to the drop: an
             // export or restore of the same range waits for it, or is refused (RangeBusy).
             results.append(try RangeLock.with(conn, partition: name, waiting: lockWait) {

@@ -64,7 +64,15 @@ public struct JobRunner: Sendable {
 
     /// Takes a job's lock, waiting up to `wait`; then `JobBusy` naming the session that holds it.
     public static func acquire(_ key: AdvisoryLockKey, job: String, on conn: PostgresConnection, waiting wait: Duration) throws {
-        guard try conn.tryAdvisoryLock(key, waiting: wait) else {
+        if try conn.tryAdvisoryLock(key) { return }
+        // Held: say so (and by whom) while waiting.
+        let holder = (try? conn.advisoryLockHolder(key)) ?? nil
+        let total = Int64(wait.components.seconds)
+        let started = ContinuousClock.now
+        let gotIt = try conn.tryAdvisoryLock(key, waiting: wait) {
+            Progress.report("\(job): waiting for the lock held by \(holder ?? "another session")", done: Int64((ContinuousClock.now - started).components.seconds), total: total, unit: "s")
+        }
+        guard gotIt else {
             throw JobBusy(job: job, holder: try? conn.advisoryLockHolder(key), waited: wait)
         }
     }

@@ -57,6 +57,7 @@ public struct Nightly: Sendable {
         var jobs: [JobSummary] = []
         func step(_ name: String, _ body: () throws -> JobSummary) {
             progress?(name)
+            Progress.report("nightly: \(name)", done: Int64(jobs.count), total: archiveDirectory == nil ? 5 : 6, unit: "jobs")
             let s = Date()
             do {
                 var r = try body()

@@ -206,6 +206,7 @@ public struct Migrator: Sendable {
                 try conn.transaction { c in
                     for (i, s) in m.statements.enumerated() {
                         progress?(m, i, m.statements.count)
+                        Progress.report("migrate: \(m.fileName)", done: Int64(i), total: Int64(m.statements.count), unit: "statements")
                         try run(s, of: m, on: c)
                     }
                     try c.execute("""
@@ -228,6 +229,7 @@ public struct Migrator: Sendable {
                 }
                 for (i, s) in m.statements.enumerated() where i >= done {
                     progress?(m, i, m.statements.count)
+                    Progress.report("migrate: \(m.fileName)", done: Int64(i), total: Int64(m.statements.count), unit: "statements")
                     try dropInvalidIndex(for: s, on: conn)
                     try run(s, of: m, on: conn)
                     try conn.execute("INSERT INTO chat.schema_migration_steps (version, step, line) VALUES (\(m.version), \(i), \(s.line))")
@@ -257,6 +259,8 @@ public struct Migrator: Sendable {
                 logger.notice("waiting for the migration lock, held by \(holder ?? "another session") (giving up in \(left) s; see --lock-wait)")
                 nextNotice = Date().addingTimeInterval(30)
             }
+            let waited = Int64(Date().timeIntervalSince(deadline.addingTimeInterval(-Double(lockWait.components.seconds))))
+            Progress.report("migrate: waiting for the migration lock", done: waited, total: lockWait.components.seconds, unit: "s")
             Thread.sleep(forTimeInterval: pause)
             pause = min(pause * 2, 1)
         }
