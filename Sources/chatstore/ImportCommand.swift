@@ -15,7 +15,7 @@ extension WhatsAppImporter.DateOrder: ExpressibleByArgument {}
 
 func printImport(_ r: ImportLoader.Report, _ global: GlobalOptions) throws {
     if global.json { try printJSON(r) } else if !global.quiet {
-        print("\(r.source): conversation \(r.conversationId): \(r.messagesInFile) messages in the file, \(r.messagesAdded) added, \(r.users) users, \(r.media) media rows")
+        print("\(r.source): conversation \(r.conversationId): \(r.messagesInFile) messages in the file, \(r.messagesAdded) added\(r.messagesReplaced > 0 ? ", \(r.messagesReplaced) replaced (other times for the same messages: a corrected --timezone)" : ""), \(r.users) users, \(r.media) media rows")
     }
     for p in r.problems { printError(p) }
 }

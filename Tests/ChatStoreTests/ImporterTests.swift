@@ -140,6 +140,52 @@ func utc(_ s: String) -> Int64 { PostgresTimestamp.parseMicroseconds(s)! }
         }
     }
 
+    /// A re-import with a corrected --timezone replaces the chat's messages (same ids, new
+    /// times) instead of adding the chat again; the audit still finds nothing, nothing is unread.
+    @Test func aReimportWithAnotherTimeZoneReplacesInsteadOfDuplicating() throws {
+        try TestDatabase.migrated { conn, settings in
+            let file = TestPaths.packageRoot + "/Tests/Fixtures/whatsapp/ios-24h.txt"
+            let first = try runCommand(TestPaths.binary, ["import", "whatsapp", file, "--json", "--database-url", settings.conninfo])
+            #expect(first.status == 0, "\(first.stderr)")
+            let count = try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages")
+            let before = try conn.query("SELECT message_id, sent_at FROM chat.messages ORDER BY message_id").map { (try $0.decode(Int64.self, "message_id"), try $0.decode(Date.self, "sent_at")) }
+            #expect(count > 3)
+            let again = try runCommand(TestPaths.binary, ["import", "whatsapp", file, "--timezone", "Asia/Tokyo", "--json", "--database-url", settings.conninfo])
+            #expect(again.status == 0, "\(again.stderr)")
+            #expect(again.stdout.contains("\"messagesAdded\" : 0"), "\(again.stdout)")
+            #expect(again.stdout.contains("\"messagesReplaced\" : \(count)"), "\(again.stdout)")
+            let after = try conn.query("SELECT message_id, sent_at FROM chat.messages ORDER BY message_id").map { (try $0.decode(Int64.self, "message_id"), try $0.decode(Date.self, "sent_at")) }
+            #expect(after.map(\.0) == before.map(\.0), "the same ids")
+            // Tokyo is UTC+9: every message moved nine hours earlier.
+            #expect(zip(before, after).allSatisfy { abs($0.1.timeIntervalSince($1.1) - 9 * 3600) < 1 }, "\(before.prefix(2)) \(after.prefix(2))")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.conversations") == 1)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipts r WHERE NOT EXISTS (SELECT 1 FROM chat.messages m WHERE m.conversation_id = r.conversation_id AND m.message_id = r.message_id AND m.sent_at = r.sent_at)") == 0)
+            let runner = JobRunner(logger: TestDatabase.logger)
+            #expect(try UnreadJob(mode: .full).run(conn, runner: runner).totalUnread == 0)
+            var audit = ReceiptAuditJob()
+            audit.from = PostgresTimestamp.parse("2019-01-01")
+            #expect(try audit.run(conn, runner: runner).anomalies == 0)
+            // And back to UTC: replaced again, still one copy.
+            let back = try runCommand(TestPaths.binary, ["import", "whatsapp", file, "--json", "--database-url", settings.conninfo])
+            #expect(back.stdout.contains("\"messagesReplaced\" : \(count)"), "\(back.stdout)")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages") == count)
+        }
+    }
+
+    /// Malformed Telegram JSON is reported with its line and column.
+    @Test func malformedTelegramJSONNamesLineAndColumn() throws {
+        let data = Data("{\n  \"name\": \"x\",\n  \"messages\": [1,, 2]\n}".utf8)
+        #expect(throws: EventError.self) { try TelegramImporter().parse(data: data, fileName: "result.json") }
+        do { _ = try TelegramImporter().parse(data: data, fileName: "result.json") } catch {
+            #expect("\(error)".hasPrefix("result.json:3:18: invalid value"), "\(error)")
+        }
+        let dir = try TestPaths.temporaryDirectory()
+        try data.write(to: URL(fileURLWithPath: dir + "/result.json"))
+        let r = try runCommand(TestPaths.binary, ["import", "telegram", dir + "/result.json", "--database-url", "host=/nonexistent"])
+        #expect(r.stderr.contains("result.json:3:18"), "\(r.stderr)")
+        #expect(!r.stderr.contains("correct format"), "\(r.stderr)")
+    }
+
     /// Messages PostgreSQL would refuse or misfile are reported with the chat and the line, and
     /// the rest of the chat loads: a NUL in a text, a pre-1970 date.
     @Test func messagesThatCannotBeStoredAreReportedAndTheRestLoads() throws {

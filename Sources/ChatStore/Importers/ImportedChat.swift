@@ -16,6 +16,11 @@ public struct ImportedChat: Sendable {
         public var replyToSourceID: Int64?
         public var editedAt: Int64?
         public var line: Int
+        /// The time the message id is built from, in microseconds: the wall-clock time as the
+        /// export writes it, read as if it were UTC, for exports with local times (WhatsApp, old
+        /// Telegram). Nil when `at` is absolute. So the id does not change with `--timezone`,
+        /// and a re-import with a corrected zone replaces the messages instead of adding them.
+        public var idTime: Int64? = nil
     }
 
     public var source: String               // whatsapp, telegram
@@ -77,6 +82,9 @@ public struct ImportLoader {
         public var users: Int
         public var messagesInFile: Int
         public var messagesAdded: Int
+        /// Messages already stored with another time (a re-import with a corrected
+        /// `--timezone`), replaced by this import's.
+        public var messagesReplaced: Int
         public var media: Int
         public var problems: [String]
     }
@@ -102,6 +110,7 @@ public struct ImportLoader {
             try pm.ensureRange(conn, from: from, until: from.addingTimeInterval(86_400))
         }
         var added = 0
+        var replaced = 0
         var mediaCount = 0
         try conn.transaction { c in
             try c.execute("CREATE TEMP TABLE IF NOT EXISTS import_messages (LIKE chat.messages INCLUDING DEFAULTS)")
@@ -139,7 +148,7 @@ public struct ImportLoader {
                     """).affectedRows
             }
             func mid(_ m: ImportedChat.Message) -> Int64 {
-                ((m.at / 1000 - 1_577_836_800_000) << 22) | (m.sourceID & 0x3F_FFFF)
+                (((m.idTime ?? m.at) / 1000 - 1_577_836_800_000) << 22) | (m.sourceID & 0x3F_FFFF)
             }
             let byID = Dictionary(chat.messages.map { ($0.sourceID, $0) }, uniquingKeysWith: { a, _ in a })
             try c.copyIn("COPY import_messages (conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at) FROM STDIN") { w in
@@ -154,7 +163,22 @@ public struct ImportLoader {
                     try w.endRow()
                 }
             }
-            added = try c.execute("INSERT INTO chat.messages SELECT * FROM import_messages ON CONFLICT DO NOTHING").affectedRows
+            // A re-import with another --timezone: the same ids with other times. The earlier
+            // rows (and the receipts made for them) are replaced by the corrected ones.
+            try c.execute("""
+                DELETE FROM chat.receipts r USING import_messages i
+                WHERE r.conversation_id = i.conversation_id AND r.message_id = i.message_id AND r.sent_at <> i.sent_at
+                """)
+            replaced = try c.execute("""
+                DELETE FROM chat.messages m USING import_messages i
+                WHERE m.conversation_id = i.conversation_id AND m.message_id = i.message_id AND m.sent_at <> i.sent_at
+                """).affectedRows
+            if replaced > 0 {
+                // Members and users joined no later than the (now earlier) first message.
+                try c.execute("UPDATE chat.members SET joined_at = \(Date(timeIntervalSince1970: Double(first) / 1e6)) WHERE conversation_id = \(convID) AND joined_at > \(Date(timeIntervalSince1970: Double(first) / 1e6))")
+                try c.execute("UPDATE chat.conversations SET created_at = \(Date(timeIntervalSince1970: Double(first) / 1e6)) WHERE conversation_id = \(convID) AND created_at > \(Date(timeIntervalSince1970: Double(first) / 1e6))")
+            }
+            added = try c.execute("INSERT INTO chat.messages SELECT * FROM import_messages ON CONFLICT DO NOTHING").affectedRows - replaced
             try c.execute("""
                 INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at)
                 SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id, 3, m.sent_at, m.sent_at, m.sent_at
@@ -163,6 +187,6 @@ public struct ImportLoader {
                 """)
         }
         return Report(source: chat.source, conversationId: convID, users: people.count, messagesInFile: chat.messages.count,
-                      messagesAdded: added, media: mediaCount, problems: chat.problems.map { "\(chat.title.map { "chat \"\($0)\", " } ?? "")line \($0.0): \($0.1)" })
+                      messagesAdded: added, messagesReplaced: replaced, media: mediaCount, problems: chat.problems.map { "\(chat.title.map { "chat \"\($0)\", " } ?? "")line \($0.0): \($0.1)" })
     }
 }

@@ -19,7 +19,7 @@ public struct TelegramImporter {
     public func parse(data: Data, fileName: String) throws -> [ImportedChat] {
         let root: Any
         do { root = try JSONSerialization.jsonObject(with: data) } catch {
-            throw EventError("\(fileName): not valid JSON: \(error.localizedDescription)")
+            throw EventError("\(fileName):\(TelegramImporter.position(of: error, in: data)) not valid JSON")
         }
         guard let obj = root as? [String: Any] else { throw EventError("\(fileName): expected a JSON object at the top") }
         if let chats = obj["chats"] as? [String: Any], let list = chats["list"] as? [[String: Any]] {
@@ -38,6 +38,12 @@ public struct TelegramImporter {
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = timeZone
         formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+        // Without date_unixtime, `date` is local time: the message id is then built from it as
+        // written (read as UTC), so it does not change with --timezone.
+        let written = DateFormatter()
+        written.locale = Locale(identifier: "en_US_POSIX")
+        written.timeZone = TimeZone(identifier: "UTC")!
+        written.dateFormat = formatter.dateFormat
         for (i, any) in (chat["messages"] as? [Any] ?? []).enumerated() {
             guard let m = any as? [String: Any] else { problems.append((i + 1, "message \(i + 1) is not an object")); continue }
             guard let id = (m["id"] as? NSNumber)?.int64Value else { problems.append((i + 1, "message \(i + 1) has no numeric id")); continue }
@@ -72,11 +78,29 @@ public struct TelegramImporter {
             messages.append(ImportedChat.Message(
                 sourceID: id, at: at, sender: service && name == nil ? nil : (name ?? key ?? "unknown"),
                 senderKey: key ?? name, text: text, kind: kind, mediaFileName: file, mediaMime: mime,
-                replyToSourceID: (m["reply_to_message_id"] as? NSNumber)?.int64Value, editedAt: edited, line: i + 1))
+                replyToSourceID: (m["reply_to_message_id"] as? NSNumber)?.int64Value, editedAt: edited, line: i + 1,
+                idTime: m["date_unixtime"] != nil ? nil : (m["date"] as? String).flatMap { written.date(from: $0) }.flatMap { TelegramImporter.wholeSeconds($0.timeIntervalSince1970) }.flatMap(TelegramImporter.microseconds)))
         }
         return ImportedChat(source: "telegram", chatKey: String(chatID), title: chat["name"] as? String,
                             isGroup: !(type == "personal_chat" || type == "bot_chat" || type == "saved_messages"),
                             messages: messages, problems: problems)
+    }
+
+    /// Where JSONSerialization found the error, as ` line L, column C: what` (Foundation reports a
+    /// character offset, "Invalid value around character 17."; the line and column are counted
+    /// from it, the column in characters).
+    static func position(of error: Error, in data: Data) -> String {
+        let debug = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? ""
+        let what = debug.components(separatedBy: " around ").first.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: ". ")) } ?? ""
+        guard let r = debug.range(of: #"character [0-9]+"#, options: .regularExpression),
+              let offset = Int(debug[r].dropFirst("character ".count)) else {
+            return what.isEmpty ? "" : " \(what.lowercased()):"
+        }
+        var line = 1, column = 1
+        for b in data.prefix(offset) {
+            if b == 10 { line += 1; column = 1 } else if b & 0xC0 != 0x80 { column += 1 }
+        }
+        return "\(line):\(column): \(what.isEmpty ? "here" : what.lowercased()):"
     }
 
     /// `text` as a string, or an array of strings and `{type, text}` entities, to plain text.

@@ -140,9 +140,14 @@ public struct WhatsAppImporter {
             var file: String?, mime: String?
             if sender != nil, let m = WhatsAppImporter.media(body) { kind = "media"; file = m.file; mime = m.mime }
             else if sender != nil && body.hasPrefix("\u{200E}") { kind = "system"; sender = nil }   // iOS marks system lines so
+            // The id comes from the time as written (read as UTC), not from the zone's reading of it.
+            var utc = Calendar(identifier: .gregorian)
+            utc.timeZone = TimeZone(identifier: "UTC")!
+            let written = utc.date(from: DateComponents(year: y, month: mo, day: d, hour: hour, minute: h.minute, second: h.second)) ?? date
             messages.append(ImportedChat.Message(sourceID: Int64(i + 1), at: Int64(date.timeIntervalSince1970) * 1_000_000,
                                                  sender: sender, senderKey: nil, text: body.replacingOccurrences(of: "\u{200E}", with: ""),
-                                                 kind: kind, mediaFileName: file, mediaMime: mime, replyToSourceID: nil, editedAt: nil, line: i + 1))
+                                                 kind: kind, mediaFileName: file, mediaMime: mime, replyToSourceID: nil, editedAt: nil, line: i + 1,
+                                                 idTime: Int64(written.timeIntervalSince1970) * 1_000_000))
         }
         for i in messages.indices { while messages[i].text.hasSuffix("\n") { messages[i].text.removeLast() } }
         let key = headers.first.map { lines[$0.0] } ?? fileName
