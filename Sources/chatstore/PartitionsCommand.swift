@@ -17,13 +17,17 @@ extension ChatStoreCommand {
 extension PartitionGranularity: ExpressibleByArgument {}
 
 struct PartitionOptions: ParsableArguments {
-    @Option(name: .long, help: "lock_timeout for each step (a step that cannot get its locks retries, then fails; 500ms, 3s; a bare number is seconds). Example: --lock-timeout 1s")
-    var lockTimeout = DurationArgument(seconds: 3)
+    @Option(name: .long, help: "lock_timeout of each attempt to take a table lock: the longest the application's queries wait behind one (a busy lock is retried with back-off for up to a minute, then the step fails; a bare number is seconds). Example: --lock-timeout 250ms")
+    var lockTimeout = DurationArgument(seconds: 0.1)
     @Option(name: .long, help: ArgumentHelp("lock_timeout in milliseconds (old spelling of --lock-timeout).", visibility: .hidden))
     var lockTimeoutMs: Int?
 
+    @Option(name: .long, help: "How long to wait for another upkeep run (ensure, repair-default, retire, nightly's partitions step) before giving up with exit 3. Example: --lock-wait 10m")
+    var lockWait = DurationArgument(seconds: 300)
+
     func manager(_ global: GlobalOptions) -> PartitionManager {
         var m = PartitionManager(logger: global.makeLogger())
+        m.lockWait = lockWait.duration
         m.lockTimeout = lockTimeoutMs.map { .milliseconds($0) } ?? lockTimeout.duration
         return m
     }

@@ -7,7 +7,14 @@ import Logging
 /// detached tables'; every step is recorded, so a run killed at any step resumes safely.
 public struct Retirement {
     public let logger: Logger
-    public var lockTimeout: Duration = .seconds(3)
+    /// How the detach takes the parents' locks: short attempts with back-off (see `ShortLocks`),
+    /// so the application's inserts wait at most one attempt's `lock_timeout`.
+    public var locks = ShortLocks()
+    /// `lock_timeout` of each detach attempt.
+    public var lockTimeout: Duration {
+        get { locks.lockTimeout }
+        set { locks.lockTimeout = newValue }
+    }
     /// How long to wait for a range's lock when another command holds it (`RangeLock`).
     public var lockWait: Duration = RangeLock.defaultWait
     public init(logger: Logger) { self.logger = logger }
@@ -89,16 +96,32 @@ public struct Retirement {
         var results: [PartitionResult] = []
         let (names, attached) = try candidates(conn, olderThan: cutoff, pm: pm)
         let receiptParts = try pm.partitions(conn, parent: "receipts")
+        // A range whose detach could not get its locks (a long transaction on the table) is
+        // tried again after the others, instead of failing the run at once.
+        var later: [String] = []
         for (index, name) in names.enumerated() {
             Progress.report("retire \(name)", done: Int64(index), total: Int64(names.count), unit: "partitions")
-            // Each range under its lock, from the first read of its ledger rows to the drop: an
-            // export or restore of the same range waits for it, or is refused (RangeBusy).
-            results.append(try RangeLock.with(conn, partition: name, waiting: lockWait) {
-                try retireOne(conn, name: name, attached: attached, receiptParts: receiptParts, pm: pm, directory: directory,
-                              keepTables: keepTables, stopAfter: stopAfter)
-            })
+            do {
+                results.append(try retireUnderLock(conn, name, attached, receiptParts, pm, directory, keepTables, stopAfter))
+            } catch let e as LockNotAvailable {
+                logger.warning("\(e.what): the table lock is busy; trying it again after the other partitions")
+                later.append(name)
+            }
+        }
+        for name in later {
+            results.append(try retireUnderLock(conn, name, attached, receiptParts, pm, directory, keepTables, stopAfter))
         }
         return results
+    }
+
+    /// One range under its lock, from the first read of its ledger rows to the drop: an export
+    /// or restore of the same range waits for it, or is refused (RangeBusy).
+    private func retireUnderLock(_ conn: PostgresConnection, _ name: String, _ attached: [String], _ receiptParts: [PartitionManager.Partition],
+                                 _ pm: PartitionManager, _ directory: String, _ keepTables: Bool, _ stopAfter: Step?) throws -> PartitionResult {
+        try RangeLock.with(conn, partition: name, waiting: lockWait) {
+            try retireOne(conn, name: name, attached: attached, receiptParts: receiptParts, pm: pm, directory: directory,
+                          keepTables: keepTables, stopAfter: stopAfter)
+        }
     }
 
     /// The ranges a retirement works on, in order: messages partitions still attached that ended
@@ -140,8 +163,8 @@ public struct Retirement {
         }
         // 3. Detach both (one transaction, fixed order: messages then receipts).
         if attached.contains(name) {
-            try conn.transaction { c in
-                try c.execute("SELECT set_config('lock_timeout', \(String(Int(lockTimeout.components.seconds * 1000))), true)")
+            try locks.run("detach \(name)", logger: logger) { try conn.transaction { c in
+                try c.execute("SELECT set_config('lock_timeout', \(String(locks.lockTimeoutMillis)), true)")
                 try c.execute(SQL(unsafeRaw: "ALTER TABLE chat.messages DETACH PARTITION chat.\(c.quoteIdentifier(name))"))
                 if try c.scalar(Bool.self, "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(\("chat." + receiptName)))") {
                     try c.execute(SQL(unsafeRaw: "ALTER TABLE chat.receipts DETACH PARTITION chat.\(c.quoteIdentifier(receiptName))"))
@@ -153,7 +176,7 @@ public struct Retirement {
                     "from": PostgresTimestamp.format(try range.decode(Date.self, "range_start")),
                     "to": PostgresTimestamp.format(try range.decode(Date.self, "range_end")),
                 ]) { try c.execute(s) }
-            }
+            } }
             steps.append("detach")
         }
         if stopAfter == .detach {

@@ -169,7 +169,7 @@ public struct LastSeenJob: Sendable {
     public func run(_ conn: PostgresConnection, runner: JobRunner, partitions: PartitionManager) throws -> Report {
         let t0 = Date()
         let now = self.now ?? Date()
-        return try runner.run("last-seen", on: conn) { ctx -> JobRunner.Outcome<Report> in
+        var report = try runner.run("last-seen", on: conn) { ctx -> JobRunner.Outcome<Report> in
             let c = ctx.connection
             let day = PartitionGranularity.day
             var days: [Date] = []
@@ -230,9 +230,6 @@ public struct LastSeenJob: Sendable {
                         """)
                     let hasRows = try c.scalar(Bool.self, SQL(unsafeRaw: "SELECT EXISTS (SELECT 1 FROM chat.\(c.quoteIdentifier(p.name)))"))
                     guard rolled > 0 || !hasRows else { continue }
-                    try c.execute(SQL(unsafeRaw: "SELECT set_config('lock_timeout', '3000', true)"))
-                    try c.execute(SQL(unsafeRaw: "ALTER TABLE chat.presence_events DETACH PARTITION chat.\(c.quoteIdentifier(p.name))"))
-                    try c.execute(SQL(unsafeRaw: "DROP TABLE chat.\(c.quoteIdentifier(p.name))"))
                     dropped.append(p.name)
                 }
             }
@@ -242,6 +239,24 @@ public struct LastSeenJob: Sendable {
                                 presencePartitionsDropped: dropped, seconds: Date().timeIntervalSince(t0))
             return JobRunner.Outcome(stats: report, watermark: PostgresTimestamp.format(now), recordSnapshot: from == nil && to == nil)
         }.stats
+        // The partitions past retention are dropped after the job's transaction, each in its own
+        // short one: the exclusive lock on presence_events is then held for milliseconds, and
+        // taken in short attempts (ShortLocks), so the application's presence inserts never
+        // queue behind a job that still runs.
+        var dropped: [String] = []
+        for name in report.presencePartitionsDropped {
+            try partitions.locks.run("drop \(name)", logger: partitions.logger) {
+                try conn.transaction { c in
+                    try c.execute("SELECT set_config('lock_timeout', \(String(partitions.locks.lockTimeoutMillis)), true)")
+                    guard try c.scalar(Bool.self, "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(\("chat." + name)))") else { return }
+                    try c.execute(SQL(unsafeRaw: "ALTER TABLE chat.presence_events DETACH PARTITION chat.\(c.quoteIdentifier(name))"))
+                    try c.execute(SQL(unsafeRaw: "DROP TABLE chat.\(c.quoteIdentifier(name))"))
+                }
+            }
+            dropped.append(name)
+        }
+        report.presencePartitionsDropped = dropped
+        return report
     }
 
     /// Consecutive UTC days (sorted, midnight dates) grouped into closed ranges of days that

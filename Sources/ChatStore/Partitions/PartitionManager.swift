@@ -12,10 +12,15 @@ import Logging
 /// the parent, so the application's inserts and reads are not blocked.
 public struct PartitionManager: Sendable {
     public let logger: Logger
-    /// `lock_timeout` for each step.
-    public var lockTimeout: Duration = .seconds(3)
-    /// Attempts per step before giving up (lock timeouts, deadlocks).
-    public var attempts = 5
+    /// How long to wait for another upkeep run (ensure, repair-default, retire) to finish.
+    public var lockWait: Duration = .seconds(300)
+    /// How steps take the parent's lock: short attempts with back-off (see `ShortLocks`).
+    public var locks = ShortLocks()
+    /// `lock_timeout` of each attempt (the longest an application query waits behind one).
+    public var lockTimeout: Duration {
+        get { locks.lockTimeout }
+        set { locks.lockTimeout = newValue }
+    }
     /// Coverage below this many intervals ahead is reported as low (exit code 4).
     public var minimumAhead = 2
     /// The schema holding the tables.
@@ -136,7 +141,9 @@ public struct PartitionManager: Sendable {
     /// Takes the partition-upkeep lock without waiting (`JobBusy` when held) and marks upkeep runs
     /// left 'running' by a dead process as interrupted. The caller releases the lock.
     func upkeepLock(_ conn: PostgresConnection) throws {
-        guard try conn.tryAdvisoryLock(JobRunner.lockKey("partitions")) else { throw JobBusy(job: "partitions") }
+        // Another upkeep run (a retire started by hand while nightly runs, say) is waited for,
+        // up to `lockWait`, then refused naming its holder (exit 3).
+        try JobRunner.acquire(JobRunner.lockKey("partitions"), job: "partitions", on: conn, waiting: lockWait)
         try JobLedger().markInterrupted(["partitions.ensure", "partitions.repair-default"], on: conn)
     }
 
@@ -203,19 +210,10 @@ public struct PartitionManager: Sendable {
         return (name, moved)
     }
 
-    var lockTimeoutMillis: Int {
-        Int(lockTimeout.components.seconds * 1000 + lockTimeout.components.attoseconds / 1_000_000_000_000_000)
-    }
+    var lockTimeoutMillis: Int { locks.lockTimeoutMillis }
 
     func withRetries<T>(_ what: String, _ body: () throws -> T) throws -> T {
-        var attempt = 1
-        while true {
-            do { return try body() } catch let e as PostgresError where (e.sqlState?.isTransient ?? false) && attempt < attempts {
-                logger.warning("\(what): \(e.message) (attempt \(attempt) of \(attempts)); retrying")
-                Thread.sleep(forTimeInterval: 0.2 * Double(attempt * attempt))
-                attempt += 1
-            }
-        }
+        try locks.run(what, logger: logger, body)
     }
 
     // MARK: - repair-default
