@@ -108,4 +108,83 @@ import Testing
             for (i, (a, b)) in zip(got, reference).enumerated() { #expect(a == b, "table \(i)") }
         }
     }
+
+    /// `partitions retire` killed at any instant, then run again at once: every message and
+    /// receipt is in exactly one place, live or in the verified archive the ledger names for a
+    /// dropped range, and nothing is left detached or half-recorded.
+    @Test func retireKilledAtAnyInstantThenRerunAtOnceLosesNothing() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 700, days: 5, seed: 3)
+            let messages = try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages")
+            let receipts = try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipts")
+            let dir = try TestPaths.temporaryDirectory()
+            let args = ["partitions", "retire", "--older-than", "1d", "--archive-dir", dir, "--quiet", "--database-url", settings.conninfo]
+            var killedMidRun = 0
+            for delay in [0.2, 0.5, 0.9, 1.4, 2.0, 2.8] {
+                let pid = try spawnCommand(TestPaths.binary, args)
+                Thread.sleep(forTimeInterval: delay)
+                kill(pid, SIGKILL)
+                if waitCommand(pid) == 128 + SIGKILL { killedMidRun += 1 }
+                // No waiting for the killed client's backend: the next run starts at once.
+            }
+            #expect(killedMidRun >= 3)
+            let r = try runCommand(TestPaths.binary, args)
+            #expect(r.status == 0, "\(r.stderr)")
+            // Everything dropped is in the newest verified archive of its range; the rest is live.
+            var archived = (messages: 0, receipts: 0)
+            for row in try conn.query("""
+                SELECT DISTINCT ON (partition_name) partition_name, path FROM chat.archives
+                WHERE parent_table = 'messages' AND dropped_at IS NOT NULL ORDER BY partition_name, archive_id DESC
+                """) {
+                let report = try ArchiveVerifier().verify(path: try row.decode(String.self, "path"), connection: nil)
+                #expect(report.ok, "\(report.problems)")
+                archived.messages += report.rows["messages"] ?? 0
+                archived.receipts += report.rows["receipts"] ?? 0
+            }
+            #expect(archived.messages > 0)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages") + archived.messages == messages)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipts") + archived.receipts == receipts)
+            let status = try runCommand(TestPaths.binary, ["partitions", "status", "--database-url", settings.conninfo])
+            #expect(!status.stderr.contains("detached") && !status.stderr.contains("ledger"), "\(status.stderr)")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.archives WHERE detached_at IS NOT NULL AND dropped_at IS NULL") == 0)
+        }
+    }
+
+    /// `migrate` killed inside a migration whose statements run for seconds (a transactional
+    /// one and a CREATE INDEX CONCURRENTLY one), then run again at once: it waits for the lock the
+    /// dead client's backend held (released within a second or two), resumes, and ends at the
+    /// latest version with a valid index.
+    @Test func migrateKilledAtAnyInstantThenRerunAtOnceConverges() throws {
+        let dir = try TestPaths.temporaryDirectory() + "/migrations"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for m in try Migration.embedded() { try m.text.write(toFile: dir + "/" + m.fileName, atomically: true, encoding: .utf8) }
+        try "CREATE TABLE chat.slow_step (x int);\nSELECT pg_sleep(1.5);\nINSERT INTO chat.slow_step SELECT count(*) FROM chat.receipts;\nCREATE TABLE chat.receipt_copy AS SELECT * FROM chat.receipts;\n"
+            .write(toFile: dir + "/0900_slow.sql", atomically: true, encoding: .utf8)
+        try "-- chatstore:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS receipts_read_at_test ON chat.receipt_copy (read_at, recipient_id);\nSELECT pg_sleep(1);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS messages_body_test ON chat.receipt_copy (message_id, delivered_at);\n"
+            .write(toFile: dir + "/0901_index.sql", atomically: true, encoding: .utf8)
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 700, days: 4, seed: 9)
+            let args = ["migrate", "--quiet", "--migrations-dir", dir, "--database-url", settings.conninfo]
+            var killedMidRun = 0
+            for delay in [0.3, 0.8, 1.3, 1.9, 2.5, 3.2] {
+                let pid = try spawnCommand(TestPaths.binary, args)
+                Thread.sleep(forTimeInterval: delay)
+                kill(pid, SIGKILL)
+                if waitCommand(pid) == 128 + SIGKILL { killedMidRun += 1 }
+            }
+            #expect(killedMidRun >= 3)
+            let r = try runCommand(TestPaths.binary, args)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try conn.scalar(Int.self, "SELECT max(version) FROM chat.schema_migrations WHERE completed") == 901)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.schema_migrations WHERE NOT completed") == 0)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.slow_step") == 1)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.slow_step WHERE x = (SELECT count(*) FROM chat.receipts)") == 1)
+            #expect(try conn.scalar(Int.self, """
+                SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                WHERE c.relname IN ('receipts_read_at_test', 'messages_body_test') AND i.indisvalid
+                """) == 2)
+            let check = try runCommand(TestPaths.binary, ["migrate", "status", "--check", "--migrations-dir", dir, "--database-url", settings.conninfo])
+            #expect(check.status == 0, "\(check.stderr)")
+        }
+    }
 }
