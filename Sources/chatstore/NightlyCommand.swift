@@ -65,10 +65,6 @@ extension ChatStoreCommand {
                     }
                     print("  unread total \(s.unreadTotal.map(String.init) ?? "unknown (the unread job failed)"); dead letters: expired \(s.deadLetters["expired"] ?? 0), poison \(s.deadLetters["poison"] ?? 0); partitions ahead: \(s.partitionsAhead.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
                 }
-                if global.quiet || global.json {
-                    // The summary that names a failed job's error is not shown: say it here.
-                    for j in s.jobs where j.status == "failed" { printError("\(j.job): \(j.error ?? "failed")") }
-                }
                 for w in s.partitionWarnings { printError(w) }
                 if s.failed { throw ExitCode(ExitCodes.failure) }
                 if !s.partitionWarnings.isEmpty { throw ExitCode(ExitCodes.coverageLow) }

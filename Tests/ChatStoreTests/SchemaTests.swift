@@ -117,6 +117,37 @@ import Testing
 
     /// The application's role (migration 0007) as a login role in the group would use it: each
     /// forbidden change is refused with 42501, and each write an application makes still works.
+    /// A login in chatstore_batch runs every job of nightly; partition upkeep, which PostgreSQL
+    /// allows only to the tables' owner, fails with one line naming the owner and the grant, and
+    /// works once the documented grant is made.
+    @Test func theBatchRoleRunsTheJobsAndIsToldWhatPartitionUpkeepNeeds() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 60, days: 2)
+            let role = "batch_login_\(UUID().uuidString.prefix(8).lowercased())"
+            try conn.execute(SQL(unsafeRaw: "CREATE ROLE \(role) LOGIN IN ROLE chatstore_batch"))
+            defer { _ = try? conn.execute(SQL(unsafeRaw: "DROP OWNED BY \(role); DROP ROLE IF EXISTS \(role)")) }
+            let owner = try conn.scalar(String.self, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'chat.messages'::regclass")
+            let url = ["--database-url", settings.conninfo + " user=\(role)", "--json"]
+            // Three weeks ahead, so partitions must be created.
+            let ahead = String(PostgresTimestamp.format(Date().addingTimeInterval(21 * 86_400)).prefix(10))
+            let r = try runCommand(TestPaths.binary, ["nightly", "--now", ahead] + url)
+            #expect(r.status == 1, "\(r.stderr)")
+            let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            let jobs = summary?["jobs"] as? [[String: Any]] ?? []
+            #expect(jobs.filter { $0["status"] as? String == "succeeded" }.compactMap { $0["job"] as? String }.sorted() == ["last-seen", "receipts", "reconcile", "unread"], "\(jobs)")
+            let failed = jobs.first { $0["job"] as? String == "partitions" }
+            let message = failed?["error"] as? String ?? ""
+            #expect(message.contains("needs the rights of the tables' owner, \(owner)") && message.contains("GRANT \(owner) TO"), "\(message)")
+            #expect(!message.contains("SQLSTATE") && !message.contains("\n"), "\(message)")
+            #expect(r.stderr.split(separator: "\n").filter { $0.contains("partitions failed") }.count == 1, "\(r.stderr)")
+            // With the documented grant, upkeep works.
+            try conn.execute(SQL(unsafeRaw: "GRANT \(conn.quoteIdentifier(owner)) TO \(role)"))
+            let again = try runCommand(TestPaths.binary, ["nightly", "--now", ahead] + url)
+            #expect(again.status == 0 || again.status == 2 || again.status == 4, "\(again.stderr)")
+            #expect(again.stdout.contains("\"job\" : \"partitions\"") && !again.stdout.contains("\"status\" : \"failed\""), "\(again.stdout)")
+        }
+    }
+
     @Test func theApplicationMayChangeOnlyWhatAnApplicationChanges() throws {
         try TestDatabase.migrated { conn, settings in
             try TestDatabase.seedConversation(conn)

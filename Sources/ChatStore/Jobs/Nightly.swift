@@ -66,8 +66,11 @@ public struct Nightly: Sendable {
             } catch let e as JobBusy {
                 jobs.append(JobSummary(job: name, status: "busy", seconds: Date().timeIntervalSince(s), examined: 0, changed: 0, anomalies: [:], error: e.description))
             } catch {
-                logger.error("\(name) failed: \(error)")
-                jobs.append(JobSummary(job: name, status: "failed", seconds: Date().timeIntervalSince(s), examined: 0, changed: 0, anomalies: [:], error: String(describing: error)))
+                // One line (the SQLSTATE and statement at debug level, shown with --verbose).
+                let line = (error as? PostgresError)?.summary ?? String(describing: error)
+                logger.error("\(name) failed: \(line)")
+                logger.debug("\(name) failed: \(error)")
+                jobs.append(JobSummary(job: name, status: "failed", seconds: Date().timeIntervalSince(s), examined: 0, changed: 0, anomalies: [:], error: line))
             }
         }
         let pm = PartitionManager(logger: logger)

@@ -180,6 +180,15 @@ public struct PartitionManager: Sendable {
         let col = conn.quoteIdentifier(cfg.partitionColumn)
         let lo = PostgresTimestamp.format(from), hi = PostgresTimestamp.format(to)
         let hasDefault = try conn.scalar(Bool.self, "SELECT to_regclass(\(schema + "." + cfg.parent + "_default")) IS NOT NULL")
+        // Only the tables' owner may create and attach partitions (PostgreSQL's rule): say so,
+        // and who that is, instead of "permission denied for schema chat".
+        if let owner = try conn.queryOne("""
+            SELECT pg_get_userbyid(c.relowner) AS owner FROM pg_class c
+            WHERE c.oid = to_regclass(\(schema + "." + cfg.parent)) AND NOT pg_has_role(current_user, c.relowner, 'USAGE')
+            """) {
+            let o = try owner.decode(String.self, "owner")
+            throw PartitionError("creating partition \(name) needs the rights of the tables' owner, \(o) (only an owner may create, attach and detach partitions): run partition upkeep and nightly as \(o) or a role it is granted to (GRANT \(o) TO <login>); chatstore_batch alone runs the jobs commands")
+        }
         let moved = try withRetries("create \(name)") {
             try conn.transaction { c in
                 try c.execute("SELECT set_config('lock_timeout', \(String(lockTimeoutMillis)), true)")
