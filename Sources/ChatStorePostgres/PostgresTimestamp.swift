@@ -12,6 +12,12 @@ public enum PostgresTimestamp {
         return format(microsecondsSinceEpoch: Int64(micros))
     }
 
+    /// ISO 8601 as `row_to_json` writes timestamps (`2026-11-29T09:36:59.123456+00:00`): for JSON
+    /// and manifests, so every timestamp chatstore writes to a file has one form.
+    public static func iso8601(_ date: Date) -> String {
+        format(date).replacingOccurrences(of: " ", with: "T") + ":00"
+    }
+
     /// Formats microseconds since the Unix epoch as UTC text.
     public static func format(microsecondsSinceEpoch us: Int64) -> String {
         var secs = us / 1_000_000

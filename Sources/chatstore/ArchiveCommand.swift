@@ -152,12 +152,14 @@ extension ChatStoreCommand.Archive {
         func run() throws {
             try runReportingErrors {
                 let conn = try global.connect(global.makeLogger())
+                // Timestamps in ISO 8601, as in every JSON chatstore writes.
                 struct Row: Encodable { var id: Int64; var partition: String; var from: String; var to: String; var path: String; var rows: Int64; var bytes: Int64; var verifiedAt: String?; var detachedAt: String?; var droppedAt: String? }
+                func iso(_ r: PostgresRow, _ column: String) throws -> String? { try r.decode(Date?.self, column).map(PostgresTimestamp.iso8601) }
                 let rows = try conn.query("SELECT * FROM chat.archives ORDER BY range_start, archive_id").map { r in
                     Row(id: try r.decode(Int64.self, "archive_id"), partition: try r.decode(String.self, "partition_name"),
-                        from: try r.decode(String.self, "range_start"), to: try r.decode(String.self, "range_end"), path: try r.decode(String.self, "path"),
+                        from: try iso(r, "range_start")!, to: try iso(r, "range_end")!, path: try r.decode(String.self, "path"),
                         rows: try r.decode(Int64.self, "row_count"), bytes: try r.decode(Int64.self, "bytes"),
-                        verifiedAt: try r.decode(String?.self, "verified_at"), detachedAt: try r.decode(String?.self, "detached_at"), droppedAt: try r.decode(String?.self, "dropped_at"))
+                        verifiedAt: try iso(r, "verified_at"), detachedAt: try iso(r, "detached_at"), droppedAt: try iso(r, "dropped_at"))
                 }
                 if global.json { try printJSON(rows) } else {
                     for r in rows { print("\(r.id)  \(r.partition)  [\(r.from), \(r.to))  \(r.rows) rows  \(r.bytes) bytes  \(r.droppedAt != nil ? "dropped" : r.detachedAt != nil ? "detached" : "live")  \(r.path)") }

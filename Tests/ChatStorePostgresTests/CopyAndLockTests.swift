@@ -139,6 +139,12 @@ import Testing
         for us: Int64 in [0, 1, -1, 1_790_000_000_123_456, -86_400_000_001, 253_402_300_799_999_999] {
             let text = PostgresTimestamp.format(microsecondsSinceEpoch: us)
             #expect(PostgresTimestamp.parseMicroseconds(text) == us, "\(text)")
+            // The ISO 8601 form of JSON and manifests reads back to the same instant.
+            if us >= 0 && us < 253_402_300_799_000_000 {
+                let iso = PostgresTimestamp.iso8601(Date(timeIntervalSince1970: Double(us) / 1e6))
+                #expect(iso.contains("T") && iso.hasSuffix("+00:00"), "\(iso)")
+                #expect(PostgresTimestamp.parseMicroseconds(iso).map { abs($0 - us) <= 1 } == true, "\(iso)")
+            }
         }
         #expect(PostgresTimestamp.parseMicroseconds("2026-01-02 03:04:05+05:30") == PostgresTimestamp.parseMicroseconds("2026-01-01 21:34:05+00"))
         #expect(PostgresTimestamp.parseMicroseconds("2026-01-02") != nil)

@@ -70,9 +70,10 @@ public struct ArchiveExporter {
         let schema = try conn.scalar(Int.self, "SELECT coalesce(max(version), 0) FROM chat.schema_migrations WHERE completed")
         var comp = ArchiveManifest.Compression()
         comp.level = settings.level
-        let manifest = ArchiveManifest(schemaVersion: schema, table: "messages", partition: partition, rangeStart: lo, rangeEnd: hi,
+        let manifest = ArchiveManifest(schemaVersion: schema, table: "messages", partition: partition,
+                                       rangeStart: PostgresTimestamp.iso8601(p.from), rangeEnd: PostgresTimestamp.iso8601(p.to),
                                        files: files, compression: comp, toolVersion: ChatStoreVersion.string,
-                                       zstdVersion: Zstd.libraryVersion, createdAt: PostgresTimestamp.format(Date()))
+                                       zstdVersion: Zstd.libraryVersion, createdAt: PostgresTimestamp.iso8601(Date()))
         let mw = try AtomicFileWriter(path: tmp + "/manifest.json")
         try mw.write(try manifest.encoded())
         try mw.commit()

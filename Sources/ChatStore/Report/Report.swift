@@ -63,7 +63,7 @@ public struct Report {
         var audits: [AuditRun] = [], runs: [JobRun] = []
         for r in try conn.query(try QueryFile.named("report_runs.sql").statement(vars)) {
             let job = try r.decode(String.self, "job")
-            let run = JobRun(runId: try r.decode(Int64.self, "run_id"), job: job, startedAt: try r.decode(String.self, "started_at"),
+            let run = JobRun(runId: try r.decode(Int64.self, "run_id"), job: job, startedAt: PostgresTimestamp.iso8601(try r.decode(Date.self, "started_at")),
                              seconds: try r.decode(Double?.self, "seconds"), status: try r.decode(String.self, "status"))
             runs.append(run)
             if job == "receipts", run.status == "succeeded",
