@@ -299,4 +299,70 @@ let badEvents: [(String, String)] = [
             }
         }
     }
+
+    /// Every column of every table ingest writes, except those the server fills at write time
+    /// (`created_at`/`updated_at` defaults, `change_xid`), in key order: equal for equal contents.
+    func stored(_ conn: PostgresConnection) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for table in ["users", "conversations", "members", "media", "messages", "send_dedup", "receipts", "presence_events"] {
+            let cols = try conn.query("""
+                SELECT column_name FROM information_schema.columns WHERE table_schema = 'chat' AND table_name = \(table)
+                  AND column_name NOT IN ('created_at', 'updated_at', 'change_xid') ORDER BY ordinal_position
+                """).map { conn.quoteIdentifier(try $0.decode(String.self, "column_name")) }
+            let list = cols.joined(separator: ", ")
+            out[table] = try TestDatabase.checksum(conn, "(SELECT \(list) FROM chat.\(table))", orderBy: list)
+                + ":" + String(try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(table)")))
+        }
+        return out
+    }
+
+    /// What is stored does not depend on batching: the same adversarial files (a generated
+    /// workload in time order, the good and bad events above, hostile lines, duplicates, a taken
+    /// handle, deliveries before their messages) ingested with --batch-size 1, 7 and 10,000 and one
+    /// or two workers leave the same rows in every table and the same reject file.
+    @Test func whatIsStoredDoesNotDependOnBatchSizeOrWorkers() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        let workload = dir + "/workload.ndjson", extra = dir + "/extra.ndjson"
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 30, days: 1, seed: 21)
+            let script = try String(contentsOfFile: TestPaths.packageRoot + "/scripts/bench/events-in-time-order.sql", encoding: .utf8)
+            let query = script.split(separator: "\n").filter { !$0.hasPrefix("--") }.joined(separator: "\n")
+                .trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: ";"))
+            var lines = try conn.query(SQL(unsafeRaw: query)).map { try $0.decode(String.self, at: 0) }
+            // Late and repeated events: the second half again, and every tenth line once more.
+            lines += lines.suffix(lines.count / 2) + lines.enumerated().filter { $0.offset % 10 == 0 }.map(\.element)
+            try (lines.joined(separator: "\n") + "\n").write(toFile: workload, atomically: true, encoding: .utf8)
+        }
+        let generatedIDs = 1_000_000   // the extra file's ids stay clear of the generated ones
+        var text = goodEvents.replacingOccurrences(of: "\"user_id\":", with: "\"user_id\":\(generatedIDs)")
+            .replacingOccurrences(of: "\"conversation_id\":10", with: "\"conversation_id\":\(generatedIDs)")
+            .replacingOccurrences(of: "\"created_by\":1", with: "\"created_by\":\(generatedIDs)1")
+            .replacingOccurrences(of: "\"sender_id\":", with: "\"sender_id\":\(generatedIDs)")
+            .replacingOccurrences(of: "\"recipient_id\":", with: "\"recipient_id\":\(generatedIDs)")
+        text += "\n" + badEvents.map(\.0).joined(separator: "\n")
+        text += "\n{\"type\":\"user\",\"user_id\":\(generatedIDs)9,\"handle\":\"ann\"}"          // handle taken
+        text += "\n{\"type\":\"user\",\"user_id\":\(generatedIDs)8,\"handle\":\"nul\\u0000\"}"     // NUL
+        text += "\n{\"type\":\"user\",\"user_id\":1e3,\"handle\":\"num\"}"                         // not an integer
+        try write(text + "\n", extra)
+        var reference: ([String: String], String)?
+        for (batch, workers) in [(10_000, 2), (10_000, 1), (7, 2), (7, 1), (1, 2), (1, 1)] {
+            try TestDatabase.migrated { conn, settings in
+                _ = try PartitionManager(logger: TestDatabase.logger).ensureRange(
+                    conn, from: TestDatabase.generatorStart.addingTimeInterval(-86_400), until: Date().addingTimeInterval(2 * 86_400))
+                var o = EventIngester.Options()
+                o.batchSize = batch
+                o.workers = workers
+                o.rejectPath = dir + "/rejects-\(batch)-\(workers).txt"
+                let r = try EventIngester(connection: conn, options: o, logger: TestDatabase.logger, settings: settings).ingest(paths: [workload, extra])
+                #expect(r.accepted > 1000 && r.rejected >= badEvents.count + 3, "batch \(batch), workers \(workers): \(r.accepted) accepted, \(r.rejected) rejected")
+                let got = (try stored(conn), try String(contentsOfFile: o.rejectPath!, encoding: .utf8))
+                if let reference {
+                    for (table, sum) in reference.0 { #expect(got.0[table] == sum, "batch \(batch), workers \(workers): \(table) differs") }
+                    #expect(got.1 == reference.1, "batch \(batch), workers \(workers): the reject files differ")
+                } else {
+                    reference = got
+                }
+            }
+        }
+    }
 }

@@ -5,6 +5,20 @@ import Foundation
 import Testing
 
 @Suite struct KillTests {
+    /// Starts the binary with `arguments` once per delay and kills it (SIGKILL) after that delay,
+    /// each next run starting at once, with no waiting for the killed client's backend (as cron's
+    /// retry or an operator would). Returns how many runs were killed before they finished.
+    func killRepeatedly(_ arguments: [String], after delays: [Double]) throws -> Int {
+        var killed = 0
+        for delay in delays {
+            let pid = try spawnCommand(TestPaths.binary, arguments)
+            Thread.sleep(forTimeInterval: delay)
+            kill(pid, SIGKILL)
+            if waitCommand(pid) == 128 + SIGKILL { killed += 1 }
+        }
+        return killed
+    }
+
     /// The state the nightly jobs produce, independent of when they ran.
     func outcome(_ conn: PostgresConnection) throws -> [String] {
         [
@@ -29,15 +43,7 @@ import Testing
         }
         try TestDatabase.migrated { conn, settings in
             try TestDatabase.generate(settings, users: 700, days: 4, seed: 11)
-            var killedMidRun = 0
-            for delay in [0.05, 0.15, 0.3, 0.45, 0.6, 0.8, 1.0] {
-                let pid = try spawnCommand(TestPaths.binary, ["nightly", "--quiet", "--repair-receipts", "--database-url", settings.conninfo])
-                Thread.sleep(forTimeInterval: delay)
-                kill(pid, SIGKILL)
-                if waitCommand(pid) == 128 + SIGKILL { killedMidRun += 1 }
-                // No waiting for the killed client's backend: the next run starts at once, as cron's
-                // retry or an operator would.
-            }
+            let killedMidRun = try killRepeatedly(["nightly", "--quiet", "--repair-receipts", "--database-url", settings.conninfo], after: [0.05, 0.15, 0.3, 0.45, 0.6, 0.8, 1.0])
             #expect(killedMidRun >= 3)
             let r = try runCommand(TestPaths.binary, ["nightly", "--quiet", "--repair-receipts", "--database-url", settings.conninfo])
             #expect(r.status == 0 || r.status == 2, "\(r.stderr)")
@@ -90,17 +96,7 @@ import Testing
         }
         try TestDatabase.migrated { conn, settings in
             try prepare(conn)
-            var killedMidRun = 0
-            // Kills spread over the time one uninterrupted run takes on this machine.
-            for fraction in [0.1, 0.3, 0.5, 0.7, 0.85] {
-                let delay = seconds * fraction
-                let pid = try spawnCommand(TestPaths.binary, args + ["--database-url", settings.conninfo])
-                Thread.sleep(forTimeInterval: delay)
-                kill(pid, SIGKILL)
-                if waitCommand(pid) == 128 + SIGKILL { killedMidRun += 1 }
-                // No waiting for the killed client's backend: the next run starts at once, as cron's
-                // retry or an operator would.
-            }
+            let killedMidRun = try killRepeatedly(args + ["--database-url", settings.conninfo], after: [0.1, 0.3, 0.5, 0.7, 0.85].map { fraction in seconds * fraction })
             #expect(killedMidRun >= 3, "the run takes \(seconds) s")
             let r = try runCommand(TestPaths.binary, args + ["--json", "--database-url", settings.conninfo])
             #expect(r.status == 0, "\(r.stderr)")
@@ -119,14 +115,7 @@ import Testing
             let receipts = try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipts")
             let dir = try TestPaths.temporaryDirectory()
             let args = ["partitions", "retire", "--older-than", "1d", "--archive-dir", dir, "--quiet", "--database-url", settings.conninfo]
-            var killedMidRun = 0
-            for delay in [0.2, 0.5, 0.9, 1.4, 2.0, 2.8] {
-                let pid = try spawnCommand(TestPaths.binary, args)
-                Thread.sleep(forTimeInterval: delay)
-                kill(pid, SIGKILL)
-                if waitCommand(pid) == 128 + SIGKILL { killedMidRun += 1 }
-                // No waiting for the killed client's backend: the next run starts at once.
-            }
+            let killedMidRun = try killRepeatedly(args, after: [0.2, 0.5, 0.9, 1.4, 2.0, 2.8])
             #expect(killedMidRun >= 3)
             let r = try runCommand(TestPaths.binary, args)
             #expect(r.status == 0, "\(r.stderr)")
@@ -165,13 +154,7 @@ import Testing
         try TestDatabase.migrated { conn, settings in
             try TestDatabase.generate(settings, users: 700, days: 4, seed: 9)
             let args = ["migrate", "--quiet", "--migrations-dir", dir, "--database-url", settings.conninfo]
-            var killedMidRun = 0
-            for delay in [0.3, 0.8, 1.3, 1.9, 2.5, 3.2] {
-                let pid = try spawnCommand(TestPaths.binary, args)
-                Thread.sleep(forTimeInterval: delay)
-                kill(pid, SIGKILL)
-                if waitCommand(pid) == 128 + SIGKILL { killedMidRun += 1 }
-            }
+            let killedMidRun = try killRepeatedly(args, after: [0.3, 0.8, 1.3, 1.9, 2.5, 3.2])
             #expect(killedMidRun >= 3)
             let r = try runCommand(TestPaths.binary, args)
             #expect(r.status == 0, "\(r.stderr)")

@@ -416,7 +416,7 @@ _chatstore_partitions_ensure() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --database-url-file --lock-timeout --ahead)
+    non_repeating_options=(--database-url --database-url-file --lock-timeout --lock-wait --ahead)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
@@ -428,6 +428,9 @@ _chatstore_partitions_ensure() {
         return
         ;;
     '--lock-timeout')
+        return
+        ;;
+    '--lock-wait')
         return
         ;;
     '--ahead')
@@ -440,7 +443,7 @@ _chatstore_partitions_status() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --all --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --database-url-file --lock-timeout)
+    non_repeating_options=(--database-url --database-url-file --lock-timeout --lock-wait)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
@@ -452,6 +455,9 @@ _chatstore_partitions_status() {
         return
         ;;
     '--lock-timeout')
+        return
+        ;;
+    '--lock-wait')
         return
         ;;
     esac
@@ -461,7 +467,7 @@ _chatstore_partitions_repair-default() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --database-url-file --lock-timeout)
+    non_repeating_options=(--database-url --database-url-file --lock-timeout --lock-wait)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
@@ -473,6 +479,9 @@ _chatstore_partitions_repair-default() {
         return
         ;;
     '--lock-timeout')
+        return
+        ;;
+    '--lock-wait')
         return
         ;;
     esac
