@@ -320,8 +320,9 @@ let badEvents: [(String, String)] = [
     /// workload in time order, the good and bad events above, hostile lines, duplicates, a taken
     /// handle, deliveries before their messages) ingested with --batch-size 1, 7 and 10,000 and one
     /// or two workers leave the same rows in every table and the same reject file.
-    @Test func whatIsStoredDoesNotDependOnBatchSizeOrWorkers() throws {
-        let dir = try TestPaths.temporaryDirectory()
+    /// A generated workload in time order with late and repeated events, and a file of good,
+    /// bad and hostile events: (workload, extra) paths in `dir`.
+    func adversarialFiles(in dir: String) throws -> (String, String) {
         let workload = dir + "/workload.ndjson", extra = dir + "/extra.ndjson"
         try TestDatabase.migrated { conn, settings in
             try TestDatabase.generate(settings, users: 30, days: 1, seed: 21)
@@ -344,6 +345,12 @@ let badEvents: [(String, String)] = [
         text += "\n{\"type\":\"user\",\"user_id\":\(generatedIDs)8,\"handle\":\"nul\\u0000\"}"     // NUL
         text += "\n{\"type\":\"user\",\"user_id\":1e3,\"handle\":\"num\"}"                         // not an integer
         try write(text + "\n", extra)
+        return (workload, extra)
+    }
+
+    @Test func whatIsStoredDoesNotDependOnBatchSizeOrWorkers() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        let (workload, extra) = try adversarialFiles(in: dir)
         var reference: ([String: String], String)?
         for (batch, workers) in [(10_000, 2), (10_000, 1), (7, 2), (7, 1), (1, 2), (1, 1)] {
             try TestDatabase.migrated { conn, settings in
@@ -363,6 +370,42 @@ let badEvents: [(String, String)] = [
                     reference = got
                 }
             }
+        }
+    }
+
+    /// Two ingests of the same overlapping files at the same time, as two producers replaying
+    /// one stream would: both finish (a deadlock between them is retried), and the tables end as
+    /// one ingest leaves them.
+    @Test func concurrentIngestsOfOverlappingFilesEndWithTheSameTables() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        let (workload, extra) = try adversarialFiles(in: dir)
+        func prepare(_ conn: PostgresConnection) throws {
+            _ = try PartitionManager(logger: TestDatabase.logger).ensureRange(
+                conn, from: TestDatabase.generatorStart.addingTimeInterval(-86_400), until: Date().addingTimeInterval(2 * 86_400))
+        }
+        let reference = try TestDatabase.migrated { conn, settings -> [String: String] in
+            try prepare(conn)
+            let r = try runCommand(TestPaths.binary, ["ingest", "--quiet", "--batch-size", "50", workload, extra, "--database-url", settings.conninfo])
+            #expect(r.status == 2, "\(r.stderr)")
+            return try stored(conn)
+        }
+        try TestDatabase.migrated { conn, settings in
+            try prepare(conn)
+            let results = Locked<[CommandResult]>([])
+            let threads = (0..<2).map { k in
+                Thread {
+                    // Opposite orders of the same files, so the two runs meet the same rows.
+                    let files = k == 0 ? [workload, extra] : [extra, workload]
+                    if let r = try? runCommand(TestPaths.binary, ["ingest", "--quiet", "--batch-size", "50"] + files + ["--database-url", settings.conninfo]) {
+                        results.withValue { $0.append(r) }
+                    }
+                }
+            }
+            threads.forEach { $0.start() }
+            while results.get.count < 2 { Thread.sleep(forTimeInterval: 0.05) }
+            for r in results.get { #expect(r.status == 2, "\(r.stderr)") }
+            let got = try stored(conn)
+            for (table, sum) in reference { #expect(got[table] == sum, "\(table) differs after two concurrent ingests") }
         }
     }
 }
