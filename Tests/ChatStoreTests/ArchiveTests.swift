@@ -173,6 +173,7 @@ import Testing
                 WHERE m.sender_id = \(user) OR EXISTS (SELECT 1 FROM chat.members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = \(user)
                       AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at))
                 """).map { "\(try $0.decode(Int64.self, at: 0)):\(try $0.decode(Int64.self, at: 1))" }
+            let expectedMedia = try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM (SELECT DISTINCT conversation_id, media_sha256 FROM (\(expectedMediaQuery(user))) x) y"))
             // Retire the oldest day first, so part of the history comes from an archive.
             let dir = try TestPaths.temporaryDirectory()
             _ = try Retirement(logger: logger).retire(conn, olderThan: TestDatabase.generatorStart.addingTimeInterval(86_400), directory: dir, keepTables: false)
@@ -197,7 +198,46 @@ import Testing
             #expect(got.sorted() == expected.sorted())
             let sentByUser = try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipts r JOIN chat.messages m USING (conversation_id, message_id, sent_at) WHERE m.sender_id = \(user) AND r.recipient_id <> \(user)")
             #expect(foreignReceipts >= sentByUser)
+            // Media of every visible message, archived days included, each once.
+            func records(_ path: String) throws -> [String: [String]] {
+                var text: [UInt8] = []
+                try ZstdDecompressor.decompressFile(path: path) { text.append(contentsOf: $0) }
+                var out: [String: [String]] = [:]
+                for line in text.split(separator: 10) {
+                    let o = try JSONSerialization.jsonObject(with: Data(line)) as! [String: Any]
+                    let kind = o["record"] as! String
+                    let key = kind == "media" ? "\(o["conversation_id"]!):\(o["sha256"]!)"
+                        : kind == "receipt" ? "\(o["conversation_id"]!):\(o["message_id"]!):\(o["recipient_id"]!)" : "\(o["conversation_id"] ?? ""):\(o["message_id"] ?? o["user_id"] ?? "")"
+                    out[kind, default: []].append(key)
+                }
+                return out
+            }
+            let first = try records(out)
+            #expect((first["media"] ?? []).count == expectedMedia, "media: \((first["media"] ?? []).count) of \(expectedMedia)")
+            #expect(expectedMedia > 0)
+            // Restore the retired day: the export then reads it from the database only, so every
+            // message, receipt and media item is still there exactly once.
+            let archived = try conn.scalar(String.self, "SELECT path FROM chat.archives WHERE dropped_at IS NOT NULL ORDER BY archive_id LIMIT 1")
+            _ = try ArchiveRestorer(logger: logger).restore(path: archived, into: conn)
+            let again = try runCommand(TestPaths.binary, ["export", "--user", String(user), "--out", dir + "/again.ndjson.zst", "--json", "--database-url", settings.conninfo])
+            #expect(again.status == 0, "\(again.stderr)")
+            #expect(again.stdout.contains("\"fromArchives\" : 0,"), "\(again.stdout)")
+            let second = try records(dir + "/again.ndjson.zst")
+            for kind in ["message", "receipt", "media"] {
+                let keys = second[kind] ?? []
+                #expect(keys.count == Set(keys).count, "\(kind) listed twice after a restore")
+                #expect(keys.sorted() == (first[kind] ?? []).sorted(), "\(kind): the same records before and after the restore")
+            }
         }
+    }
+
+    /// The messages with media a user could see (sent, or sent while a member).
+    func expectedMediaQuery(_ user: Int64) -> String {
+        """
+        SELECT m.conversation_id, m.media_sha256 FROM chat.messages m
+        WHERE m.media_sha256 IS NOT NULL AND (m.sender_id = \(user) OR EXISTS (SELECT 1 FROM chat.members mb WHERE mb.conversation_id = m.conversation_id
+              AND mb.user_id = \(user) AND mb.joined_at <= m.sent_at AND (mb.left_at IS NULL OR m.sent_at < mb.left_at)))
+        """
     }
 
     /// Manifests are checked, not trusted: each edit of a field is caught by verify (naming what

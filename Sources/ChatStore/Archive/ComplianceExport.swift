@@ -100,12 +100,17 @@ public struct ComplianceExport {
                    WHERE m.conversation_id IN (\(ids)) AND \(range) AND m.media_sha256 IS NOT NULL AND \(visible))
             """))
 
-        // Archives of partitions no longer in the database.
+        // The current (newest verified) archive of each range that is no longer live: a range
+        // restored into the database is read from the database only, so no row appears twice.
         let archives = try conn.query("""
-            SELECT DISTINCT ON (partition_name) path FROM chat.archives
-            WHERE detached_at IS NOT NULL AND range_end > \(lo)::timestamptz AND range_start < \(hi)::timestamptz
-            ORDER BY partition_name, archive_id DESC
+            SELECT DISTINCT ON (a.partition_name) a.path FROM chat.archives a
+            WHERE a.parent_table = 'messages' AND a.verified_at IS NOT NULL AND a.detached_at IS NOT NULL
+              AND a.range_end > \(lo)::timestamptz AND a.range_start < \(hi)::timestamptz
+              AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = 'chat.messages'::regclass
+                              AND i.inhrelid = to_regclass('chat.' || quote_ident(a.partition_name)))
+            ORDER BY a.partition_name, a.archive_id DESC
             """).map { try $0.decode(String.self, at: 0) }
+        var archivedMedia = Set<[UInt8]>()   // conversation id (8 bytes) + sha256 of media of archived messages
         let convSet = Set(convs)
         let loUS = PostgresTimestamp.parseMicroseconds(lo)!, hiUS = PostgresTimestamp.parseMicroseconds(hi)!
         for path in archives {
@@ -138,11 +143,35 @@ public struct ComplianceExport {
                         }
                         guard include else { continue }
                         try emit(Array("{\"record\":\"\(record)\",".utf8) + line.dropFirst() + [10])
+                        if record == "message", case .string(let hex) = o["media_sha256"] ?? .null, hex.count == 64 {
+                            archivedMedia.insert(withUnsafeBytes(of: cv.bigEndian, Array.init) + Array(hex.utf8))
+                        }
                         if record == "message" { report.messages += 1 } else { report.receipts += 1 }
                         report.fromArchives += 1
                     }
                     pending.removeFirst(start)
                 }
+            }
+        }
+        // Media of archived messages: the media rows stay in chat.media when a range is retired
+        // (media is not partitioned), so they come from there, each once, like the live ones.
+        if !archivedMedia.isEmpty {
+            var pairs: [String] = []
+            for key in archivedMedia.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                let cv = key.prefix(8).reduce(Int64(0)) { $0 << 8 | Int64($1) }
+                let hex = String(decoding: key.dropFirst(8), as: UTF8.self)
+                guard hex.allSatisfy(\.isHexDigit) else { continue }
+                pairs.append("(\(cv), '\\x\(hex)'::bytea)")
+            }
+            for chunk in stride(from: 0, to: pairs.count, by: 1000).map({ pairs[$0..<min($0 + 1000, pairs.count)] }) {
+                // Ids and hex digits only (checked above): nothing from outside is spliced in.
+                report.media += try copyJSON("media", [("conversation_id", .number), ("sha256", .bytea), ("size_bytes", .number), ("mime_type", .text),
+                                                       ("file_name", .text), ("encoding", .text), ("bytes", .bytea), ("external_uri", .text)], SQL(unsafeRaw: """
+                    SELECT md.conversation_id, md.sha256, md.size_bytes, md.mime_type, md.file_name, md.encoding, md.bytes, md.external_uri FROM chat.media md
+                    WHERE (md.conversation_id, md.sha256) IN (VALUES \(chunk.joined(separator: ", ")))
+                      AND (md.conversation_id, md.sha256) NOT IN (SELECT m.conversation_id, m.media_sha256 FROM chat.messages m
+                          WHERE m.conversation_id IN (\(ids)) AND \(range) AND m.media_sha256 IS NOT NULL AND \(visible))
+                    """))
             }
         }
         try z.compress(buf) { try w.write($0) }
