@@ -26,6 +26,37 @@ import Testing
         ]
     }
 
+    /// A restore that fails leaves the database as it was, partitions included (one
+    /// transaction); an archive whose manifest is not the one the ledger recorded for its range
+    /// is refused even when it verifies.
+    @Test func aFailedRestoreLeavesNothingAndTheLedgerVouchesForTheManifest() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 60, days: 2, anomalyRate: 0)
+            let p = try firstPartition(conn)
+            let (_, path, _) = try Retirement(logger: logger).archive(conn, partition: p.name, directory: dir)
+            // Into a database without the conversations: the messages' foreign key fails the
+            // restore after its partitions were created; none of them stays.
+            try TestDatabase.migrated { empty, _ in
+                let before = try empty.scalar(Int.self, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'chat.messages'::regclass")
+                #expect(throws: (any Error).self) { try ArchiveRestorer(logger: logger).restore(path: path, into: empty) }
+                #expect(try empty.scalar(Int.self, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'chat.messages'::regclass") == before)
+                #expect(try empty.scalar(Bool.self, "SELECT to_regclass(\("chat." + p.name)) IS NULL"))
+                #expect(try empty.scalar(Int.self, "SELECT count(*) FROM chat.media") == 0)
+            }
+            // A manifest edit that verify cannot see (the tool version) is caught by the ledger.
+            let manifestPath = path + "/manifest.json"
+            let text = try String(contentsOfFile: manifestPath, encoding: .utf8)
+            try text.replacingOccurrences(of: "\"tool_version\"", with: "\"tool_version\" ").write(toFile: manifestPath, atomically: true, encoding: .utf8)
+            #expect(try ArchiveVerifier().verify(path: path, connection: nil).ok)
+            let r = try runCommand(TestPaths.binary, ["archive", "restore", path, "--database-url", settings.conninfo])
+            #expect(r.status == 1 && r.stderr.contains("is not the manifest the ledger recorded"), "\(r.stderr)")
+            try text.write(toFile: manifestPath, atomically: true, encoding: .utf8)
+            let ok = try runCommand(TestPaths.binary, ["archive", "restore", path, "--database-url", settings.conninfo])
+            #expect(ok.status == 0, "\(ok.stderr)")
+        }
+    }
+
     @Test func exportThenRestoreIntoAnEmptyDatabaseGivesIdenticalTables() throws {
         let dir = try TestPaths.temporaryDirectory()
         var path = ""

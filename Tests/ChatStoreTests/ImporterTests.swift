@@ -11,6 +11,22 @@ func fixture(_ path: String) throws -> String {
 func utc(_ s: String) -> Int64 { PostgresTimestamp.parseMicroseconds(s)! }
 
 @Suite struct WhatsAppParsingTests {
+    /// Dates written with Arabic-Indic or Devanagari digits (phones set to those languages) parse
+    /// as dates and never trap (they did: the
+    /// header regex's \\d matches them and `Int(_:)` returned nil, force-unwrapped).
+    @Test func headersWithDigitsOfOtherScriptsParseAndNeverTrap() throws {
+        let text = """
+            ١٢/٠٣/٢٠٢١, ٠٩:١٦ - Alice: مرحبا
+            १२/०३/२०२१, ०९:१७ - Bob: नमस्ते
+            12/03/2021, 09:18 - Alice: plain
+            """
+        let chat = WhatsAppImporter().parse(text: text, fileName: "scripts.txt")
+        #expect(chat.messages.count == 3, "\(chat.problems)")
+        #expect(chat.messages[0].sender == "Alice" && chat.messages[0].text == "مرحبا")
+        let times = chat.messages.prefix(3).map(\.at)
+        #expect(times == [utc("2021-03-12 09:16:00+00"), utc("2021-03-12 09:17:00+00"), utc("2021-03-12 09:18:00+00")])
+    }
+
     @Test func android24HourDayFirst() throws {
         let chat = WhatsAppImporter().parse(text: try fixture("whatsapp/android-24h-dmy.txt"), fileName: "a.txt")
         let m = chat.messages

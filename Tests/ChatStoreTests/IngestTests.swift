@@ -408,4 +408,23 @@ let badEvents: [(String, String)] = [
             for (table, sum) in reference { #expect(got[table] == sum, "\(table) differs after two concurrent ingests") }
         }
     }
+
+    /// A line longer than the limit (16 MiB) is rejected by itself, without being held in
+    /// memory, and the lines around it load, whether it ends in a newline or the file ends.
+    @Test func anOverlongLineIsRejectedByItselfAndTheRestLoads() throws {
+        try TestDatabase.migrated { conn, _ in
+            let dir = try TestPaths.temporaryDirectory()
+            let huge = "{\"type\":\"user\",\"user_id\":7,\"handle\":\"" + String(repeating: "x", count: EventIngester.maximumLineBytes + 10) + "\"}"
+            try write("{\"type\":\"user\",\"user_id\":1,\"handle\":\"a\"}\n" + huge + "\n{\"type\":\"user\",\"user_id\":2,\"handle\":\"b\"}\n" + huge, dir + "/big.ndjson")
+            var o = EventIngester.Options()
+            o.rejectPath = dir + "/r.txt"
+            let r = try EventIngester(connection: conn, options: o, logger: TestDatabase.logger).ingest(paths: [dir + "/big.ndjson"])
+            #expect(r.accepted == 2 && r.rejected == 2, "\(r.firstRejects)")
+            let rejects = try String(contentsOfFile: dir + "/r.txt", encoding: .utf8)
+            #expect(rejects.contains("big.ndjson:2\tline longer than 16 MiB"), "\(rejects.prefix(300))")
+            #expect(rejects.contains("big.ndjson:4\tline longer than 16 MiB"), "\(rejects.prefix(300))")
+            #expect(rejects.utf8.count < 4096, "the reject file holds a marker, not the 16 MiB line")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.users") == 2)
+        }
+    }
 }

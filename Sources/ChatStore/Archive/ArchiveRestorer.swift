@@ -35,9 +35,22 @@ public struct ArchiveRestorer {
         guard let lo = PostgresTimestamp.parse(manifest.rangeStart), let hi = PostgresTimestamp.parse(manifest.rangeEnd) else {
             throw ArchiveError("\(path)/manifest.json: bad range")
         }
-        try PartitionManager(logger: logger).ensureRange(conn, from: lo, until: hi)
+        // The archive must be one the ledger recorded for its range, when the ledger knows the range.
+        let manifestSHA = SHA256.hash([UInt8](try Data(contentsOf: URL(fileURLWithPath: path + "/manifest.json")))).hex
+        let recorded = try conn.query("""
+            SELECT path, manifest_sha256 FROM chat.archives
+            WHERE parent_table = 'messages' AND range_start = \(lo) AND range_end = \(hi) AND verified_at IS NOT NULL
+            ORDER BY archive_id
+            """).map { (try $0.decode(String.self, "path"), try $0.decode(String.self, "manifest_sha256")) }
+        if !recorded.isEmpty && !recorded.contains(where: { $0.1 == manifestSHA }) {
+            throw ArchiveError("\(path)/manifest.json (sha256 \(manifestSHA)) is not the manifest the ledger recorded for \(manifest.partition): "
+                + recorded.map { "\($0.0) has \($0.1)" }.joined(separator: "; ") + ". Restore the archive the ledger names, or find out who changed this one")
+        }
         var report = Report(partition: manifest.partition, messages: 0, receipts: 0, media: 0, messagesAdded: 0, receiptsAdded: 0, mediaAdded: 0)
+        // One transaction, the range's partitions included: a restore that fails leaves the
+        // database as it was.
         try conn.transaction { c in
+            try PartitionManager(logger: logger).ensureRange(c, from: lo, until: hi)
             try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_messages (LIKE chat.messages INCLUDING DEFAULTS)")
             try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_receipts (LIKE chat.receipts INCLUDING DEFAULTS)")
             try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_media (LIKE chat.media)")

@@ -28,6 +28,19 @@ public struct WhatsAppImporter {
         var aDigits: Int
     }
 
+    /// The value of a run of decimal digits of any script: `\\d` matches Unicode digits, and
+    /// phones set to Arabic, Persian or Hindi write dates with their own (`٢٠٢٦`), which `Int(_:)`
+    /// does not read. Nil for anything else or more than 9 digits.
+    static func number(_ s: String) -> Int? {
+        guard !s.isEmpty, s.count <= 9 else { return nil }
+        var v = 0
+        for ch in s {
+            guard let d = ch.wholeNumberValue, (0...9).contains(d), ch.unicodeScalars.count == 1, ch.unicodeScalars.first!.properties.numericType == .decimal else { return nil }
+            v = v * 10 + d
+        }
+        return v
+    }
+
     static func parseHeader(_ line: String) -> Header? {
         let ns = line as NSString
         guard let m = header.firstMatch(in: line, range: NSRange(location: 0, length: ns.length)) else { return nil }
@@ -35,12 +48,13 @@ public struct WhatsAppImporter {
             let r = m.range(at: i)
             return r.location == NSNotFound ? nil : ns.substring(with: r)
         }
-        guard let a = g(1), let b = Int(g(2)!), let c = g(3), let h = Int(g(4)!), let mi = Int(g(5)!) else { return nil }
+        guard let a = g(1), let av = number(a), let b = g(2).flatMap(number), let c = g(3).flatMap(number),
+              let h = g(4).flatMap(number), let mi = g(5).flatMap(number) else { return nil }
         let rest = g(9) ?? ""
         let bracketed = !(g(8) ?? "").isEmpty
         // Android lines need " - " between the time and the rest; iOS lines need the bracket.
         if !bracketed && !line.contains(" - ") && !line.contains("\u{00A0}- ") { return nil }
-        return Header(a: Int(a)!, b: b, c: Int(c)!, hour: h, minute: mi, second: Int(g(6) ?? "0") ?? 0,
+        return Header(a: av, b: b, c: c, hour: h, minute: mi, second: g(6).flatMap(number) ?? 0,
                       ampm: g(7)?.lowercased().first, bracketed: bracketed, rest: rest, aDigits: a.count)
     }
 

@@ -352,6 +352,9 @@ public final class EventIngester: @unchecked Sendable {
 
     /// Parses and checks one line on its own (no database): JSON, fields, timestamps, partitions.
     static func parseEvent(_ bytes: UnsafeRawBufferPointer, ranges: [String: [(Int64, Int64)]]) -> Result<Event, EventError> {
+        if bytes.count == overlongLine.count, bytes.elementsEqual(overlongLine) {
+            return .failure(EventError("line longer than \(maximumLineBytes >> 20) MiB, the limit for one event"))
+        }
         do {
             let obj: FlatObject
             do { obj = try FlatJSON.parse(bytes) } catch let e as FlatJSON.ParseError { throw EventError("malformed JSON at \(e.description)") }
@@ -367,13 +370,28 @@ public final class EventIngester: @unchecked Sendable {
 
     // MARK: - Reading
 
+    /// The longest line read as one event (16 MiB). A longer line is not kept in memory: it is
+    /// passed on as `overlongLine`, which `parseEvent` rejects with its own reason, and reading
+    /// goes on at the next line.
+    public static let maximumLineBytes = 16 << 20
+
+    /// What a line longer than `maximumLineBytes` is replaced with (and what the reject file
+    /// shows for it): it starts with `<`, which no JSON line can.
+    static let overlongLine: [UInt8] = Array("<line longer than 16 MiB: not kept>".utf8)
+
     /// Calls `body` with each non-empty line's number and bytes (without the line break; valid
     /// only during the call).
     private func readLines(_ path: String, _ body: (Int, UnsafeRawBufferPointer) throws -> Void) throws {
         var pending: [UInt8] = []
+        var overlong = false
         var lineNo = 0
         func emit(_ line: UnsafeRawBufferPointer) throws {
             lineNo += 1
+            if overlong || line.count > Self.maximumLineBytes {
+                overlong = false
+                try Self.overlongLine.withUnsafeBytes { try body(lineNo, $0) }
+                return
+            }
             var line = line
             if line.last == 13 { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
             // A UTF-8 byte order mark at the start of a file (Windows editors write one) is not
@@ -384,26 +402,35 @@ public final class EventIngester: @unchecked Sendable {
             }
             if !line.isEmpty { try body(lineNo, line) }
         }
+        func keep(_ bytes: UnsafeRawBufferPointer.SubSequence) {
+            guard !overlong else { return }
+            if pending.count + bytes.count > Self.maximumLineBytes {
+                overlong = true
+                pending = []
+            } else {
+                pending.append(contentsOf: bytes)
+            }
+        }
         func feed(_ chunk: UnsafeRawBufferPointer) throws {
             var start = 0
             while let nl = chunk[start...].firstIndex(of: 10) {
-                if pending.isEmpty {
+                if pending.isEmpty && !overlong {
                     try emit(UnsafeRawBufferPointer(rebasing: chunk[start..<nl]))
                 } else {
-                    pending.append(contentsOf: chunk[start..<nl])
+                    keep(chunk[start..<nl])
                     try pending.withUnsafeBytes { try emit($0) }
                     pending.removeAll(keepingCapacity: true)
                 }
                 start = nl + 1
             }
-            pending.append(contentsOf: chunk[start...])
+            keep(chunk[start...])
         }
         if path.hasSuffix(".zst") {
             try ZstdDecompressor.decompressFile(path: path) { try feed($0) }
         } else {
             try FileChunks.read(path: path) { try feed($0) }
         }
-        if !pending.isEmpty { try pending.withUnsafeBytes { try emit($0) } }
+        if !pending.isEmpty || overlong { try pending.withUnsafeBytes { try emit($0) } }
     }
 
     static func checkPartition(_ e: Event, _ ranges: [String: [(Int64, Int64)]]) throws {
