@@ -23,13 +23,22 @@ import Testing
         "9223372036854775807", "-9223372036854775808", "18446744073709551616", "1e400", "-0", "007",
         "0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-02-30", "33:99:99", "+99:99", "null", "true",
         "1e300", "-1", "\"date_unixtime\":\"9223372036854775807\"", "\n", "\r", "\t",
+        "١٢", "٢٠٢١", "०९", "۵", "٠", "99999",
     ].map { Array($0.utf8) } + [[0xFF], [0xC3], [0xEF, 0xBB, 0xBF], [0xED, 0xA0, 0x80], [0]]
 
     static func mutate(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var b = input
         for _ in 0..<(1 + rng.int(2)) {
             let at = rng.int(b.count + 1)
-            switch rng.int(6) {
+            switch rng.int(7) {
+            case 6:
+                // An ASCII digit written in another script (Arabic-Indic, Devanagari, Persian):
+                // what phones set to those languages export.
+                if let d = b[min(at, b.count)...].firstIndex(where: { (48...57).contains($0) }) {
+                    let zero: [UInt32] = [0x660, 0x966, 0x6F0]
+                    let scalar = Unicode.Scalar(zero[rng.int(zero.count)] + UInt32(b[d] - 48))!
+                    b.replaceSubrange(d...d, with: Array(String(Character(scalar)).utf8))
+                }
             case 0 where !b.isEmpty: b[min(at, b.count - 1)] ^= UInt8(1 << rng.int(8))
             case 1: b.insert(UInt8(truncatingIfNeeded: rng.next()), at: at)
             case 2 where !b.isEmpty: b.removeSubrange(at..<min(b.count, at + 1 + rng.int(8)))
