@@ -344,6 +344,13 @@ let badEvents: [(String, String)] = [
         text += "\n{\"type\":\"user\",\"user_id\":\(generatedIDs)9,\"handle\":\"ann\"}"          // handle taken
         text += "\n{\"type\":\"user\",\"user_id\":\(generatedIDs)8,\"handle\":\"nul\\u0000\"}"     // NUL
         text += "\n{\"type\":\"user\",\"user_id\":1e3,\"handle\":\"num\"}"                         // not an integer
+        // Membership in file order: a rejoin after the leave above, leave and join again (all
+        // for one user, so one batch holds several of them), a leave before its join, a leave
+        // of someone who never joined.
+        let c = "\"conversation_id\":\(generatedIDs)"
+        for (kind, user, time) in [("join", 3, "11"), ("leave", 3, "12"), ("join", 3, "13"), ("leave", 2, "07"), ("leave", 9, "09"), ("leave", 1, "14"), ("join", 1, "15")] {
+            text += "\n{\"type\":\"\(kind)\",\(c),\"user_id\":\(generatedIDs)\(user),\"at\":\"TODAYT\(time):00:00Z\"}"
+        }
         try write(text + "\n", extra)
         return (workload, extra)
     }
@@ -363,6 +370,10 @@ let badEvents: [(String, String)] = [
                 let r = try EventIngester(connection: conn, options: o, logger: TestDatabase.logger, settings: settings).ingest(paths: [workload, extra])
                 #expect(r.accepted > 1000 && r.rejected >= badEvents.count + 3, "batch \(batch), workers \(workers): \(r.accepted) accepted, \(r.rejected) rejected")
                 let got = (try stored(conn), try String(contentsOfFile: o.rejectPath!, encoding: .utf8))
+                #expect(got.1.components(separatedBy: "\tno membership of user").count - 1 == 2, "batch \(batch), workers \(workers): \(got.1)")
+                let intervals = try conn.query("SELECT user_id, to_char(joined_at, 'HH24') AS j, coalesce(to_char(left_at, 'HH24'), '-') AS l FROM chat.members WHERE conversation_id = 1000000 ORDER BY 1, 2")
+                    .map { "\(try $0.decode(Int64.self, "user_id") - 10_000_000):\(try $0.decode(String.self, "j"))-\(try $0.decode(String.self, "l"))" }
+                #expect(intervals == ["1:08-14", "1:15--", "2:08--", "3:08-10", "3:11-12", "3:13--"], "batch \(batch), workers \(workers): \(intervals)")
                 if let reference {
                     for (table, sum) in reference.0 { #expect(got.0[table] == sum, "batch \(batch), workers \(workers): \(table) differs") }
                     #expect(got.1 == reference.1, "batch \(batch), workers \(workers): the reject files differ")

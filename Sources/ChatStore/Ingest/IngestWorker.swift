@@ -113,9 +113,11 @@ final class IngestWorker: @unchecked Sendable {
             var knownMessages = refs.messages
             seenConversations = refs.conversations
             let t1 = Date()
-            let buckets = try stage(c, events, accepted)
+            let ordered = IngestWorker.membersInFileOrder(events, accepted)
+            let buckets = try stage(c, events, accepted, skippingMembers: ordered)
             let t2 = Date()
             for (slot, sql) in IngestWorker.applyStaged where !buckets[slot].isEmpty { try run(c, sql) }
+            try applyMembershipInFileOrder(c, events, accepted, ordered, source, &outcome)
             // Which messages this batch inserted (not those already there): their receipts are new.
             var inserted = Set<MessageKey>(), allInserted = false
             let messageRows = buckets[Slot.message]
@@ -327,7 +329,62 @@ final class IngestWorker: @unchecked Sendable {
     /// Sorts a batch's accepted events by table, and stages users, conversations, joins, leaves
     /// and media through COPY (messages, receipts and presence are written by their steps).
     /// - Returns: the events' indexes by slot (`Slot`).
-    private func stage(_ c: PostgresConnection, _ events: [EventIngester.Line], _ accepted: [Int]) throws -> [[Int]] {
+    /// The (conversation, user) pairs whose joins and leaves this batch applies one by one in file
+    /// order: those with a leave, or with more than one membership event. Set-based statements
+    /// would apply a batch's joins before its leaves (a rejoin after a leave in the same batch
+    /// would be lost, a leave before its join applied), so the stored memberships would depend
+    /// on where batches are cut; in file order they do not. Other pairs (one join) are set-based.
+    static func membersInFileOrder(_ events: [EventIngester.Line], _ accepted: [Int]) -> Set<[Int64]> {
+        var count: [[Int64]: Int] = [:]
+        var withLeave = Set<[Int64]>()
+        for i in accepted {
+            switch events[i].event {
+            case .join(let cv, let u, _, _): count[[cv, u], default: 0] += 1
+            case .leave(let cv, let u, _): count[[cv, u], default: 0] += 1; withLeave.insert([cv, u])
+            default: break
+            }
+        }
+        return withLeave.union(count.filter { $0.value > 1 }.keys)
+    }
+
+    /// Applies the joins and leaves of `keys` one event at a time, in file order. A leave that
+    /// closes no open membership (before its join, or of someone who never joined) is rejected
+    /// by its line: nothing would be stored for it.
+    private func applyMembershipInFileOrder(_ c: PostgresConnection, _ events: [EventIngester.Line], _ accepted: [Int], _ keys: Set<[Int64]>,
+                                            _ source: EventIngester.LineSource, _ outcome: inout Outcome) throws {
+        guard !keys.isEmpty else { return }
+        var rejected = false
+        for i in accepted {
+            switch events[i].event {
+            case .join(let cv, let u, let at, let role) where keys.contains([cv, u]):
+                let t = Date(timeIntervalSince1970: Double(at) / 1e6)
+                try c.execute("""
+                    INSERT INTO chat.members (conversation_id, user_id, joined_at, role)
+                    SELECT \(cv), \(u), \(t), \(role)
+                    WHERE NOT EXISTS (SELECT 1 FROM chat.members m WHERE m.conversation_id = \(cv) AND m.user_id = \(u) AND m.left_at IS NULL AND m.joined_at <= \(t))
+                    ON CONFLICT DO NOTHING
+                    """)
+            case .leave(let cv, let u, let at) where keys.contains([cv, u]):
+                let t = Date(timeIntervalSince1970: Double(at) / 1e6)
+                let closed = try c.execute("""
+                    UPDATE chat.members SET left_at = \(t), change_xid = DEFAULT
+                    WHERE conversation_id = \(cv) AND user_id = \(u) AND left_at IS NULL AND joined_at <= \(t)
+                    """).affectedRows
+                // A membership that this very leave closed already (a re-run) is no error.
+                if closed == 0, try !c.scalar(Bool.self, """
+                    SELECT EXISTS (SELECT 1 FROM chat.members WHERE conversation_id = \(cv) AND user_id = \(u) AND left_at = \(t))
+                    """) {
+                    outcome.rejects.append(source.reject(events[i], "no membership of user \(u) in conversation \(cv) is open at \(PostgresTimestamp.format(microsecondsSinceEpoch: at)) (a leave must come after its join in the stream)"))
+                    outcome.accepted -= 1
+                    rejected = true
+                }
+            default: break
+            }
+        }
+        if rejected { outcome.rejects.sort { ($0.file, $0.line) < ($1.file, $1.line) } }
+    }
+
+    private func stage(_ c: PostgresConnection, _ events: [EventIngester.Line], _ accepted: [Int], skippingMembers ordered: Set<[Int64]> = []) throws -> [[Int]] {
         if strict {
             try c.executeScript("""
                 TRUNCATE ingest_users, ingest_conversations, ingest_joins, ingest_leaves, ingest_messages, ingest_receipts, ingest_presence, ingest_media
@@ -361,11 +418,11 @@ final class IngestWorker: @unchecked Sendable {
             w.append(id); w.append(k); w.append(title); w.append(by); w.appendTimestamp(microseconds: t); return true
         }
         try copy("ingest_joins", Slot.join) { e, w in
-            guard case .join(let cv, let u, let at, let role) = e else { return false }
+            guard case .join(let cv, let u, let at, let role) = e, !ordered.contains([cv, u]) else { return false }
             w.append(cv); w.append(u); w.appendTimestamp(microseconds: at); w.append(role); return true
         }
         try copy("ingest_leaves", Slot.leave) { e, w in
-            guard case .leave(let cv, let u, let at) = e else { return false }
+            guard case .leave(let cv, let u, let at) = e, !ordered.contains([cv, u]) else { return false }
             w.append(cv); w.append(u); w.appendTimestamp(microseconds: at); return true
         }
         try copy("ingest_media", Slot.media) { e, w in
