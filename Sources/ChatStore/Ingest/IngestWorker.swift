@@ -99,6 +99,22 @@ final class IngestWorker: @unchecked Sendable {
     /// - Parameter events: the batch, in file order.
     /// - Returns: what was accepted, and the rejected events with their reasons (not yet written).
     func flush(_ events: [EventIngester.Line], _ source: EventIngester.LineSource) throws -> Outcome {
+        // A deadlock or serialization failure with another writer (a second ingest of
+        // overlapping files) rolls the batch back whole; it is tried again, up to three times.
+        // The worker's memory changes only after a commit, so a retry starts from the same state.
+        var attempt = 1
+        while true {
+            do {
+                return try flushOnce(events, source)
+            } catch let e as PostgresError where (e.sqlState == .deadlockDetected || e.sqlState == .serializationFailure) && attempt < 3 {
+                logger.info("batch rolled back by a concurrent writer (\(e.message)); trying it again")
+                Thread.sleep(forTimeInterval: 0.05 * Double(attempt) * Double.random(in: 1...2))
+                attempt += 1
+            }
+        }
+    }
+
+    private func flushOnce(_ events: [EventIngester.Line], _ source: EventIngester.LineSource) throws -> Outcome {
         guard !events.isEmpty || !held.isEmpty else { return Outcome() }
         var outcome = Outcome()
         let t0 = Date()
