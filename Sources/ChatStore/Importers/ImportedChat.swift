@@ -31,6 +31,10 @@ public struct ImportedChat: Sendable {
     /// Lines or entries that could not be parsed: (line or index, reason).
     public var problems: [(Int, String)]
 
+    /// What a problem's number counts: a line of a WhatsApp export, or the position of the
+    /// message in a Telegram chat's `messages` array (JSON has no useful line there).
+    public var positionName: String { source == "telegram" ? "message" : "line" }
+
     /// The chat without the messages PostgreSQL would refuse or misfile, each moved to
     /// `problems` with its line: a time outside 1970-2099 (a 3-digit year, a pre-1970 or
     /// absurd Unix time would land in a default partition or ask for a partition no retention
@@ -187,6 +191,6 @@ public struct ImportLoader {
                 """)
         }
         return Report(source: chat.source, conversationId: convID, users: people.count, messagesInFile: chat.messages.count,
-                      messagesAdded: added, messagesReplaced: replaced, media: mediaCount, problems: chat.problems.map { "\(chat.title.map { "chat \"\($0)\", " } ?? "")line \($0.0): \($0.1)" })
+                      messagesAdded: added, messagesReplaced: replaced, media: mediaCount, problems: chat.problems.map { "\(chat.title.map { "chat \"\($0)\", " } ?? "")\(chat.positionName) \($0.0): \($0.1)" })
     }
 }
