@@ -95,6 +95,11 @@ public struct ArchiveRestorer {
                 """).affectedRows
             report.messagesAdded = try c.execute("INSERT INTO chat.messages SELECT * FROM restore_messages ON CONFLICT DO NOTHING").affectedRows
             report.receiptsAdded = try c.execute("INSERT INTO chat.receipts SELECT * FROM restore_receipts ON CONFLICT DO NOTHING").affectedRows
+            // The ledger: the range is live again (its archives stay, verified, for the record).
+            try c.execute("""
+                UPDATE chat.archives SET restored_at = now()
+                WHERE parent_table = 'messages' AND range_start = \(lo) AND range_end = \(hi) AND detached_at IS NOT NULL AND restored_at IS NULL
+                """)
         }
         return report
     }

@@ -130,7 +130,7 @@ public struct Retirement {
         let attached = try pm.partitions(conn, parent: "messages").filter { $0.to <= cutoff }.map(\.name)
         let pending = try conn.query("""
             SELECT DISTINCT partition_name FROM chat.archives
-            WHERE parent_table = 'messages' AND verified_at IS NOT NULL AND detached_at IS NOT NULL AND dropped_at IS NULL
+            WHERE parent_table = 'messages' AND verified_at IS NOT NULL AND detached_at IS NOT NULL AND dropped_at IS NULL AND restored_at IS NULL
             """).map { try $0.decode(String.self, at: 0) }
         return ((attached + pending.filter { !attached.contains($0) }).sorted(), attached)
     }
@@ -169,7 +169,7 @@ public struct Retirement {
                 if try c.scalar(Bool.self, "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(\("chat." + receiptName)))") {
                     try c.execute(SQL(unsafeRaw: "ALTER TABLE chat.receipts DETACH PARTITION chat.\(c.quoteIdentifier(receiptName))"))
                 }
-                try c.execute("UPDATE chat.archives SET detached_at = now() WHERE archive_id = \(archiveID)")
+                try c.execute("UPDATE chat.archives SET detached_at = now(), dropped_at = NULL, restored_at = NULL WHERE archive_id = \(archiveID)")
                 // The detached messages are no longer unread.
                 let range = try c.queryOne("SELECT range_start, range_end FROM chat.archives WHERE archive_id = \(archiveID)")!
                 for s in try QueryFile.named("unread_retire.sql").statements([
@@ -193,7 +193,7 @@ public struct Retirement {
             try conn.transaction { c in
                 try c.execute(SQL(unsafeRaw: "DROP TABLE IF EXISTS chat.\(c.quoteIdentifier(receiptName))"))
                 try c.execute(SQL(unsafeRaw: "DROP TABLE chat.\(c.quoteIdentifier(name))"))
-                try c.execute("UPDATE chat.archives SET dropped_at = now() WHERE archive_id = \(archiveID)")
+                try c.execute("UPDATE chat.archives SET dropped_at = now(), restored_at = NULL WHERE archive_id = \(archiveID)")
             }
             steps.append("drop")
         }

@@ -361,7 +361,7 @@ public struct PartitionManager: Sendable {
                    a.dropped_at IS NOT NULL AS dropped, a.detached_at IS NOT NULL AS detached
             FROM chat.archives a
             WHERE a.archive_id = (SELECT max(b.archive_id) FROM chat.archives b WHERE b.partition_name = a.partition_name)
-              AND (a.dropped_at IS NOT NULL OR a.detached_at IS NOT NULL)
+              AND (a.dropped_at IS NOT NULL OR a.detached_at IS NOT NULL) AND a.restored_at IS NULL
             ORDER BY 1
             """) {
             let name = try row.decode(String.self, "partition_name")
