@@ -50,7 +50,12 @@ public struct ArchiveRestorer {
         // One transaction, the range's partitions included: a restore that fails leaves the
         // database as it was.
         try conn.transaction { c in
-            try PartitionManager(logger: logger).ensureRange(c, from: lo, until: hi)
+            let created = Set(try PartitionManager(logger: logger).ensureRange(c, from: lo, until: hi))
+            // When this transaction created the range's messages and receipts partitions, no row
+            // of the archive can exist yet: its rows go straight into them by COPY, with no
+            // staging or upsert (a row outside the range fails the COPY, and the restore with it).
+            let receiptsPartition = "receipts_" + manifest.partition.dropFirst("messages_".count)
+            let direct = created.contains(manifest.partition) && created.contains(receiptsPartition)
             try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_messages (LIKE chat.messages INCLUDING DEFAULTS)")
             try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_receipts (LIKE chat.receipts INCLUDING DEFAULTS)")
             try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_media (LIKE chat.media)")
@@ -88,13 +93,20 @@ public struct ArchiveRestorer {
                     try w.endRow()
                 }
             }
-            report.messages = try load(c, path + "/messages.ndjson.zst", "restore_messages", ArchiveExporter.messageColumns)
-            report.receipts = try load(c, path + "/receipts.ndjson.zst", "restore_receipts", ArchiveExporter.receiptColumns)
             report.mediaAdded = try c.execute("""
                 INSERT INTO chat.media SELECT * FROM restore_media ON CONFLICT DO NOTHING
                 """).affectedRows
-            report.messagesAdded = try c.execute("INSERT INTO chat.messages SELECT * FROM restore_messages ON CONFLICT DO NOTHING").affectedRows
-            report.receiptsAdded = try c.execute("INSERT INTO chat.receipts SELECT * FROM restore_receipts ON CONFLICT DO NOTHING").affectedRows
+            if direct {
+                report.messages = try load(c, path + "/messages.ndjson.zst", "chat." + c.quoteIdentifier(manifest.partition), ArchiveExporter.messageColumns)
+                report.receipts = try load(c, path + "/receipts.ndjson.zst", "chat." + c.quoteIdentifier(receiptsPartition), ArchiveExporter.receiptColumns)
+                report.messagesAdded = report.messages
+                report.receiptsAdded = report.receipts
+            } else {
+                report.messages = try load(c, path + "/messages.ndjson.zst", "restore_messages", ArchiveExporter.messageColumns)
+                report.receipts = try load(c, path + "/receipts.ndjson.zst", "restore_receipts", ArchiveExporter.receiptColumns)
+                report.messagesAdded = try c.execute("INSERT INTO chat.messages SELECT * FROM restore_messages ON CONFLICT DO NOTHING").affectedRows
+                report.receiptsAdded = try c.execute("INSERT INTO chat.receipts SELECT * FROM restore_receipts ON CONFLICT DO NOTHING").affectedRows
+            }
             // The ledger: the range is live again (its archives stay, verified, for the record).
             try c.execute("""
                 UPDATE chat.archives SET restored_at = now()
