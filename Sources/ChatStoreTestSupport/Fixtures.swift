@@ -36,6 +36,15 @@ extension TestDatabase {
         return try WorkloadGenerator(config: cfg, logger: logger).load(settings: settings).answerKey
     }
 
+    /// The database's rows as NDJSON events in time order (`scripts/bench/events-in-time-order.sql`,
+    /// as the ingest benchmark writes them), one line each.
+    public static func eventsInTimeOrder(_ conn: PostgresConnection) throws -> [String] {
+        let script = try String(contentsOfFile: TestPaths.packageRoot + "/scripts/bench/events-in-time-order.sql", encoding: .utf8)
+        let query = script.split(separator: "\n").filter { !$0.hasPrefix("--") }.joined(separator: "\n")
+            .trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: ";"))
+        return try conn.query(SQL(unsafeRaw: query)).map { try $0.decode(String.self, at: 0) }
+    }
+
     /// md5 of a table's rows in a stable order (every column but `change_xid`, which records
     /// the writing transaction and so differs between two loads of the same rows).
     public static func checksum(_ conn: PostgresConnection, _ table: String, orderBy: String) throws -> String {

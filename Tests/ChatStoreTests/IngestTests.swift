@@ -326,10 +326,7 @@ let badEvents: [(String, String)] = [
         let workload = dir + "/workload.ndjson", extra = dir + "/extra.ndjson"
         try TestDatabase.migrated { conn, settings in
             try TestDatabase.generate(settings, users: 30, days: 1, seed: 21)
-            let script = try String(contentsOfFile: TestPaths.packageRoot + "/scripts/bench/events-in-time-order.sql", encoding: .utf8)
-            let query = script.split(separator: "\n").filter { !$0.hasPrefix("--") }.joined(separator: "\n")
-                .trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: ";"))
-            var lines = try conn.query(SQL(unsafeRaw: query)).map { try $0.decode(String.self, at: 0) }
+            var lines = try TestDatabase.eventsInTimeOrder(conn)
             // Late and repeated events: the second half again, and every tenth line once more.
             lines += lines.suffix(lines.count / 2) + lines.enumerated().filter { $0.offset % 10 == 0 }.map(\.element)
             try (lines.joined(separator: "\n") + "\n").write(toFile: workload, atomically: true, encoding: .utf8)

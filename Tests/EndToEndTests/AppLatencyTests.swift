@@ -104,8 +104,12 @@ import Testing
             print("app insert latency over \(count) inserts on two connections: p99 \(String(format: "%.1f", p99)) ms, max \(String(format: "%.1f", worst)) ms")
             #expect(results.allSatisfy { $0.errors.isEmpty }, "\(results.flatMap(\.errors).prefix(3))")
             #expect(count > 100)
+            // Run alone, max stays under 200 ms (BENCHMARKS.md: 139-172 ms). Inside the parallel
+            // suite the two cores are shared with every other test, which adds scheduling delay
+            // (865 ms seen once), so the bound here catches what matters: an insert queued behind
+            // a DDL for a whole lock_timeout (3,018 ms before ShortLocks), not machine load.
             #expect(p99 < 200, "p99 \(p99) ms")
-            #expect(worst < 500, "max \(worst) ms")
+            #expect(worst < 2000, "max \(worst) ms")
         }
     }
 }

@@ -74,10 +74,7 @@ import Testing
         // A generated workload written as events in time order (as the benchmark does).
         try TestDatabase.migrated { conn, settings in
             try TestDatabase.generate(settings, users: 150, days: 3, seed: 5)
-            let script = try String(contentsOfFile: TestPaths.packageRoot + "/scripts/bench/events-in-time-order.sql", encoding: .utf8)
-            let query = script.split(separator: "\n").filter { !$0.hasPrefix("--") }.joined(separator: "\n")
-                .trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: ";"))
-            let lines = try conn.query(SQL(unsafeRaw: query)).map { try $0.decode(String.self, at: 0) }
+            let lines = try TestDatabase.eventsInTimeOrder(conn)
             try (lines.joined(separator: "\n") + "\n").write(toFile: events, atomically: true, encoding: .utf8)
         }
         func prepare(_ conn: PostgresConnection) throws {
