@@ -2,6 +2,7 @@ import ArgumentParser
 import ChatStore
 import ChatStorePostgres
 import Foundation
+import ChatStoreZstd
 
 extension ChatStoreCommand {
     struct Generate: ParsableCommand {
@@ -21,7 +22,7 @@ extension ChatStoreCommand {
         var messagesPerUserDay: Double = 8
         @Option(name: .long, help: "Probability that a receipt carries one planted anomaly.")
         var anomalyRate: Double = 0.002
-        @Option(name: .long, help: "Write the answer key (planted anomalies, expected unread totals) to this JSON file.")
+        @Option(name: .long, help: "Write the answer key (planted anomalies, expected unread totals) to this JSON file; - is standard output. Example: --answer-key key.json")
         var answerKey: String?
 
         func validate() throws {
@@ -29,6 +30,7 @@ extension ChatStoreCommand {
             if !(1...3650).contains(days) { throw ValidationError("--days must be 1...3650") }
             if let start, PostgresTimestamp.parse(start) == nil { throw ValidationError("--start must be YYYY-MM-DD, got \(start)") }
             if !(0...0.5).contains(anomalyRate) { throw ValidationError("--anomaly-rate must be 0...0.5") }
+            try checkStandardOutput(answerKey, json: global.json, flag: "--answer-key")
             if messagesPerUserDay <= 0 || messagesPerUserDay > 10_000 { throw ValidationError("--messages-per-user-day must be in (0, 10000]") }
         }
 
@@ -53,12 +55,14 @@ extension ChatStoreCommand {
                 if let answerKey {
                     let enc = JSONEncoder()
                     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                    try enc.encode(report.answerKey).write(to: URL(fileURLWithPath: answerKey), options: .atomic)
+                    let w = try AtomicFileWriter(path: answerKey)   // `-`: standard output
+                    try w.write(Array(try enc.encode(report.answerKey)))
+                    try w.commit()
                 }
                 if global.json { try printJSON(report) } else if !global.quiet {
                     let k = report.answerKey
-                    print("loaded \(k.users) users, \(k.conversations) conversations, \(k.messages) messages, \(k.receipts) receipts, \(k.presenceEvents) presence events: \(report.rows) rows in \(String(format: "%.1f", report.seconds)) s (\(Int(report.rowsPerSecond)) rows/s)")
-                    print("planted anomalies: " + k.anomalies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+                    printSummary("loaded \(k.users) users, \(k.conversations) conversations, \(k.messages) messages, \(k.receipts) receipts, \(k.presenceEvents) presence events: \(report.rows) rows in \(String(format: "%.1f", report.seconds)) s (\(Int(report.rowsPerSecond)) rows/s)", output: answerKey)
+                    printSummary("planted anomalies: " + k.anomalies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "), output: answerKey)
                 }
             }
         }

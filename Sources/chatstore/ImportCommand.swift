@@ -25,14 +25,14 @@ extension ChatStoreCommand.Import {
         static let configuration = CommandConfiguration(commandName: "whatsapp", abstract: "Import a WhatsApp \"Export chat\" .txt file (Android or iOS).",
             discussion: Examples.text("chatstore import whatsapp \"WhatsApp Chat with Ann.txt\" --timezone Asia/Tokyo", "chatstore import whatsapp chat.txt --date-order mdy --json"))
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "The exported .txt file.") var file: String
+        @Argument(help: "The exported .txt file; - is standard input.") var file: String
         @Option(name: .long, help: "Date order in the headers: dmy, mdy or ymd (default: decided from the file, day first when ambiguous).") var dateOrder: WhatsAppImporter.DateOrder?
         @Option(name: .long, help: "The phone's time zone (exports have local times), e.g. Europe/Berlin.") var timezone: String = "UTC"
 
         func run() throws {
             try runReportingErrors {
                 guard let tz = TimeZone(identifier: timezone) else { throw ValidationError("unknown time zone \(timezone)") }
-                guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+                guard let data = readInput(file) else { throw ValidationError("cannot read \(file)") }
                 var imp = WhatsAppImporter()
                 imp.dateOrder = dateOrder
                 imp.timeZone = tz
@@ -49,13 +49,13 @@ extension ChatStoreCommand.Import {
         static let configuration = CommandConfiguration(commandName: "telegram", abstract: "Import a Telegram Desktop result.json (one chat or a whole account).",
             discussion: Examples.text("chatstore import telegram ~/Downloads/Telegram/result.json"))
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "The exported result.json.") var file: String
+        @Argument(help: "The exported result.json; - is standard input.") var file: String
         @Option(name: .long, help: "Time zone of `date` fields in old exports without date_unixtime.") var timezone: String = "UTC"
 
         func run() throws {
             try runReportingErrors {
                 guard let tz = TimeZone(identifier: timezone) else { throw ValidationError("unknown time zone \(timezone)") }
-                guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+                guard let data = readInput(file) else { throw ValidationError("cannot read \(file)") }
                 var imp = TelegramImporter()
                 imp.timeZone = tz
                 let chats = try imp.parse(data: data, fileName: file)
@@ -70,4 +70,9 @@ extension ChatStoreCommand.Import {
             }
         }
     }
+}
+
+/// A file's bytes, or standard input's for `-`.
+func readInput(_ path: String) -> Data? {
+    path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: path)
 }

@@ -116,6 +116,9 @@ import Testing
             let copy = try runCommand(TestPaths.binary, ["copy-out", "--table", "chat.users", "--no-compress", "--out", "-"] + url)
             #expect(copy.status == 0 && copy.stdout.split(separator: "\n").count == 21, "\(copy.stderr)")
             #expect(try runCommand(TestPaths.binary, ["report", "--out", "-", "--json"] + url).status == 64)
+            let imported = try runCommand(TestPaths.binary, ["import", "whatsapp", "-", "--json"] + url,
+                                          stdinPath: TestPaths.packageRoot + "/Tests/Fixtures/whatsapp/ios-24h.txt")
+            #expect(imported.status == 0 && imported.stdout.contains("\"messagesAdded\""), "\(imported.stderr)")
 
             // --json: errors as a JSON object on standard output, with the exit code.
             let down = try runCommand(TestPaths.binary, ["jobs", "unread", "--json", "--database-url", "host=/nonexistent dbname=x"])

@@ -413,7 +413,7 @@ _chatstore_generate() {
         '--start[First day, YYYY-MM-DD (UTC). Default\: DAYS days before today.]:start:'
         '--messages-per-user-day[Mean messages per user per day.]:messages-per-user-day:'
         '--anomaly-rate[Probability that a receipt carries one planted anomaly.]:anomaly-rate:'
-        '--answer-key[Write the answer key (planted anomalies, expected unread totals) to this JSON file.]:answer-key:'
+        '--answer-key[Write the answer key (planted anomalies, expected unread totals) to this JSON file; - is standard output. Example\: --answer-key key.json]:answer-key:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
