@@ -20,7 +20,7 @@ final class TerminalProgress: @unchecked Sendable {
         guard enabled else { return }
         let p = TerminalProgress()
         Progress.install { p.update($0) }
-        atexit { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        atexit { TerminalProgress.clearLine() }   // only if a line is drawn
         TerminalProgress.current = p
     }
 

@@ -63,8 +63,8 @@ public struct ArchiveExporter {
 
         var files: [ArchiveManifest.File] = []
         let range = "sent_at >= '\(lo)' AND sent_at < '\(hi)'"
-        files.append(try ndjson(conn, "messages", "messages.ndjson.zst", ArchiveExporter.messageColumns, "chat.messages", range, tmp))
-        files.append(try ndjson(conn, "receipts", "receipts.ndjson.zst", ArchiveExporter.receiptColumns, "chat.receipts", range, tmp))
+        files.append(try ndjson(conn, partition, "messages", "messages.ndjson.zst", ArchiveExporter.messageColumns, "chat.messages", range, tmp))
+        files.append(try ndjson(conn, partition, "receipts", "receipts.ndjson.zst", ArchiveExporter.receiptColumns, "chat.receipts", range, tmp))
         files += try mediaPack(conn, range: range, dir: tmp)
 
         let schema = try conn.scalar(Int.self, "SELECT coalesce(max(version), 0) FROM chat.schema_migrations WHERE completed")
@@ -82,7 +82,7 @@ public struct ArchiveExporter {
         return (manifest, final)
     }
 
-    private func ndjson(_ conn: PostgresConnection, _ content: String, _ name: String, _ columns: [(String, CopyToJSON.Kind)],
+    private func ndjson(_ conn: PostgresConnection, _ partition: String, _ content: String, _ name: String, _ columns: [(String, CopyToJSON.Kind)],
                         _ table: String, _ filter: String, _ dir: String) throws -> ArchiveManifest.File {
         let w = try AtomicFileWriter(path: dir + "/" + name)
         var hash = SHA256()
@@ -93,7 +93,6 @@ public struct ArchiveExporter {
         buf.reserveCapacity(1 << 20 + 65536)
         var raw: Int64 = 0
         let cols = columns.map(\.0).joined(separator: ", ")
-        let partition = dir.split(separator: "/").last.map { String($0.dropFirst().prefix { $0 != "." }) } ?? ""
         let phase = "export: \(content)"
         // The planner's row estimate of the range's partition of this table, for a percentage
         // (receipts_pYYYYMMDD for messages_pYYYYMMDD; none when receipts are partitioned otherwise).

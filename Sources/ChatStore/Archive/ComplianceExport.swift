@@ -110,7 +110,11 @@ public struct ComplianceExport {
                               AND i.inhrelid = to_regclass('chat.' || quote_ident(a.partition_name)))
             ORDER BY a.partition_name, a.archive_id DESC
             """).map { try $0.decode(String.self, at: 0) }
-        var archivedMedia = Set<[UInt8]>()   // conversation id (8 bytes) + sha256 of media of archived messages
+        struct MediaRef: Hashable, Comparable {
+            let conversation: Int64, sha256Hex: String
+            static func < (a: MediaRef, b: MediaRef) -> Bool { (a.conversation, a.sha256Hex) < (b.conversation, b.sha256Hex) }
+        }
+        var archivedMedia = Set<MediaRef>()   // media of the archived messages written out
         let convSet = Set(convs)
         let loUS = PostgresTimestamp.parseMicroseconds(lo)!, hiUS = PostgresTimestamp.parseMicroseconds(hi)!
         for path in archives {
@@ -144,7 +148,7 @@ public struct ComplianceExport {
                         guard include else { continue }
                         try emit(Array("{\"record\":\"\(record)\",".utf8) + line.dropFirst() + [10])
                         if record == "message", case .string(let hex) = o["media_sha256"] ?? .null, hex.count == 64 {
-                            archivedMedia.insert(withUnsafeBytes(of: cv.bigEndian, Array.init) + Array(hex.utf8))
+                            archivedMedia.insert(MediaRef(conversation: cv, sha256Hex: hex))
                         }
                         if record == "message" { report.messages += 1 } else { report.receipts += 1 }
                         report.fromArchives += 1
@@ -157,11 +161,9 @@ public struct ComplianceExport {
         // (media is not partitioned), so they come from there, each once, like the live ones.
         if !archivedMedia.isEmpty {
             var pairs: [String] = []
-            for key in archivedMedia.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-                let cv = key.prefix(8).reduce(Int64(0)) { $0 << 8 | Int64($1) }
-                let hex = String(decoding: key.dropFirst(8), as: UTF8.self)
-                guard hex.allSatisfy(\.isHexDigit) else { continue }
-                pairs.append("(\(cv), '\\x\(hex)'::bytea)")
+            for ref in archivedMedia.sorted() {
+                guard ref.sha256Hex.allSatisfy(\.isHexDigit) else { continue }
+                pairs.append("(\(ref.conversation), '\\x\(ref.sha256Hex)'::bytea)")
             }
             for chunk in stride(from: 0, to: pairs.count, by: 1000).map({ pairs[$0..<min($0 + 1000, pairs.count)] }) {
                 // Ids and hex digits only (checked above): nothing from outside is spliced in.

@@ -250,7 +250,8 @@ public struct Migrator: Sendable {
     /// holder, and again every 30 s, so a deploy log shows why the step is slow.
     private func waitForLock(_ conn: PostgresConnection, deadline: Date) throws {
         var pause = 0.05
-        var nextNotice = Date()
+        let started = Date()
+        var nextNotice = started
         while try !conn.tryAdvisoryLock(Migrator.lockKey) {
             if Date() >= deadline { throw MigrationError.lockTimeout(waited: lockWait) }
             if Date() >= nextNotice {
@@ -259,8 +260,7 @@ public struct Migrator: Sendable {
                 logger.notice("waiting for the migration lock, held by \(holder ?? "another session") (giving up in \(left) s; see --lock-wait)")
                 nextNotice = Date().addingTimeInterval(30)
             }
-            let waited = Int64(Date().timeIntervalSince(deadline.addingTimeInterval(-Double(lockWait.components.seconds))))
-            Progress.report("migrate: waiting for the migration lock", done: waited, total: lockWait.components.seconds, unit: "s")
+            Progress.report("migrate: waiting for the migration lock", done: Int64(Date().timeIntervalSince(started)), total: lockWait.components.seconds, unit: "s")
             Thread.sleep(forTimeInterval: pause)
             pause = min(pause * 2, 1)
         }
