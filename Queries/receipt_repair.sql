@@ -5,6 +5,8 @@
 -- (as JSON) and the run id. Rows changed get change_xid = DEFAULT, so the unread and last-seen
 -- jobs that run next recompute what they touch. A repair never loses a read: merged duplicates
 -- keep the most advanced status and the earliest delivered and read times of all their rows.
+-- RETURNING gives the row's columns, made JSON outside it (the same object as to_jsonb(row)):
+-- Citus refuses to_jsonb() in RETURNING and cannot return a shard's whole row.
 -- Orphan receipts and statuses ahead of their times are reported, never changed (the message
 -- may be archived; the missing time is unknown).
 --
@@ -43,19 +45,19 @@ WITH kept AS (
       FROM old o
      WHERE r.conversation_id = o.conversation_id AND r.message_id = o.message_id
        AND r.recipient_id = o.recipient_id AND r.sent_at = o.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
-    RETURNING o.conversation_id, o.message_id, o.recipient_id, o.sent_at, o.old, to_jsonb(r) AS new
+    RETURNING o.conversation_id, o.message_id, o.recipient_id, o.sent_at, o.old, r.status AS n_status, r.delivered_at AS n_delivered_at, r.read_at AS n_read_at, r.updated_at AS n_updated_at, r.change_xid AS n_change_xid
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
-SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'duplicate_receipt', 'update', old, new FROM fixed;
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'duplicate_receipt', 'update', old, jsonb_build_object('conversation_id', conversation_id, 'message_id', message_id, 'sent_at', sent_at, 'recipient_id', recipient_id, 'status', n_status, 'delivered_at', n_delivered_at, 'read_at', n_read_at, 'updated_at', n_updated_at, 'change_xid', n_change_xid) FROM fixed;
 
 WITH gone AS (
     DELETE FROM chat.receipts r USING pg_temp.repair_duplicates d
     WHERE d.copy_rank > 1 AND r.conversation_id = d.conversation_id AND r.message_id = d.message_id
       AND r.recipient_id = d.recipient_id AND r.sent_at = d.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
-    RETURNING r.conversation_id, r.message_id, r.recipient_id, r.sent_at, to_jsonb(r) AS old
+    RETURNING r.conversation_id, r.message_id, r.recipient_id, r.sent_at, r.status AS n_status, r.delivered_at AS n_delivered_at, r.read_at AS n_read_at, r.updated_at AS n_updated_at, r.change_xid AS n_change_xid
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
-SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'duplicate_receipt', 'delete', old, NULL FROM gone;
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'duplicate_receipt', 'delete', jsonb_build_object('conversation_id', conversation_id, 'message_id', message_id, 'sent_at', sent_at, 'recipient_id', recipient_id, 'status', n_status, 'delivered_at', n_delivered_at, 'read_at', n_read_at, 'updated_at', n_updated_at, 'change_xid', n_change_xid), NULL FROM gone;
 
 -- 2. Receipts for the sender, and for non-members at send time: delete.
 WITH bad AS (
@@ -75,10 +77,10 @@ WITH bad AS (
     DELETE FROM chat.receipts r USING bad b
     WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
-    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, to_jsonb(r) AS old
+    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, r.status AS n_status, r.delivered_at AS n_delivered_at, r.read_at AS n_read_at, r.updated_at AS n_updated_at, r.change_xid AS n_change_xid
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
-SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, category, 'delete', old, NULL FROM gone;
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, category, 'delete', jsonb_build_object('conversation_id', conversation_id, 'message_id', message_id, 'sent_at', sent_at, 'recipient_id', recipient_id, 'status', n_status, 'delivered_at', n_delivered_at, 'read_at', n_read_at, 'updated_at', n_updated_at, 'change_xid', n_change_xid), NULL FROM gone;
 
 -- 3. Times before the message was sent: clamp them to sent_at.
 WITH bad AS (
@@ -99,10 +101,10 @@ WITH bad AS (
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
        AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
-    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, b.old, to_jsonb(r) AS new
+    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, b.old, r.status AS n_status, r.delivered_at AS n_delivered_at, r.read_at AS n_read_at, r.updated_at AS n_updated_at, r.change_xid AS n_change_xid
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
-SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, category, 'update', old, new FROM fixed;
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, category, 'update', old, jsonb_build_object('conversation_id', conversation_id, 'message_id', message_id, 'sent_at', sent_at, 'recipient_id', recipient_id, 'status', n_status, 'delivered_at', n_delivered_at, 'read_at', n_read_at, 'updated_at', n_updated_at, 'change_xid', n_change_xid) FROM fixed;
 
 -- 4. Read without delivered, or read before delivered: a read proves delivery by then.
 WITH bad AS (
@@ -118,10 +120,10 @@ WITH bad AS (
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
        AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
-    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, b.old, to_jsonb(r) AS new
+    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, b.old, r.status AS n_status, r.delivered_at AS n_delivered_at, r.read_at AS n_read_at, r.updated_at AS n_updated_at, r.change_xid AS n_change_xid
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
-SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, category, 'update', old, new FROM fixed;
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, category, 'update', old, jsonb_build_object('conversation_id', conversation_id, 'message_id', message_id, 'sent_at', sent_at, 'recipient_id', recipient_id, 'status', n_status, 'delivered_at', n_delivered_at, 'read_at', n_read_at, 'updated_at', n_updated_at, 'change_xid', n_change_xid) FROM fixed;
 
 -- 5. Status behind its times (moved backwards): move it forward to what the times show.
 WITH bad AS (
@@ -137,10 +139,10 @@ WITH bad AS (
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
        AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
-    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.old, to_jsonb(r) AS new
+    RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.old, r.status AS n_status, r.delivered_at AS n_delivered_at, r.read_at AS n_read_at, r.updated_at AS n_updated_at, r.change_xid AS n_change_xid
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
-SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'status_behind_times', 'update', old, new FROM fixed;
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'status_behind_times', 'update', old, jsonb_build_object('conversation_id', conversation_id, 'message_id', message_id, 'sent_at', sent_at, 'recipient_id', recipient_id, 'status', n_status, 'delivered_at', n_delivered_at, 'read_at', n_read_at, 'updated_at', n_updated_at, 'change_xid', n_change_xid) FROM fixed;
 
 -- 6. Members at send time with no receipt: add one (sent, not delivered), so reconciliation
 --    redelivers the message.
@@ -160,7 +162,7 @@ WITH missing AS (
     INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, updated_at)
     SELECT conversation_id, message_id, sent_at, user_id, 1, now() FROM missing
     ON CONFLICT DO NOTHING
-    RETURNING conversation_id, message_id, recipient_id, sent_at, to_jsonb(receipts) AS new
+    RETURNING conversation_id, message_id, recipient_id, sent_at, receipts.status AS n_status, receipts.delivered_at AS n_delivered_at, receipts.read_at AS n_read_at, receipts.updated_at AS n_updated_at, receipts.change_xid AS n_change_xid
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
-SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'missing_receipt', 'insert', NULL, new FROM added;
+SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'missing_receipt', 'insert', NULL, jsonb_build_object('conversation_id', conversation_id, 'message_id', message_id, 'sent_at', sent_at, 'recipient_id', recipient_id, 'status', n_status, 'delivered_at', n_delivered_at, 'read_at', n_read_at, 'updated_at', n_updated_at, 'change_xid', n_change_xid) FROM added;

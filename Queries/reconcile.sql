@@ -22,11 +22,13 @@
 -- The first run has since = -infinity: every undelivered receipt of the whole history is
 -- scheduled, or dead-lettered as expired when older than max_age.
 --
--- The first statement classifies (the dry run shows only it); the others act on its temp table.
+-- The first three statements classify (the dry run runs only them): the candidates, then their
+-- plan; the others act on the plan. On Citus the plan is made by Queries/reconcile_plan_citus.sql
+-- instead of the third statement (Citus refuses its LATERAL probes over a temporary table).
 -- By hand: psql -1 -v now="'2026-11-29'" -v since="'2026-11-28'" -v prev="'1:1:'" -v prev_xmin=9223372036854775807 \
 --   -v grace=600 -v max_age=1209600 -v max_attempts=8 -v base_seconds=30 -f Queries/reconcile.sql
 
-CREATE TEMP TABLE reconcile_plan ON COMMIT DROP AS
+CREATE TEMP TABLE reconcile_candidates ON COMMIT DROP AS
 WITH candidates AS (
     -- Sent since the last run (less the grace period, so those inside it then are due now).
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at
@@ -83,6 +85,10 @@ WITH candidates AS (
           AND x.status = 1 AND x.delivered_at IS NULL AND x.read_at IS NULL
         OFFSET 0) x
 )
+SELECT * FROM candidates;
+ANALYZE pg_temp.reconcile_candidates;
+
+CREATE TEMP TABLE reconcile_plan ON COMMIT DROP AS
 SELECT c.conversation_id, c.message_id, c.recipient_id, c.sent_at,
        coalesce(a.attempts, 0) AS attempts,
        a.pending,
@@ -95,7 +101,7 @@ SELECT c.conversation_id, c.message_id, c.recipient_id, c.sent_at,
            WHEN coalesce(a.pending, false) THEN 'waiting'
            ELSE 'retry'
        END AS action
-FROM candidates c
+FROM pg_temp.reconcile_candidates c
 -- Every candidate is an undelivered receipt (each part above checks it). LATERAL ... OFFSET 0:
 -- each finds its message by the full key (one index probe in one partition); the fence keeps
 -- the planner from flattening it into a join that probes every partition by conversation_id.

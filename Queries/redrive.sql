@@ -11,17 +11,26 @@ WHERE redriven_at IS NULL AND (:'reason'::text = '' OR reason = :'reason'::text)
 ORDER BY dead_at, conversation_id, message_id, recipient_id
 LIMIT :'limit'::integer;
 
+-- The pairs' highest attempt number so far, read once: the attempts after the redrive count
+-- from it, and the next attempt continues from it (never a correlated scan of the table the
+-- insert below writes; Citus runs this on the shards).
+CREATE TEMP TABLE redrive_attempts ON COMMIT DROP AS
+SELECT x.conversation_id, x.message_id, x.recipient_id, max(x.attempt) AS last_attempt
+FROM chat.delivery_attempts x
+WHERE (x.conversation_id, x.message_id, x.recipient_id) IN (SELECT conversation_id, message_id, recipient_id FROM pg_temp.redrive_plan)
+GROUP BY x.conversation_id, x.message_id, x.recipient_id;
+
 UPDATE chat.dead_letters d
-   SET redriven_at = :'now'::timestamptz,
-       redrive_after_attempt = (SELECT coalesce(max(x.attempt), 0) FROM chat.delivery_attempts x
-                                WHERE x.conversation_id = d.conversation_id AND x.message_id = d.message_id AND x.recipient_id = d.recipient_id)
-FROM pg_temp.redrive_plan p
+   SET redriven_at = :'now'::timestamptz, redrive_after_attempt = p.last_attempt
+FROM (SELECT p.conversation_id, p.message_id, p.recipient_id, coalesce(a.last_attempt, 0) AS last_attempt
+      FROM pg_temp.redrive_plan p
+      LEFT JOIN pg_temp.redrive_attempts a
+        ON a.conversation_id = p.conversation_id AND a.message_id = p.message_id AND a.recipient_id = p.recipient_id) p
 WHERE d.conversation_id = p.conversation_id AND d.message_id = p.message_id AND d.recipient_id = p.recipient_id;
 
 INSERT INTO chat.delivery_attempts (conversation_id, message_id, recipient_id, attempt, scheduled_at, sent_at)
-SELECT p.conversation_id, p.message_id, p.recipient_id,
-       coalesce((SELECT max(x.attempt) FROM chat.delivery_attempts x
-                 WHERE x.conversation_id = p.conversation_id AND x.message_id = p.message_id AND x.recipient_id = p.recipient_id), 0) + 1,
-       :'now'::timestamptz, p.sent_at
+SELECT p.conversation_id, p.message_id, p.recipient_id, coalesce(a.last_attempt, 0) + 1, :'now'::timestamptz, p.sent_at
 FROM pg_temp.redrive_plan p
+LEFT JOIN pg_temp.redrive_attempts a
+  ON a.conversation_id = p.conversation_id AND a.message_id = p.message_id AND a.recipient_id = p.recipient_id
 ON CONFLICT DO NOTHING;

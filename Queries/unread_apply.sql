@@ -75,13 +75,15 @@ INSERT INTO pg_temp.unread_set_delta SELECT conversation_id, user_id, count(*) F
 -- The pairs whose counts may have changed. A pair without a counts row yet is taken whole.
 CREATE TEMP TABLE unread_touched ON COMMIT DROP AS
 SELECT t.conversation_id, t.user_id,
-       bool_or(t.whole) OR NOT EXISTS (SELECT 1 FROM chat.unread_counts u
-                                       WHERE u.conversation_id = t.conversation_id AND u.user_id = t.user_id) AS whole,
+       bool_or(t.whole) OR bool_and(u.conversation_id IS NULL) AS whole,
        max(t.last_at) AS last_at
 FROM (SELECT conversation_id, user_id, true AS whole, NULL::timestamptz AS last_at FROM pg_temp.unread_changed_pairs
       UNION ALL
       SELECT conversation_id, user_id, false, max(sent_at) FILTER (WHERE in_membership)
       FROM pg_temp.unread_item_state GROUP BY conversation_id, user_id) t
+-- a pair without a count row is taken whole (a join instead of NOT EXISTS: Citus refuses a
+-- correlated subquery here)
+LEFT JOIN chat.unread_counts u ON u.conversation_id = t.conversation_id AND u.user_id = t.user_id
 GROUP BY t.conversation_id, t.user_id;
 
 -- Touched pairs that are no longer members have no row.
@@ -89,7 +91,7 @@ DELETE FROM chat.unread_counts u
 USING pg_temp.unread_touched t
 WHERE u.conversation_id = t.conversation_id AND u.user_id = t.user_id
   AND NOT EXISTS (SELECT 1 FROM chat.members x
-                  WHERE x.conversation_id = t.conversation_id AND x.user_id = t.user_id AND x.left_at IS NULL);
+                  WHERE x.conversation_id = u.conversation_id AND x.user_id = u.user_id AND x.left_at IS NULL);
 
 -- Pairs taken whole: count and last message time from scratch.
 INSERT INTO chat.unread_counts AS u (conversation_id, user_id, unread, last_message_at, updated_at)

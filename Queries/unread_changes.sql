@@ -44,21 +44,30 @@ WHERE change_xid >= :'prev_xmin'::bigint
 ANALYZE pg_temp.unread_changed_messages;
 
 -- ... and the messages of receipts written since that are not among them (usually the late
--- reads of older messages: the receipts of new messages have their message above).
+-- reads of older messages: the receipts of new messages have their message above). The
+-- receipts' keys are collected first, then the message rows within a day of each receipt's
+-- sent_at are found by key, then whatever is already listed is left out. Each step is a plain
+-- join or a statement over temporary tables alone, which Citus runs too (it refuses a LATERAL
+-- or a correlated subquery between a temporary and a distributed table).
+CREATE TEMP TABLE unread_changed_receipt_keys ON COMMIT DROP AS
+SELECT DISTINCT conversation_id, message_id, sent_at FROM chat.receipts
+WHERE change_xid >= :'prev_xmin'::bigint
+  AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot);
+DELETE FROM pg_temp.unread_changed_receipt_keys r USING pg_temp.unread_changed_messages k
+WHERE k.conversation_id = r.conversation_id AND k.message_id = r.message_id AND k.sent_at = r.sent_at;
+ANALYZE pg_temp.unread_changed_receipt_keys;
+
+CREATE TEMP TABLE unread_receipt_messages ON COMMIT DROP AS
+SELECT y.conversation_id, y.message_id, y.sent_at, y.sender_id, y.deleted_at
+FROM pg_temp.unread_changed_receipt_keys r
+JOIN chat.messages y
+  ON y.conversation_id = r.conversation_id AND y.message_id = r.message_id
+ AND y.sent_at >= r.sent_at - interval '1 day' AND y.sent_at <= r.sent_at + interval '1 day';
+
 INSERT INTO pg_temp.unread_changed_messages (conversation_id, message_id, sent_at, sender_id, deleted_at, own)
 SELECT DISTINCT y.conversation_id, y.message_id, y.sent_at, y.sender_id, y.deleted_at, false
-FROM (SELECT DISTINCT conversation_id, message_id, sent_at FROM chat.receipts
-      WHERE change_xid >= :'prev_xmin'::bigint
-        AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)) r
--- LATERAL ... OFFSET 0: one index probe by key into the partitions of that day.
-CROSS JOIN LATERAL (
-    SELECT y.conversation_id, y.message_id, y.sent_at, y.sender_id, y.deleted_at FROM chat.messages y
-    WHERE y.conversation_id = r.conversation_id AND y.message_id = r.message_id
-      AND y.sent_at >= r.sent_at - interval '1 day' AND y.sent_at <= r.sent_at + interval '1 day'
-    OFFSET 0) y
+FROM pg_temp.unread_receipt_messages y
 WHERE NOT EXISTS (SELECT 1 FROM pg_temp.unread_changed_messages k
-                  WHERE k.conversation_id = r.conversation_id AND k.message_id = r.message_id AND k.sent_at = r.sent_at)
-  AND NOT EXISTS (SELECT 1 FROM pg_temp.unread_changed_messages k
                   WHERE k.conversation_id = y.conversation_id AND k.message_id = y.message_id AND k.sent_at = y.sent_at);
 ANALYZE pg_temp.unread_changed_messages;
 

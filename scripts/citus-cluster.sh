@@ -70,7 +70,8 @@ CONF
   echo "citus cluster running in $dir: coordinator 127.0.0.1:$(port 0), workers $(port 1), $(port 2)"
 }
 
-createdb() { # NAME
+createdb() { # NAME (one at a time: concurrent CREATE EXTENSION citus collide)
+  exec 9>"$dir/.createdb.lock"; flock 9
   local db=$1
   for i in 0 1 2; do
     psql_node "$i" postgres -c "CREATE DATABASE \"$db\"" >/dev/null

@@ -1,6 +1,7 @@
 // Build tool plugin: embeds Migrations/*.sql and Queries/*.sql into the ChatStore module as
 // Swift source generated in the build directory, so the binary runs alone from any directory
-// and no generated file is committed. Editing or adding a SQL file rebuilds the module.
+// and no generated file is committed. Editing a SQL file rebuilds the module; SwiftPM lists the
+// folders only when it re-reads the package, so after adding a file, `touch Package.swift`.
 import Foundation
 import PackagePlugin
 

@@ -7,6 +7,7 @@ extension TestDatabase {
     public static func migrated<T>(_ body: (PostgresConnection, ConnectionSettings) throws -> T) throws -> T {
         try withSettings { conn, settings in
             try Migrator(migrations: Migration.embedded(), logger: logger).migrate(connection: conn)
+            if onCitus { _ = try CitusPlan.apply(conn) }
             return try body(conn, settings)
         }
     }

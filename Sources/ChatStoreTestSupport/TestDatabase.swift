@@ -39,12 +39,29 @@ public enum TestDatabase {
     /// Creates a fresh database, runs `body` with a connection to it, then drops it.
     public static func withSettings<T>(_ body: (PostgresConnection, ConnectionSettings) throws -> T) throws -> T {
         let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
+        if onCitus { return try withCitusDatabase(String(name), body) }
         let admin = try PostgresConnection(settings: try settings(database: "postgres"), logger: logger)
         try admin.execute("CREATE DATABASE \(identifier: String(name))")
         let settings = try settings(database: String(name))
         defer {
             _ = try? admin.execute("DROP DATABASE IF EXISTS \(identifier: String(name)) WITH (FORCE)")
         }
+        let conn = try PostgresConnection(settings: settings, logger: logger)
+        return try body(conn, settings)
+    }
+
+    /// True when `CHATSTORE_TEST_TARGET=citus`: every test database is then made on the Citus
+    /// cluster of `scripts/citus-cluster.sh` (a coordinator and two workers) and `migrated`
+    /// distributes it with `migrate --citus`, so the ordinary suites run against Citus.
+    public static var onCitus: Bool { ProcessInfo.processInfo.environment["CHATSTORE_TEST_TARGET"] == "citus" }
+
+    private static func withCitusDatabase<T>(_ name: String, _ body: (PostgresConnection, ConnectionSettings) throws -> T) throws -> T {
+        let script = TestPaths.packageRoot + "/scripts/citus-cluster.sh"
+        let made = try runCommand(script, ["createdb", name])
+        guard made.status == 0 else { throw TestSetupError("citus-cluster.sh createdb: \(made.stderr)") }
+        defer { _ = try? runCommand(script, ["dropdb", name]) }
+        let url = try runCommand(script, ["url", name]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let settings = try ConnectionSettings(conninfo: url, source: .option)
         let conn = try PostgresConnection(settings: settings, logger: logger)
         return try body(conn, settings)
     }
@@ -80,4 +97,10 @@ public enum TestPaths {
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }
+}
+
+/// A test's environment could not be set up.
+public struct TestSetupError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

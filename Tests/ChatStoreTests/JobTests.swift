@@ -22,9 +22,9 @@ import Testing
                 SELECT m.conversation_id, m.message_id + 1000, now() - interval '1 minute' + (random() * interval '30 s'), m.sender_id, 'text', 'new'
                 FROM (SELECT DISTINCT ON (conversation_id) conversation_id, message_id, sender_id FROM chat.messages ORDER BY conversation_id, sent_at DESC) m
                 WHERE m.conversation_id % 3 = 0;
-                UPDATE chat.receipts SET status = 3, read_at = now() - interval '10 s', delivered_at = coalesce(delivered_at, now() - interval '20 s'), updated_at = now(), change_xid = DEFAULT
+                UPDATE chat.receipts SET status = 3, read_at = now() - interval '10 s', delivered_at = least(delivered_at, now() - interval '20 s'), updated_at = now(), change_xid = DEFAULT
                 WHERE status < 3 AND read_at IS NULL AND sent_at > now() - interval '30 hours' AND (message_id % 4) = 0;
-                UPDATE chat.receipts SET status = 3, read_at = now() - interval '8 s', delivered_at = coalesce(delivered_at, now() - interval '9 s'), updated_at = now(), change_xid = DEFAULT
+                UPDATE chat.receipts SET status = 3, read_at = now() - interval '8 s', delivered_at = least(delivered_at, now() - interval '9 s'), updated_at = now(), change_xid = DEFAULT
                 WHERE status < 3 AND read_at IS NULL AND sent_at < now() - interval '3 days' AND (message_id % 5) = 0;
                 UPDATE chat.messages SET deleted_at = now() - interval '5 s', change_xid = DEFAULT
                 WHERE sent_at > now() - interval '30 hours' AND deleted_at IS NULL AND (message_id % 50) = 1;
@@ -36,7 +36,7 @@ import Testing
                 INSERT INTO chat.members (conversation_id, user_id, joined_at)
                 SELECT c.conversation_id, u.user_id, now() - interval '2 minutes'
                 FROM (SELECT conversation_id FROM chat.conversations WHERE kind = 'group' ORDER BY 1 LIMIT 1) c,
-                     (SELECT user_id FROM chat.users u WHERE NOT EXISTS (SELECT 1 FROM chat.members WHERE user_id = u.user_id) ORDER BY 1 LIMIT 2) u;
+                     (SELECT user_id FROM chat.users u WHERE u.user_id NOT IN (SELECT user_id FROM chat.members) ORDER BY 1 LIMIT 2) u;
                 """)
             var inc = UnreadJob(); inc.now = Date()
             let r = try inc.run(conn, runner: runner)
@@ -125,8 +125,8 @@ import Testing
                   (100, 1, now() - interval '1 hour', 1, 'text', 'a'), (100, 2, now() - interval '20 days', 1, 'text', 'b'),
                   (100, 3, now() - interval '1 hour', 1, 'text', 'c');
                 INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at)
-                SELECT conversation_id, message_id, sent_at, 2, CASE message_id WHEN 3 THEN 2 ELSE 1 END,
-                       CASE message_id WHEN 3 THEN sent_at + interval '1 s' END FROM chat.messages;
+                SELECT conversation_id, message_id, sent_at, 2, CASE WHEN message_id = 3 THEN 2 ELSE 1 END,
+                       CASE WHEN message_id = 3 THEN sent_at + interval '1 s' END FROM chat.messages;
                 """)
             var j = ReconcileJob()
             let dry = { () -> ReconcileJob in var d = j; d.dryRun = true; return d }()

@@ -48,7 +48,7 @@ extension IngestWorker {
         (Slot.conversation, """
             INSERT INTO chat.conversations (conversation_id, kind, title, created_by, created_at, member_limit)
             SELECT DISTINCT ON (conversation_id) conversation_id, kind, title, created_by, coalesce(created_at, now()),
-                   CASE kind WHEN 'direct' THEN 2 ELSE 1024 END
+                   CASE WHEN kind = 'direct' THEN 2 ELSE 1024 END
             FROM ingest_conversations ORDER BY conversation_id
             ON CONFLICT DO NOTHING
             """),

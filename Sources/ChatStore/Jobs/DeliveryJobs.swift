@@ -32,6 +32,9 @@ public struct ReconcileJob: Sendable {
     public func run(_ conn: PostgresConnection, runner: JobRunner) throws -> Report {
         let t0 = Date()
         let now = self.now ?? Date()
+        let citus = try CitusPlan.isAvailable(conn)
+        // The candidates, their ANALYZE and the plan (Queries/reconcile.sql).
+        let classifyStatements = 3
         // Candidates: receipts sent since the last run, and receipts written since its snapshot
         // whatever their sent_at; the first run reaches back over the whole history.
         func statements(watermark: String?, snapshot: String?) throws -> [SQL] {
@@ -45,14 +48,18 @@ public struct ReconcileJob: Sendable {
                 vars["prev"] = snapshot
                 vars["prev_xmin"] = String(PGSnapshot.xmin(snapshot))
             }
-            return try QueryFile.named("reconcile.sql").statements(vars)
+            var sql = try QueryFile.named("reconcile.sql").statements(vars)
+            // On Citus the plan is made by shard-side reads of each table (Citus refuses the
+            // LATERAL probes over a temporary table that plain PostgreSQL needs to stay fast).
+            if citus { sql[2] = try QueryFile.named("reconcile_plan_citus.sql").statement(vars) }
+            return sql
         }
         func classify(_ c: PostgresConnection, _ statements: [SQL]) throws -> Report {
             // Tracked deliveries are found by their receipts' full keys: index probes into the
             // right partition, never a scan of every receipts partition.
             try c.execute("SET LOCAL enable_hashjoin = off")
             try c.execute("SET LOCAL enable_mergejoin = off")
-            try c.execute(statements[0])
+            for s in statements.prefix(classifyStatements) { try c.execute(s) }
             try c.execute("SET LOCAL enable_hashjoin = on")
             try c.execute("SET LOCAL enable_mergejoin = on")
             var counts: [String: Int] = [:]
@@ -72,7 +79,7 @@ public struct ReconcileJob: Sendable {
         let (_, report) = try runner.run("reconcile", on: conn) { ctx -> JobRunner.Outcome<Report> in
             let sql = try statements(watermark: ctx.previousWatermark, snapshot: ctx.previousSnapshot)
             var r = try classify(ctx.connection, sql)
-            for s in sql.dropFirst() { try ctx.connection.execute(s) }
+            for s in sql.dropFirst(classifyStatements) { try ctx.connection.execute(s) }
             r.seconds = Date().timeIntervalSince(t0)
             return JobRunner.Outcome(stats: r, watermark: PostgresTimestamp.format(now))
         }
