@@ -11,8 +11,9 @@
 #   scripts/citus-cluster.sh stop
 #
 # CHATSTORE_CITUS_DIR (default /tmp/chatstore-citus-UID) holds the nodes; CHATSTORE_CITUS_PORT
-# (default 9700) is the coordinator's port, the workers use the next two. Exit codes: 0 ok,
-# 1 failure, 2 Citus is not installed.
+# (default 9700) is the coordinator's port, the workers use the next two; CHATSTORE_CITUS_SHARD_COUNT
+# sets the shards per distributed table of databases made by createdb (Citus's default is 32).
+# Exit codes: 0 ok, 1 failure, 2 Citus is not installed.
 set -euo pipefail
 pgbin=${PG_BIN:-/usr/lib/postgresql/15/bin}
 dir=${CHATSTORE_CITUS_DIR:-/tmp/chatstore-citus-$(id -u)}
@@ -77,6 +78,9 @@ createdb() { # NAME (one at a time: concurrent CREATE EXTENSION citus collide)
     psql_node "$i" postgres -c "CREATE DATABASE \"$db\"" >/dev/null
     psql_node "$i" "$db" -c "CREATE EXTENSION citus" >/dev/null
   done
+  if [ -n "${CHATSTORE_CITUS_SHARD_COUNT:-}" ]; then # shards per distributed table (Citus default 32)
+    psql_node 0 postgres -c "ALTER DATABASE \"$db\" SET citus.shard_count = ${CHATSTORE_CITUS_SHARD_COUNT//[^0-9]/}" >/dev/null
+  fi
   psql_node 0 "$db" -c "SELECT citus_set_coordinator_host('127.0.0.1', $(port 0))" >/dev/null
   for i in 1 2; do psql_node 0 "$db" -c "SELECT citus_add_node('127.0.0.1', $(port "$i"))" >/dev/null; done
 }

@@ -4,10 +4,11 @@ import Foundation
 
 extension TestDatabase {
     /// A fresh database migrated to the latest schema.
-    public static func migrated<T>(_ body: (PostgresConnection, ConnectionSettings) throws -> T) throws -> T {
-        try withSettings { conn, settings in
+    public static func migrated<T>(onCitus citus: Bool = TestDatabase.onCitus,
+                                   _ body: (PostgresConnection, ConnectionSettings) throws -> T) throws -> T {
+        try withSettings(onCitus: citus) { conn, settings in
             try Migrator(migrations: Migration.embedded(), logger: logger).migrate(connection: conn)
-            if onCitus { _ = try CitusPlan.apply(conn) }
+            if citus { _ = try CitusPlan.apply(conn) }
             return try body(conn, settings)
         }
     }

@@ -107,7 +107,7 @@ import Testing
             #expect(before > 2)
             // A read of a 9-day-old message, stamped when it happened on the phone (days ago).
             try conn.execute("""
-                UPDATE chat.receipts SET status = 3, read_at = sent_at + interval '1 hour', change_xid = DEFAULT
+                UPDATE chat.receipts SET status = 3, read_at = to_timestamp(extract(epoch FROM sent_at) + 3600), change_xid = DEFAULT
                 WHERE conversation_id = 100 AND recipient_id = 2 AND status = 2
                   AND message_id = (SELECT min(message_id) FROM chat.receipts WHERE conversation_id = 100 AND recipient_id = 2 AND status = 2)
                 """)

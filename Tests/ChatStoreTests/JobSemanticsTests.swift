@@ -120,7 +120,7 @@ import Testing
             #expect(first.scope == "all" && first.anomalies == 0, "\(first.findings.filter { $0.found > 0 })")
             // Today a receipt of a 9-day-old message gets a read before its delivery.
             try conn.execute("""
-                UPDATE chat.receipts SET status = 3, read_at = delivered_at - interval '1 s', change_xid = DEFAULT
+                UPDATE chat.receipts SET status = 3, read_at = to_timestamp(extract(epoch FROM delivered_at) - 1), change_xid = DEFAULT
                 WHERE conversation_id = 100 AND recipient_id = 2 AND status = 2 AND sent_at < now() - interval '8 days'
                   AND message_id = (SELECT min(message_id) FROM chat.receipts WHERE conversation_id = 100 AND recipient_id = 2 AND status = 2 AND sent_at < now() - interval '8 days')
                 """)

@@ -68,6 +68,98 @@ struct CitusTests {
     }
 }
 
+extension CitusTests {
+    /// What the nightly jobs leave behind, as comparable text: every job table's rows (less the
+    /// columns that record a transaction id or the wall clock of the write), the receipts after
+    /// repair, and each job's counts.
+    static func nightlyOutcome(_ conn: PostgresConnection, _ summary: Nightly.Summary) throws -> [String: String] {
+        let tables: [String: String] = [
+            "unread_counts": "SELECT conversation_id, user_id, unread, last_message_at FROM chat.unread_counts",
+            "unread_messages": "SELECT * FROM chat.unread_messages",
+            "daily_activity": "SELECT * FROM chat.daily_activity",
+            "daily_summary": "SELECT * FROM chat.daily_summary",
+            "user_last_seen": "SELECT user_id, last_seen_at, source FROM chat.user_last_seen",
+            "dead_letters": "SELECT * FROM chat.dead_letters",
+            "delivery_attempts": "SELECT * FROM chat.delivery_attempts",
+            "receipt_anomalies": "SELECT conversation_id, message_id, recipient_id, category, row_count, sent_at FROM chat.receipt_anomalies",
+            "receipt_repairs": """
+                SELECT conversation_id, message_id, recipient_id, category, action, receipt_sent_at,
+                       old_value - 'change_xid' - 'updated_at' AS old_value, new_value - 'change_xid' - 'updated_at' AS new_value
+                FROM chat.receipt_repairs
+                """,
+            "receipts": "SELECT conversation_id, message_id, recipient_id, sent_at, status, delivered_at, read_at FROM chat.receipts",
+        ]
+        var out: [String: String] = [:]
+        for (name, query) in tables {
+            out[name] = try conn.scalar(String.self, SQL(unsafeRaw: "SELECT count(*) || ' rows ' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM (\(query)) x"))
+        }
+        for job in summary.jobs {
+            out["job " + job.job] = "\(job.status) changed \(job.changed) anomalies \(job.anomalies.sorted { $0.key < $1.key })"
+        }
+        return out
+    }
+
+    /// The same night's writes on both: a message stamped in the past with its undelivered
+    /// receipts, late reads of older messages, a leave, deletions and duplicate receipts.
+    static func lateWrites(_ conn: PostgresConnection, at now: Date) throws {
+        let t = { (s: Double) in PostgresTimestamp.format(now.addingTimeInterval(s)) }
+        try conn.executeScript("""
+            INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body)
+            SELECT conversation_id, message_id + 7, sent_at + interval '1 second', sender_id, 'text', 'late'
+            FROM (SELECT DISTINCT ON (conversation_id) conversation_id, message_id, sent_at, sender_id FROM chat.messages
+                  WHERE conversation_id % 5 = 0 ORDER BY conversation_id, sent_at DESC, message_id) m;
+            INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status)
+            SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id, 1
+            FROM chat.messages m JOIN chat.members mb ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id AND mb.left_at IS NULL
+            WHERE m.body = 'late';
+            UPDATE chat.receipts SET status = 3, read_at = \(t(-3600))::timestamptz, delivered_at = least(delivered_at, \(t(-3700))::timestamptz), change_xid = DEFAULT
+            WHERE status < 3 AND message_id % 5 = 0;
+            UPDATE chat.messages SET deleted_at = \(t(-1800))::timestamptz, change_xid = DEFAULT WHERE message_id % 37 = 1;
+            UPDATE chat.members SET left_at = \(t(-900))::timestamptz, change_xid = DEFAULT
+            WHERE (conversation_id, user_id) IN (SELECT mb.conversation_id, mb.user_id FROM chat.members mb JOIN chat.conversations c USING (conversation_id)
+                                                 WHERE c.kind = 'group' AND mb.role = 'member' AND mb.left_at IS NULL ORDER BY 1, 2 LIMIT 3);
+            INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at)
+            SELECT conversation_id, message_id, sent_at + interval '1 microsecond', recipient_id, 2, delivered_at, NULL
+            FROM chat.receipts WHERE message_id % 101 = 0 AND status = 3;
+            """)
+    }
+
+    /// Every nightly job gives the same rows and the same counts on Citus as on plain
+    /// PostgreSQL for the same input: a generated workload, a first night, the same late,
+    /// past-stamped and duplicate writes on both, a second night (with receipt repair), and an
+    /// unread verify at 0 drift on both.
+    @Test(.enabled(if: CitusCluster.available, CitusCluster.reason))
+    func everyNightlyJobGivesTheSameRowsOnCitusAsOnPostgreSQL() throws {
+        let now1 = Date(), now2 = now1.addingTimeInterval(3600)
+        func nights(onCitus citus: Bool) throws -> [[String: String]] {
+            try TestDatabase.migrated(onCitus: citus) { conn, settings in
+                try TestDatabase.generate(settings, users: 150, days: 4, seed: 21)
+                var nightly = Nightly(logger: TestDatabase.logger)
+                nightly.repairReceipts = true
+                nightly.now = now1
+                let first = try Self.nightlyOutcome(conn, try nightly.run(conn))
+                try Self.lateWrites(conn, at: now2)
+                nightly.now = now2
+                let second = try Self.nightlyOutcome(conn, try nightly.run(conn))
+                let verify = try UnreadJob(mode: .verify).run(conn, runner: JobRunner(logger: TestDatabase.logger))
+                #expect(verify.driftCount == 0, "citus \(citus): \(verify.drift.prefix(5))")
+                return [first, second]
+            }
+        }
+        let onCitus = try nights(onCitus: true)
+        let onPostgres = try nights(onCitus: false)
+        for night in 0..<2 {
+            for key in onPostgres[night].keys.sorted() {
+                #expect(onCitus[night][key] == onPostgres[night][key], "night \(night + 1), \(key)")
+            }
+            #expect(onCitus[night].keys.sorted() == onPostgres[night].keys.sorted())
+        }
+        // The second night saw the late writes.
+        #expect(onPostgres[1]["unread_counts"] != onPostgres[0]["unread_counts"])
+        #expect(onPostgres[1]["receipt_repairs"] != onPostgres[0]["receipt_repairs"])
+    }
+}
+
 /// The Citus cluster of `scripts/citus-cluster.sh`, when tests may use it.
 enum CitusCluster {
     static var requested: Bool { ProcessInfo.processInfo.environment["CHATSTORE_TEST_CITUS"] == "1" }
@@ -84,7 +176,7 @@ enum CitusCluster {
         let start = try runCommand(script, ["start"])
         guard start.status == 0 else { throw JobError("citus-cluster.sh start: \(start.stderr)") }
         let name = "ct_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
-        let made = try runCommand(script, ["createdb", String(name)])
+        let made = try runCommand(script, ["createdb", String(name)], environment: TestDatabase.citusEnvironment)
         guard made.status == 0 else { throw JobError("citus-cluster.sh createdb: \(made.stderr)") }
         defer { _ = try? runCommand(script, ["dropdb", String(name)]) }
         let url = try runCommand(script, ["url", String(name)]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)

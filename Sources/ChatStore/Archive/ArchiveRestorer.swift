@@ -93,9 +93,7 @@ public struct ArchiveRestorer {
                     try w.endRow()
                 }
             }
-            report.mediaAdded = try c.execute("""
-                INSERT INTO chat.media SELECT * FROM restore_media ON CONFLICT DO NOTHING
-                """).affectedRows
+            report.mediaAdded = try c.executeCountingRows("INSERT INTO chat.media SELECT * FROM restore_media ON CONFLICT DO NOTHING")
             if direct {
                 report.messages = try load(c, path + "/messages.ndjson.zst", "chat." + c.quoteIdentifier(manifest.partition), ArchiveExporter.messageColumns)
                 report.receipts = try load(c, path + "/receipts.ndjson.zst", "chat." + c.quoteIdentifier(receiptsPartition), ArchiveExporter.receiptColumns)
@@ -104,8 +102,8 @@ public struct ArchiveRestorer {
             } else {
                 report.messages = try load(c, path + "/messages.ndjson.zst", "restore_messages", ArchiveExporter.messageColumns)
                 report.receipts = try load(c, path + "/receipts.ndjson.zst", "restore_receipts", ArchiveExporter.receiptColumns)
-                report.messagesAdded = try c.execute("INSERT INTO chat.messages SELECT * FROM restore_messages ON CONFLICT DO NOTHING").affectedRows
-                report.receiptsAdded = try c.execute("INSERT INTO chat.receipts SELECT * FROM restore_receipts ON CONFLICT DO NOTHING").affectedRows
+                report.messagesAdded = try c.executeCountingRows("INSERT INTO chat.messages SELECT * FROM restore_messages ON CONFLICT DO NOTHING")
+                report.receiptsAdded = try c.executeCountingRows("INSERT INTO chat.receipts SELECT * FROM restore_receipts ON CONFLICT DO NOTHING")
             }
             // The ledger: the range is live again (its archives stay, verified, for the record).
             try c.execute("""

@@ -182,7 +182,7 @@ public struct ImportLoader {
                 try c.execute("UPDATE chat.members SET joined_at = \(Date(timeIntervalSince1970: Double(first) / 1e6)) WHERE conversation_id = \(convID) AND joined_at > \(Date(timeIntervalSince1970: Double(first) / 1e6))")
                 try c.execute("UPDATE chat.conversations SET created_at = \(Date(timeIntervalSince1970: Double(first) / 1e6)) WHERE conversation_id = \(convID) AND created_at > \(Date(timeIntervalSince1970: Double(first) / 1e6))")
             }
-            added = try c.execute("INSERT INTO chat.messages SELECT * FROM import_messages ON CONFLICT DO NOTHING").affectedRows - replaced
+            added = try c.executeCountingRows("INSERT INTO chat.messages SELECT * FROM import_messages ON CONFLICT DO NOTHING") - replaced
             try c.execute("""
                 INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at)
                 SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id, 3, m.sent_at, m.sent_at, m.sent_at

@@ -94,18 +94,18 @@ extension IngestWorker {
             """
 
     /// Staged receipts (one row per receipt, merged by the client) that may already exist: a
-    /// receipt never moves backwards, and only a change rewrites the row.
+    /// receipt never moves backwards, and only a change rewrites the row. (`least` skips NULLs:
+    /// the earliest known time wins. The update takes only immutable expressions and EXCLUDED
+    /// values, which Citus requires of `DO UPDATE SET`.)
     static let upsertReceipts = """
             INSERT INTO chat.receipts AS r (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at)
             SELECT conversation_id, message_id, sent_at, recipient_id, CASE WHEN read_at IS NULL THEN 2 ELSE 3 END, delivered_at, read_at, now()
             FROM ingest_receipts
             ON CONFLICT (conversation_id, message_id, recipient_id, sent_at) DO UPDATE
                SET status = greatest(r.status, EXCLUDED.status),
-                   delivered_at = CASE WHEN EXCLUDED.delivered_at IS NULL THEN r.delivered_at
-                                       ELSE least(coalesce(r.delivered_at, EXCLUDED.delivered_at), EXCLUDED.delivered_at) END,
-                   read_at = CASE WHEN EXCLUDED.read_at IS NULL THEN r.read_at
-                                  ELSE least(coalesce(r.read_at, EXCLUDED.read_at), EXCLUDED.read_at) END,
-                   updated_at = now(), change_xid = EXCLUDED.change_xid
+                   delivered_at = least(r.delivered_at, EXCLUDED.delivered_at),
+                   read_at = least(r.read_at, EXCLUDED.read_at),
+                   updated_at = EXCLUDED.updated_at, change_xid = EXCLUDED.change_xid
              WHERE r.status < EXCLUDED.status
                 OR (EXCLUDED.delivered_at IS NOT NULL AND (r.delivered_at IS NULL OR EXCLUDED.delivered_at < r.delivered_at))
                 OR (EXCLUDED.read_at IS NOT NULL AND (r.read_at IS NULL OR EXCLUDED.read_at < r.read_at));

@@ -221,9 +221,9 @@ public struct LastSeenJob: Sendable {
                 let keep = retention && (presenceFloor.map { d < $0 } ?? false)
                 let statements = try QueryFile.named("last_seen.sql").statements(["day": PostgresTimestamp.format(d), "keep_presence": keep ? "true" : "false"])
                 for (i, s) in statements.enumerated() {
-                    let n = try c.execute(s).affectedRows
-                    if i == 3 { activity += n }
-                    if i == statements.count - 1 { lastSeen += n }
+                    if i == 3 { activity += try c.executeCountingRows(s) }
+                    else if i == statements.count - 1 { lastSeen += try c.executeCountingRows(s) }
+                    else { try c.execute(s) }
                 }
             }
             // Retention of raw presence: drop whole partitions that ended before now - retention

@@ -71,8 +71,7 @@ public struct UnreadJob: Sendable {
             func applyFull() throws -> Int {
                 var n = 0
                 for (i, s) in try QueryFile.named("unread_apply_full.sql").statements([:]).enumerated() {
-                    let rows = try c.execute(s).affectedRows
-                    if i >= 2 { n += rows }  // the counts; the unread messages are their detail
+                    if i >= 2 { n += try c.executeCountingRows(s) } else { try c.execute(s) }  // the counts; the unread messages are their detail
                 }
                 return n
             }
@@ -120,8 +119,7 @@ public struct UnreadJob: Sendable {
                 let apply = try QueryFile.named("unread_apply.sql").statements([:])
                 // The last three statements write chat.unread_counts.
                 for (i, s) in apply.enumerated() {
-                    let n = try c.execute(s).affectedRows
-                    if i >= apply.count - 3 { changed += n }
+                    if i >= apply.count - 3 { changed += try c.executeCountingRows(s) } else { try c.execute(s) }
                 }
                 recomputed = try c.scalar(Int.self, "SELECT count(*) FROM pg_temp.unread_touched")
             }

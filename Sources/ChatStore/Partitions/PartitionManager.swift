@@ -73,6 +73,9 @@ public struct PartitionManager: Sendable {
             JOIN pg_class c ON c.oid = i.inhrelid
             WHERE i.inhparent = to_regclass(\(PartitionManager.schema + "." + parent))
             """)
+        // On Citus the coordinator's partitions are empty shells: sizes and row estimates come
+        // from the shards (two queries for all partitions, not one per partition).
+        let shards = try CitusPlan.isAvailable(conn) ? try CitusShardStatistics(conn) : nil
         var out: [Partition] = []
         for row in rows {
             let bound = try row.decode(String.self, "bound")
@@ -82,8 +85,10 @@ public struct PartitionManager: Sendable {
                   let to = PostgresTimestamp.parse(String(quoted[3])) else {
                 throw PartitionError("cannot read the bounds of partition \(try row.decode(String.self, "relname")): \(bound)")
             }
-            out.append(Partition(name: try row.decode(String.self, "relname"), from: from, to: to,
-                                 bytes: try row.decode(Int64.self, "bytes"), estimatedRows: try row.decode(Int64.self, "est")))
+            let name = try row.decode(String.self, "relname")
+            let bytes = try row.decode(Int64.self, "bytes"), estimate = try row.decode(Int64.self, "est")
+            out.append(Partition(name: name, from: from, to: to,
+                                 bytes: shards?.bytes[name] ?? bytes, estimatedRows: shards?.rows[name] ?? estimate))
         }
         return out.sorted { $0.from < $1.from }
     }
