@@ -62,6 +62,7 @@ fsync = off
 synchronous_commit = off
 max_connections = 200
 max_prepared_transactions = 200
+max_worker_processes = 64
 CONF
     fi
     if ! as_owner "$pgbin/pg_ctl" -D "$d" status >/dev/null 2>&1; then

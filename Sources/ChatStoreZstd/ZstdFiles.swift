@@ -132,13 +132,18 @@ public enum FileChunks {
 }
 
 extension ZstdDecompressor {
-    /// Decompresses a whole file, streaming the output to `sink`.
+    /// Decompresses a whole file, streaming the output to `sink`; `compressed` sees each chunk of
+    /// the file as read (to hash it in the same pass).
     /// - Throws: `ZstdError` naming the file and the compressed offset of any damage.
     public static func decompressFile(path: String, dictionary: ZstdDictionary? = nil,
+                                      compressed: ((UnsafeRawBufferPointer) -> Void)? = nil,
                                       sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let d = try ZstdDecompressor(dictionary: dictionary)
         do {
-            try FileChunks.read(path: path) { try d.decompress($0, sink: sink) }
+            try FileChunks.read(path: path) { chunk in
+                compressed?(chunk)
+                try d.decompress(chunk, sink: sink)
+            }
             try d.finish()
         } catch var e as ZstdError {
             if e.path == nil { e.path = path }

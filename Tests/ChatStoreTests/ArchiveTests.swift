@@ -154,9 +154,45 @@ import Testing
             #expect(throws: ArchiveError.self) { try ArchiveRestorer(logger: logger).restore(path: base + "/flipped", into: conn) }
             // And a database with a row changed after export no longer matches.
             let lo = PostgresTimestamp.format(p.from)
-            try conn.execute(SQL(unsafeRaw: "DELETE FROM chat.receipts WHERE ctid IN (SELECT ctid FROM chat.receipts WHERE sent_at >= '\(lo)' LIMIT 1)"))
+            try conn.execute(SQL(unsafeRaw: "DELETE FROM chat.receipts WHERE (conversation_id, message_id, recipient_id, sent_at) IN (SELECT conversation_id, message_id, recipient_id, sent_at FROM chat.receipts WHERE sent_at >= '\(lo)' ORDER BY 1, 2, 3, 4 LIMIT 1)"))
             let db = try ArchiveVerifier().verify(path: good, connection: conn)
             #expect(db.problems.contains { $0.contains("receipts archived, the database holds") })
+        }
+    }
+
+    /// Messages by day and receipts by week: retire cannot take a day of messages without its
+    /// receipts, so it is refused up front, naming the partitions, the granularities and what to
+    /// run; nothing is detached or recorded, and nightly with a retention says the same.
+    @Test func retireOfMixedGranularitiesIsRefusedUpFrontAndChangesNothing() throws {
+        try TestDatabase.migrated { conn, settings in
+            let configure = try runCommand(TestPaths.binary, ["partitions", "configure", "--table", "receipts", "--granularity", "week", "--database-url", settings.conninfo])
+            #expect(configure.status == 0, "\(configure.stderr)")
+            try TestDatabase.generate(settings, users: 80, days: 3)
+            func layout() throws -> String {
+                try conn.scalar(String.self, """
+                    SELECT string_agg(c.relname || ':' || coalesce(i.inhparent::regclass::text, '-'), ',' ORDER BY c.relname)
+                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+                    WHERE n.nspname = 'chat' AND c.relkind = 'r' AND (c.relname LIKE 'messages_p%' OR c.relname LIKE 'receipts_p%')
+                    """)
+            }
+            let before = try layout()
+            let dir = try TestPaths.temporaryDirectory()
+            let r = try runCommand(TestPaths.binary, ["partitions", "retire", "--older-than", "2d", "--archive-dir", dir, "--database-url", settings.conninfo])
+            #expect(r.status == 1)
+            #expect(r.stderr.contains("cannot retire messages_p") && r.stderr.contains("messages by day, receipts by week")
+                    && r.stderr.contains("Nothing was changed") && r.stderr.contains("partitions configure --table receipts --granularity day"), "\(r.stderr)")
+            #expect(try layout() == before)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.archives") == 0)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+            let dry = try runCommand(TestPaths.binary, ["partitions", "retire", "--older-than", "2d", "--dry-run", "--archive-dir", dir, "--database-url", settings.conninfo])
+            #expect(dry.status == 1 && dry.stderr.contains("cannot retire messages_p"), "\(dry.stderr)")
+            try conn.execute("UPDATE chat.partition_config SET retention = interval '2 days' WHERE parent_table = 'messages'")
+            let nightly = try runCommand(TestPaths.binary, ["nightly", "--quiet", "--archive-dir", dir, "--database-url", settings.conninfo])
+            #expect(nightly.status == 1 && nightly.stderr.contains("cannot retire messages_p"), "\(nightly.stderr)")
+            // Upkeep made partitions ahead; none was detached.
+            let after = try layout()
+            #expect(!after.contains(":-"), "\(after)")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.archives") == 0)
         }
     }
 

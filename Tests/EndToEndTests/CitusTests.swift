@@ -112,10 +112,10 @@ extension CitusTests {
             SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id, 1
             FROM chat.messages m JOIN chat.members mb ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id AND mb.left_at IS NULL
             WHERE m.body = 'late';
-            UPDATE chat.receipts SET status = 3, read_at = \(t(-3600))::timestamptz, delivered_at = least(delivered_at, \(t(-3700))::timestamptz), change_xid = DEFAULT
+            UPDATE chat.receipts SET status = 3, read_at = '\(t(-3600))'::timestamptz, delivered_at = least(delivered_at, '\(t(-3700))'::timestamptz), change_xid = DEFAULT
             WHERE status < 3 AND message_id % 5 = 0;
-            UPDATE chat.messages SET deleted_at = \(t(-1800))::timestamptz, change_xid = DEFAULT WHERE message_id % 37 = 1;
-            UPDATE chat.members SET left_at = \(t(-900))::timestamptz, change_xid = DEFAULT
+            UPDATE chat.messages SET deleted_at = '\(t(-1800))'::timestamptz, change_xid = DEFAULT WHERE message_id % 37 = 1;
+            UPDATE chat.members SET left_at = '\(t(-900))'::timestamptz, change_xid = DEFAULT
             WHERE (conversation_id, user_id) IN (SELECT mb.conversation_id, mb.user_id FROM chat.members mb JOIN chat.conversations c USING (conversation_id)
                                                  WHERE c.kind = 'group' AND mb.role = 'member' AND mb.left_at IS NULL ORDER BY 1, 2 LIMIT 3);
             INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at)

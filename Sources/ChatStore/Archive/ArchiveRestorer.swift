@@ -5,7 +5,10 @@ import Logging
 
 /// Loads an archive back: re-creates the partition range if needed, then media, messages and
 /// receipts with ON CONFLICT DO NOTHING, in one transaction, so restoring twice changes nothing.
-/// The archive is verified first.
+/// The archive is verified first: its manifest, file list and media before anything is written;
+/// the messages and receipts files while they are loaded (sha256, zstd frames, uncompressed size
+/// and rows, each against the manifest), so each is read once. A file that does not match fails
+/// the restore, and its transaction leaves the database as it was.
 public struct ArchiveRestorer {
     public let logger: Logger
     public init(logger: Logger) { self.logger = logger }
@@ -21,12 +24,15 @@ public struct ArchiveRestorer {
     }
 
     public func restore(path: String, into conn: PostgresConnection) throws -> Report {
-        let check = try ArchiveVerifier().verify(path: path, connection: nil)
+        let check = try ArchiveVerifier().verify(path: path, connection: nil, deferring: Self.verifiedWhileLoading)
         guard check.ok else { throw ArchiveError("refusing to restore a damaged archive:\n  " + check.problems.joined(separator: "\n  ")) }
         let manifest = try JSONDecoder().decode(ArchiveManifest.self, from: Data(contentsOf: URL(fileURLWithPath: path + "/manifest.json")))
         // The range's lock before anything of the range is read or written in the database.
         return try RangeLock.with(conn, partition: manifest.partition, waiting: lockWait) { try restoreLocked(path: path, manifest: manifest, into: conn) }
     }
+
+    /// The files checked while they are loaded rather than in a pass of their own.
+    static let verifiedWhileLoading: Set<String> = ["messages.ndjson.zst", "receipts.ndjson.zst"]
 
     /// How long to wait for the range's lock when another command holds it.
     public var lockWait: Duration = RangeLock.defaultWait
@@ -95,13 +101,13 @@ public struct ArchiveRestorer {
             }
             report.mediaAdded = try c.executeCountingRows("INSERT INTO chat.media SELECT * FROM restore_media ON CONFLICT DO NOTHING")
             if direct {
-                report.messages = try load(c, path + "/messages.ndjson.zst", "chat." + c.quoteIdentifier(manifest.partition), ArchiveExporter.messageColumns)
-                report.receipts = try load(c, path + "/receipts.ndjson.zst", "chat." + c.quoteIdentifier(receiptsPartition), ArchiveExporter.receiptColumns)
+                report.messages = try load(c, path + "/messages.ndjson.zst", "chat." + c.quoteIdentifier(manifest.partition), ArchiveExporter.messageColumns, manifest)
+                report.receipts = try load(c, path + "/receipts.ndjson.zst", "chat." + c.quoteIdentifier(receiptsPartition), ArchiveExporter.receiptColumns, manifest)
                 report.messagesAdded = report.messages
                 report.receiptsAdded = report.receipts
             } else {
-                report.messages = try load(c, path + "/messages.ndjson.zst", "restore_messages", ArchiveExporter.messageColumns)
-                report.receipts = try load(c, path + "/receipts.ndjson.zst", "restore_receipts", ArchiveExporter.receiptColumns)
+                report.messages = try load(c, path + "/messages.ndjson.zst", "restore_messages", ArchiveExporter.messageColumns, manifest)
+                report.receipts = try load(c, path + "/receipts.ndjson.zst", "restore_receipts", ArchiveExporter.receiptColumns, manifest)
                 report.messagesAdded = try c.executeCountingRows("INSERT INTO chat.messages SELECT * FROM restore_messages ON CONFLICT DO NOTHING")
                 report.receiptsAdded = try c.executeCountingRows("INSERT INTO chat.receipts SELECT * FROM restore_receipts ON CONFLICT DO NOTHING")
             }
@@ -114,10 +120,39 @@ public struct ArchiveRestorer {
         return report
     }
 
-    /// Streams an NDJSON file into a staging table through COPY.
-    private func load(_ c: PostgresConnection, _ file: String, _ table: String, _ columns: [(String, CopyToJSON.Kind)]) throws -> Int {
+    /// Streams an NDJSON file into a table through COPY, verifying it against its manifest entry
+    /// in the same pass (sha256 and size of the file, zstd frame checksums, uncompressed size,
+    /// rows); a mismatch throws, after the rows were sent, so the caller's transaction rolls back.
+    private func load(_ c: PostgresConnection, _ file: String, _ table: String, _ columns: [(String, CopyToJSON.Kind)],
+                      _ manifest: ArchiveManifest) throws -> Int {
+        let name = URL(fileURLWithPath: file).lastPathComponent
+        guard let entry = manifest.files.first(where: { $0.name == name }) else { throw ArchiveError("\(file): not listed in the manifest") }
+        var hash = SHA256()
+        var size: Int64 = 0, raw: Int64 = 0
         let names = columns.map(\.0)
-        return try c.copyIn(SQL(unsafeRaw: "COPY \(table) (\(names.joined(separator: ", "))) FROM STDIN")) { w in
+        let damaged = { (problem: String) in ArchiveError("refusing to restore a damaged archive:\n  \(file): \(problem); nothing was restored") }
+        let rows: Int
+        do {
+            rows = try copyRows(c, file, table, names, columns) { chunk in hash.update(chunk); size += Int64(chunk.count) } uncompressed: { raw += $0 }
+        } catch {
+            // Damage shows first as a zstd or JSON error: say it is damage when the file does not
+            // match its sha256.
+            var h = SHA256()
+            try? FileChunks.read(path: file) { h.update($0) }
+            if h.finalize().hex != entry.sha256 { throw damaged("sha256 \(h.finalize().hex) does not match the manifest's \(entry.sha256) (\(error))") }
+            throw error
+        }
+        if size != entry.bytes { throw damaged("\(size) bytes, manifest says \(entry.bytes) (truncated or extended)") }
+        let digest = hash.finalize().hex
+        if digest != entry.sha256 { throw damaged("sha256 \(digest) does not match the manifest's \(entry.sha256)") }
+        if raw != entry.uncompressedBytes { throw damaged("\(raw) bytes uncompressed, manifest says \(entry.uncompressedBytes)") }
+        if rows != entry.rows { throw damaged("\(rows) rows, manifest says \(entry.rows)") }
+        return rows
+    }
+
+    private func copyRows(_ c: PostgresConnection, _ file: String, _ table: String, _ names: [String], _ columns: [(String, CopyToJSON.Kind)],
+                          compressed: @escaping (UnsafeRawBufferPointer) -> Void, uncompressed: @escaping (Int64) -> Void) throws -> Int {
+        try c.copyIn(SQL(unsafeRaw: "COPY \(table) (\(names.joined(separator: ", "))) FROM STDIN")) { w in
             var pending: [UInt8] = []
             var lineNo = 0
             func row(_ line: ArraySlice<UInt8>) throws {
@@ -139,8 +174,9 @@ public struct ArchiveRestorer {
             }
             let phase = "restore: \(URL(fileURLWithPath: file).lastPathComponent)"
             var raw: Int64 = 0
-            try ZstdDecompressor.decompressFile(path: file) { chunk in
+            try ZstdDecompressor.decompressFile(path: file, compressed: compressed) { chunk in
                 raw += Int64(chunk.count)
+                uncompressed(Int64(chunk.count))
                 Progress.report(phase, done: raw, total: nil, unit: "bytes")
                 pending.append(contentsOf: chunk)
                 var start = pending.startIndex

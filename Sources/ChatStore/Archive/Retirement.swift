@@ -126,8 +126,25 @@ public struct Retirement {
 
     /// The ranges a retirement works on, in order: messages partitions still attached that ended
     /// before `cutoff`, and ones a previous run detached but did not drop (`attached` tells which).
+    ///
+    /// Refused up front, before anything is read or detached, when a messages partition to retire
+    /// has no receipts partition of exactly its range while receipts partitions overlap it (the
+    /// two tables partitioned by different granularities): a range is retired as whole
+    /// partitions of both tables, or not at all.
     private func candidates(_ conn: PostgresConnection, olderThan cutoff: Date, pm: PartitionManager) throws -> (names: [String], attached: [String]) {
-        let attached = try pm.partitions(conn, parent: "messages").filter { $0.to <= cutoff }.map(\.name)
+        let due = try pm.partitions(conn, parent: "messages").filter { $0.to <= cutoff }
+        let receipts = try pm.partitions(conn, parent: "receipts")
+        for m in due where !receipts.contains(where: { $0.from == m.from && $0.to == m.to }) {
+            if let r = receipts.first(where: { $0.from < m.to && m.from < $0.to }) {
+                let g = try pm.configs(conn)
+                let mg = g.first { $0.parent == "messages" }?.granularity.rawValue ?? "?"
+                let rg = g.first { $0.parent == "receipts" }?.granularity.rawValue ?? "?"
+                throw RetireRefused("cannot retire \(m.name): the receipts partition \(r.name) covers [\(PostgresTimestamp.iso8601(r.from)), \(PostgresTimestamp.iso8601(r.to))), "
+                    + "not the same range (messages by \(mg), receipts by \(rg)); a range is retired as whole partitions of both tables. Nothing was changed. "
+                    + "Give both the same granularity (chatstore partitions configure --table receipts --granularity \(mg)) and retire once the partitions made since then are due")
+            }
+        }
+        let attached = due.map(\.name)
         let pending = try conn.query("""
             SELECT DISTINCT partition_name FROM chat.archives
             WHERE parent_table = 'messages' AND verified_at IS NOT NULL AND detached_at IS NOT NULL AND dropped_at IS NULL AND restored_at IS NULL
@@ -199,4 +216,10 @@ public struct Retirement {
         }
         return PartitionResult(partition: name, path: path, steps: steps, messages: m, receipts: r)
     }
+}
+
+/// A retirement refused before it changed anything (a configuration it cannot retire).
+public struct RetireRefused: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -93,6 +93,37 @@ extension IngestWorker {
             RETURNING conversation_id, message_id
             """
 
+    /// `insertMessages` for Citus, which refuses a correlated subquery from a temporary table
+    /// into a distributed one: the stored dedup keys of the staged client ids are read first (on
+    /// the shards, by the list of keys), then compared on the coordinator. (Plain PostgreSQL
+    /// keeps the correlated form: an index probe per staged message, whatever send_dedup's size.)
+    static let insertMessagesCitus = """
+            WITH known AS MATERIALIZED (
+                SELECT d.conversation_id, d.sender_id, d.client_message_id, d.message_id FROM chat.send_dedup d
+                WHERE (d.conversation_id, d.sender_id, d.client_message_id) IN (
+                    SELECT conversation_id, sender_id, client_message_id FROM ingest_messages WHERE client_message_id IS NOT NULL))
+            INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at)
+            SELECT i.conversation_id, i.message_id, i.sent_at, i.sender_id, i.kind, i.body, i.reply_to_id, i.client_message_id, i.media_sha256, i.edited_at, i.deleted_at
+            FROM ingest_messages i
+            WHERE i.client_message_id IS NULL OR EXISTS (
+                SELECT 1 FROM known d WHERE d.conversation_id = i.conversation_id AND d.sender_id = i.sender_id
+                  AND d.client_message_id = i.client_message_id AND d.message_id = i.message_id)
+            ON CONFLICT DO NOTHING
+            RETURNING conversation_id, message_id
+            """
+
+    /// The joins of `applyStaged` for Citus: the open memberships of the staged pairs are read
+    /// first (on the shards), then compared on the coordinator.
+    static let applyJoinsCitus = """
+            WITH open AS MATERIALIZED (
+                SELECT m.conversation_id, m.user_id, m.joined_at FROM chat.members m
+                WHERE m.left_at IS NULL AND (m.conversation_id, m.user_id) IN (SELECT conversation_id, user_id FROM ingest_joins))
+            INSERT INTO chat.members (conversation_id, user_id, joined_at, role)
+            SELECT conversation_id, user_id, at, role FROM ingest_joins j
+            WHERE NOT EXISTS (SELECT 1 FROM open m WHERE m.conversation_id = j.conversation_id AND m.user_id = j.user_id AND m.joined_at <= j.at)
+            ON CONFLICT DO NOTHING
+            """
+
     /// Staged receipts (one row per receipt, merged by the client) that may already exist: a
     /// receipt never moves backwards, and only a change rewrites the row. (`least` skips NULLs:
     /// the earliest known time wins. The update takes only immutable expressions and EXCLUDED

@@ -20,6 +20,9 @@ final class IngestWorker: @unchecked Sendable {
 
     let conn: PostgresConnection
     let strict: Bool
+    /// On Citus: the statements that read distributed tables for staged keys take their Citus
+    /// forms (`IngestStatements`), and a batch runs its multi-shard work sequentially.
+    let citus: Bool
     let logger: Logger
     let ranges: [String: [(Int64, Int64)]]
     /// Recent messages, receipts written and conversations seen (bounded).
@@ -41,6 +44,7 @@ final class IngestWorker: @unchecked Sendable {
     init(connection: PostgresConnection, strict: Bool, ranges: [String: [(Int64, Int64)]], recentCapacity: Int, logger: Logger) {
         conn = connection
         self.strict = strict
+        citus = (try? CitusPlan.isAvailable(connection)) ?? false
         self.ranges = ranges
         memory = IngestMemory(capacity: recentCapacity)
         self.logger = logger
@@ -123,6 +127,9 @@ final class IngestWorker: @unchecked Sendable {
         var nextHeld: [ReceiptKey: Held] = [:]
         var seenConversations = Set<Int64>()
         try conn.transaction { c in
+            // A transaction that ran a multi-shard statement in parallel may not then write a
+            // reference table (users); sequential mode lets a batch do both.
+            if citus { try c.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'") }
             var refs = try lookUp(c, events)
             let (accepted, sentAt) = check(events, source, &refs, &outcome)
             if strict && !outcome.rejects.isEmpty { return }  // the caller reports the first bad line and rolls back
@@ -132,7 +139,9 @@ final class IngestWorker: @unchecked Sendable {
             let ordered = IngestWorker.membersInFileOrder(events, accepted)
             let buckets = try stage(c, events, accepted, skippingMembers: ordered)
             let t2 = Date()
-            for (slot, sql) in IngestWorker.applyStaged where !buckets[slot].isEmpty { try run(c, sql) }
+            for (slot, sql) in IngestWorker.applyStaged where !buckets[slot].isEmpty {
+                try run(c, citus && slot == Slot.join ? IngestWorker.applyJoinsCitus : sql)
+            }
             try applyMembershipInFileOrder(c, events, accepted, ordered, source, &outcome)
             // Which messages this batch inserted (not those already there): their receipts are new.
             var inserted = Set<MessageKey>(), allInserted = false
@@ -144,7 +153,7 @@ final class IngestWorker: @unchecked Sendable {
                 }, safe: {
                     try copyRows(c, "COPY ingest_messages FROM STDIN", events, messageRows, IngestWorker.encodeMessage)
                     try run(c, IngestWorker.insertSendDedup)
-                    for r in try c.query(SQL(unsafeRaw: IngestWorker.insertMessages)) {
+                    for r in try c.query(SQL(unsafeRaw: citus ? IngestWorker.insertMessagesCitus : IngestWorker.insertMessages)) {
                         inserted.insert(MessageKey(try r.decode(Int64.self, at: 0), try r.decode(Int64.self, at: 1)))
                     }
                 })
@@ -240,11 +249,14 @@ final class IngestWorker: @unchecked Sendable {
             // Which of the keys exist, by their position in the list sent.
             let keys = Array(mediaKeys)
             let cvs = keys.map(\.conversation), shas = keys.map { SHA256.Digest(bytes: $0.sha256).hex }.joined(separator: ",")
+            // IN over the list, not a correlated EXISTS: Citus sends the list to the shards.
             for r in try c.query("""
-                SELECT k.n FROM unnest(\(cvs)::bigint[], string_to_array(\(shas)::text, ',')) WITH ORDINALITY k(cv, sha, n)
-                WHERE EXISTS (SELECT 1 FROM chat.media m WHERE m.conversation_id = k.cv AND m.sha256 = decode(k.sha, 'hex'))
+                SELECT m.conversation_id, m.sha256 FROM chat.media m
+                WHERE (m.conversation_id, m.sha256) IN (
+                    SELECT k.cv, decode(k.sha, 'hex') FROM unnest(\(cvs)::bigint[], string_to_array(\(shas)::text, ',')) k(cv, sha))
                 """) {
-                refs.media.insert(keys[Int(try r.decode(Int64.self, at: 0)) - 1])
+                let key = MediaKey(conversation: try r.decode(Int64.self, at: 0), sha256: [UInt8](try r.decode(Data.self, at: 1)))
+                if mediaKeys.contains(key) { refs.media.insert(key) }
             }
         }
         // Receipts mostly follow their messages closely: recently ingested messages are
@@ -258,8 +270,8 @@ final class IngestWorker: @unchecked Sendable {
             let cvs = msgKeys.map(\.conversation), ms = msgKeys.map(\.message)
             for r in try c.query("""
                 SELECT m.conversation_id, m.message_id, (extract(epoch FROM m.sent_at) * 1000000)::bigint AS us
-                FROM unnest(\(cvs)::bigint[], \(ms)::bigint[]) k(cv, mid)
-                JOIN chat.messages m ON m.conversation_id = k.cv AND m.message_id = k.mid
+                FROM chat.messages m
+                WHERE (m.conversation_id, m.message_id) IN (SELECT k.cv, k.mid FROM unnest(\(cvs)::bigint[], \(ms)::bigint[]) k(cv, mid))
                 """) {
                 refs.messages[MessageKey(try r.decode(Int64.self, at: 0), try r.decode(Int64.self, at: 1))] =
                     IngestMemory.Recent(sentAt: try r.decode(Int64.self, at: 2), fresh: false)
