@@ -14,7 +14,7 @@
 -- receipts partitions of that day and the day either side.
 --
 -- By hand (in a transaction, after filling repair_scope), per day:
---   psql -1 -v run_id=0 -v lo="'2026-11-29'" -v hi="'2026-11-30'" -f Queries/receipt_repair.sql
+--   psql -1 -v run_id=0 -v xid=<SELECT pg_current_xact_id()> -v lo="'2026-11-29'" -v hi="'2026-11-30'" -f Queries/receipt_repair.sql
 
 DROP TABLE IF EXISTS pg_temp.repair_duplicates;
 
@@ -159,8 +159,10 @@ WITH missing AS (
                         AND x.sent_at >= m.sent_at - interval '1 day' AND x.sent_at <= m.sent_at + interval '1 day'
                         AND x.sent_at >= :'lo'::timestamptz - interval '1 day' AND x.sent_at < :'hi'::timestamptz + interval '1 day')
 ), added AS (
-    INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, updated_at)
-    SELECT conversation_id, message_id, sent_at, user_id, 1, now() FROM missing
+    -- change_xid given, not left to its default: on Citus an INSERT ... SELECT pushed down to the
+    -- shards would take the workers' transaction ids (docs/citus.md).
+    INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, updated_at, change_xid)
+    SELECT conversation_id, message_id, sent_at, user_id, 1, now(), :'xid'::bigint FROM missing
     ON CONFLICT DO NOTHING
     RETURNING conversation_id, message_id, recipient_id, sent_at, receipts.status AS n_status, receipts.delivered_at AS n_delivered_at, receipts.read_at AS n_read_at, receipts.updated_at AS n_updated_at, receipts.change_xid AS n_change_xid
 )

@@ -14,9 +14,12 @@ swift build -c release
 export CHATSTORE_TEST_DIR="${CHATSTORE_TEST_DIR:-/tmp/chatstore-test-$(id -u)-$$}"
 export CHATSTORE_BIN="$root/.build/debug/chatstore"
 "$CHATSTORE_BIN" local start --dir "$CHATSTORE_TEST_DIR" --no-fsync
+# The tests' temporary files (archives, NDJSON, exports) go under one directory, removed at exit.
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/chatstore-test-scratch.XXXXXX")
+chmod 755 "$scratch"
 cleanup() {
   "$CHATSTORE_BIN" local stop --dir "$CHATSTORE_TEST_DIR" >/dev/null 2>&1 || true
-  rm -rf "$CHATSTORE_TEST_DIR"
+  rm -rf "$CHATSTORE_TEST_DIR" "$scratch"
 }
 trap cleanup EXIT
 # Tests must not pick up a developer's own connection settings.
@@ -29,7 +32,7 @@ cp "$root/.build/release/chatstore" "$alone/"
 export CHATSTORE_RELEASE_BIN="$alone/chatstore"
 
 echo "== tests"
-swift test --skip-build 2>&1 | tee "${TMPDIR:-/tmp}/chatstore-test-output.txt"
+TMPDIR="$scratch" swift test --skip-build 2>&1 | tee "${TMPDIR:-/tmp}/chatstore-test-output.txt"
 status=${PIPESTATUS[0]}
 rm -rf "$alone"
 exit "$status"

@@ -69,7 +69,7 @@ public enum TestDatabase {
         guard made.status == 0 else { throw TestSetupError("citus-cluster.sh createdb: \(made.stderr)") }
         defer { _ = try? runCommand(script, ["dropdb", name]) }
         let url = try runCommand(script, ["url", name]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let settings = try ConnectionSettings(conninfo: url, source: .option)
+        let settings = ConnectionSettings(conninfo: url, source: .option)
         let conn = try PostgresConnection(settings: settings, logger: logger)
         return try body(conn, settings)
     }

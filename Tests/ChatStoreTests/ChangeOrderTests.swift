@@ -106,10 +106,13 @@ import Testing
             let before = try unread(conn, 100, 2)
             #expect(before > 2)
             // A read of a 9-day-old message, stamped when it happened on the phone (days ago).
+            // (The time computed here: Citus refuses timestamp arithmetic over a column in UPDATE ... SET.)
+            let target = try #require(try conn.queryOne("""
+                SELECT message_id, sent_at FROM chat.receipts WHERE conversation_id = 100 AND recipient_id = 2 AND status = 2 ORDER BY message_id LIMIT 1
+                """))
             try conn.execute("""
-                UPDATE chat.receipts SET status = 3, read_at = to_timestamp(extract(epoch FROM sent_at) + 3600), change_xid = DEFAULT
-                WHERE conversation_id = 100 AND recipient_id = 2 AND status = 2
-                  AND message_id = (SELECT min(message_id) FROM chat.receipts WHERE conversation_id = 100 AND recipient_id = 2 AND status = 2)
+                UPDATE chat.receipts SET status = 3, read_at = \(try target.decode(Date.self, "sent_at").addingTimeInterval(3600)), change_xid = DEFAULT
+                WHERE conversation_id = 100 AND recipient_id = 2 AND message_id = \(try target.decode(Int64.self, "message_id"))
                 """)
             // A deletion of another unread message, stamped yesterday.
             try conn.execute("""

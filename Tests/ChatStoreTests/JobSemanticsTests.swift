@@ -62,10 +62,14 @@ import Testing
                 """)
             _ = try LastSeenJob().run(conn, runner: runner, partitions: PartitionManager(logger: TestDatabase.logger))
             // Today, user 6 reads all 16 (messages 0 to 15 days old), one a second.
-            try conn.execute("""
-                UPDATE chat.receipts SET status = 3, read_at = date_trunc('day', now(), 'UTC') + interval '2 minutes' + make_interval(secs => message_id - 8000), change_xid = DEFAULT
-                WHERE conversation_id = 400
-                """)
+            // (Times computed here: Citus refuses timestamp arithmetic over a column in UPDATE ... SET.)
+            let today = try conn.scalar(Date.self, "SELECT date_trunc('day', now(), 'UTC')")
+            for d in 0..<16 {
+                try conn.execute("""
+                    UPDATE chat.receipts SET status = 3, read_at = \(today.addingTimeInterval(120 + Double(d))), change_xid = DEFAULT
+                    WHERE conversation_id = 400 AND message_id = \(Int64(8000 + d))
+                    """)
+            }
             let r = try LastSeenJob().run(conn, runner: runner, partitions: PartitionManager(logger: TestDatabase.logger))
             #expect(r.days >= 1)
             #expect(try conn.scalar(Int.self, "SELECT messages_read FROM chat.daily_activity WHERE user_id = 6 AND day = (now() AT TIME ZONE 'UTC')::date") == 16)
@@ -119,10 +123,13 @@ import Testing
             let first = try ReceiptAuditJob().run(conn, runner: runner)
             #expect(first.scope == "all" && first.anomalies == 0, "\(first.findings.filter { $0.found > 0 })")
             // Today a receipt of a 9-day-old message gets a read before its delivery.
+            let target = try #require(try conn.queryOne("""
+                SELECT message_id, delivered_at FROM chat.receipts WHERE conversation_id = 100 AND recipient_id = 2 AND status = 2 AND sent_at < now() - interval '8 days'
+                ORDER BY message_id LIMIT 1
+                """))
             try conn.execute("""
-                UPDATE chat.receipts SET status = 3, read_at = to_timestamp(extract(epoch FROM delivered_at) - 1), change_xid = DEFAULT
-                WHERE conversation_id = 100 AND recipient_id = 2 AND status = 2 AND sent_at < now() - interval '8 days'
-                  AND message_id = (SELECT min(message_id) FROM chat.receipts WHERE conversation_id = 100 AND recipient_id = 2 AND status = 2 AND sent_at < now() - interval '8 days')
+                UPDATE chat.receipts SET status = 3, read_at = \(try target.decode(Date.self, "delivered_at").addingTimeInterval(-1)), change_xid = DEFAULT
+                WHERE conversation_id = 100 AND recipient_id = 2 AND message_id = \(try target.decode(Int64.self, "message_id"))
                 """)
             // A run by hand over yesterday only: it does not see it, and leaves the nightly's window alone.
             var manual = ReceiptAuditJob()
@@ -180,7 +187,7 @@ import Testing
             #expect(night2.jobs.allSatisfy { $0.status == "succeeded" })
             let row = try #require(try conn.queryOne("""
                 SELECT r.status, r.delivered_at = k.delivered_at - interval '1 s' AS earliest_delivery, r.read_at = k.delivered_at + interval '1 min' AS read_kept,
-                       r.sent_at = k.sent_at AS filed_right, (SELECT count(*) FROM chat.receipts x WHERE x.conversation_id = k.conversation_id AND x.message_id = k.message_id AND x.recipient_id = k.recipient_id) AS rows
+                       r.sent_at = k.sent_at AS filed_right, count(*) OVER () AS rows
                 FROM chat.receipts r JOIN k ON r.conversation_id = k.conversation_id AND r.message_id = k.message_id AND r.recipient_id = k.recipient_id
                 """))
             #expect(try row.decode(Int.self, "status") == 3)

@@ -17,9 +17,12 @@ import Testing
             // A new day: new messages in busy conversations, reads of older unread messages (also
             // days old: a user back from being offline), deletions (also of old messages), a member
             // leaving, a member joining a group.
+            // An INSERT ... SELECT sets change_xid itself: on Citus it may run on the shards, where
+            // the default would take the workers' transaction ids (docs/citus.md).
+            let xid = try conn.scalar(Int64.self, "SELECT pg_current_xact_id()::text::bigint")
             try conn.executeScript("""
-                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body)
-                SELECT m.conversation_id, m.message_id + 1000, now() - interval '1 minute' + (random() * interval '30 s'), m.sender_id, 'text', 'new'
+                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, change_xid)
+                SELECT m.conversation_id, m.message_id + 1000, now() - interval '1 minute' + (random() * interval '30 s'), m.sender_id, 'text', 'new', \(xid)
                 FROM (SELECT DISTINCT ON (conversation_id) conversation_id, message_id, sender_id FROM chat.messages ORDER BY conversation_id, sent_at DESC) m
                 WHERE m.conversation_id % 3 = 0;
                 UPDATE chat.receipts SET status = 3, read_at = now() - interval '10 s', delivered_at = least(delivered_at, now() - interval '20 s'), updated_at = now(), change_xid = DEFAULT

@@ -28,10 +28,16 @@ import Testing
             try conn.execute("SET lock_timeout = '100ms'")
         }
         /// Runs one write; a lock conflict with the other writer rolls this one's transaction back.
+        /// `$XID` in the SQL becomes this transaction's id: an INSERT ... SELECT sets change_xid
+        /// itself, as writers on Citus must (the default would take a worker's id there).
         func write(_ sql: String) throws {
             if !open {
                 try conn.execute("BEGIN")
                 open = true
+            }
+            var sql = sql
+            if sql.contains("$XID") {
+                sql = sql.replacingOccurrences(of: "$XID", with: String(try conn.scalar(Int64.self, "SELECT pg_current_xact_id()::text::bigint")))
             }
             do { try conn.executeScript(sql) } catch let e as PostgresError where e.sqlState == .lockNotAvailable || e.sqlState == .deadlockDetected
                 || e.sqlState == .uniqueViolation || e.sqlState == .checkViolation || e.sqlState == .foreignKeyViolation {
@@ -91,11 +97,11 @@ import Testing
                     // A message, stamped at any moment of the last day, with receipts for the members.
                     nextMessage += 1
                     try w.write("""
-                        INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body)
-                        SELECT \(conv), \(nextMessage), \(stamp()), \(user), 'text', 'r'
+                        INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, change_xid)
+                        SELECT \(conv), \(nextMessage), \(stamp()), \(user), 'text', 'r', $XID
                         WHERE EXISTS (SELECT 1 FROM chat.members WHERE conversation_id = \(conv) AND user_id = \(user) AND left_at IS NULL);
-                        INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id)
-                        SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id FROM chat.messages m
+                        INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, change_xid)
+                        SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id, $XID FROM chat.messages m
                         JOIN chat.members mb ON mb.conversation_id = m.conversation_id AND mb.left_at IS NULL AND mb.user_id <> m.sender_id
                         WHERE m.conversation_id = \(conv) AND m.message_id = \(nextMessage);
                         """)
@@ -118,8 +124,8 @@ import Testing
                 case 5:
                     // A duplicate receipt row 1 µs off, sometimes carrying the read.
                     try w.write("""
-                        INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at)
-                        SELECT conversation_id, message_id, sent_at + interval '1 microsecond', recipient_id,
+                        INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, change_xid, status, delivered_at, read_at)
+                        SELECT conversation_id, message_id, sent_at + interval '1 microsecond', recipient_id, $XID,
                                \(rng.chance(0.5) ? "3, coalesce(delivered_at, sent_at), greatest(sent_at, \(stamp()))" : "1, NULL, NULL")
                         FROM chat.receipts WHERE conversation_id = \(conv) AND recipient_id = \(user)
                         ORDER BY (message_id * \(1 + rng.int(97))) % 101 LIMIT 1
@@ -147,8 +153,8 @@ import Testing
                 case 9:
                     // A join or rejoin, stamped in the past, after any earlier leave.
                     try w.write("""
-                        INSERT INTO chat.members (conversation_id, user_id, joined_at)
-                        SELECT \(conv), \(user), greatest(\(stamp()), (SELECT max(left_at) FROM chat.members WHERE conversation_id = \(conv) AND user_id = \(user)))
+                        INSERT INTO chat.members (conversation_id, user_id, change_xid, joined_at)
+                        SELECT \(conv), \(user), $XID, greatest(\(stamp()), (SELECT max(left_at) FROM chat.members WHERE conversation_id = \(conv) AND user_id = \(user)))
                         WHERE \(conv) <> 300 AND NOT EXISTS (SELECT 1 FROM chat.members WHERE conversation_id = \(conv) AND user_id = \(user) AND left_at IS NULL)
                         """)
                 case 10:

@@ -127,13 +127,13 @@ public struct ArchiveRestorer {
                       _ manifest: ArchiveManifest) throws -> Int {
         let name = URL(fileURLWithPath: file).lastPathComponent
         guard let entry = manifest.files.first(where: { $0.name == name }) else { throw ArchiveError("\(file): not listed in the manifest") }
-        var hash = SHA256()
-        var size: Int64 = 0, raw: Int64 = 0
         let names = columns.map(\.0)
         let damaged = { (problem: String) in ArchiveError("refusing to restore a damaged archive:\n  \(file): \(problem); nothing was restored") }
         let rows: Int
+        let reader = ArchiveFileReader(path: file)
         do {
-            rows = try copyRows(c, file, table, names, columns) { chunk in hash.update(chunk); size += Int64(chunk.count) } uncompressed: { raw += $0 }
+            defer { reader.close() }
+            rows = try copyRows(c, file, table, names, columns, reader)
         } catch {
             // Damage shows first as a zstd or JSON error: say it is damage when the file does not
             // match its sha256.
@@ -142,8 +142,9 @@ public struct ArchiveRestorer {
             if h.finalize().hex != entry.sha256 { throw damaged("sha256 \(h.finalize().hex) does not match the manifest's \(entry.sha256) (\(error))") }
             throw error
         }
+        let size = reader.compressedBytes, raw = reader.uncompressedBytes
         if size != entry.bytes { throw damaged("\(size) bytes, manifest says \(entry.bytes) (truncated or extended)") }
-        let digest = hash.finalize().hex
+        let digest = reader.hash.finalize().hex
         if digest != entry.sha256 { throw damaged("sha256 \(digest) does not match the manifest's \(entry.sha256)") }
         if raw != entry.uncompressedBytes { throw damaged("\(raw) bytes uncompressed, manifest says \(entry.uncompressedBytes)") }
         if rows != entry.rows { throw damaged("\(rows) rows, manifest says \(entry.rows)") }
@@ -151,7 +152,7 @@ public struct ArchiveRestorer {
     }
 
     private func copyRows(_ c: PostgresConnection, _ file: String, _ table: String, _ names: [String], _ columns: [(String, CopyToJSON.Kind)],
-                          compressed: @escaping (UnsafeRawBufferPointer) -> Void, uncompressed: @escaping (Int64) -> Void) throws -> Int {
+                          _ reader: ArchiveFileReader) throws -> Int {
         try c.copyIn(SQL(unsafeRaw: "COPY \(table) (\(names.joined(separator: ", "))) FROM STDIN")) { w in
             var pending: [UInt8] = []
             var lineNo = 0
@@ -174,9 +175,8 @@ public struct ArchiveRestorer {
             }
             let phase = "restore: \(URL(fileURLWithPath: file).lastPathComponent)"
             var raw: Int64 = 0
-            try ZstdDecompressor.decompressFile(path: file, compressed: compressed) { chunk in
+            while let chunk = try reader.take() {
                 raw += Int64(chunk.count)
-                uncompressed(Int64(chunk.count))
                 Progress.report(phase, done: raw, total: nil, unit: "bytes")
                 pending.append(contentsOf: chunk)
                 var start = pending.startIndex

@@ -183,9 +183,12 @@ public struct ImportLoader {
                 try c.execute("UPDATE chat.conversations SET created_at = \(Date(timeIntervalSince1970: Double(first) / 1e6)) WHERE conversation_id = \(convID) AND created_at > \(Date(timeIntervalSince1970: Double(first) / 1e6))")
             }
             added = try c.executeCountingRows("INSERT INTO chat.messages SELECT * FROM import_messages ON CONFLICT DO NOTHING") - replaced
+            // The receipts' change_xid is given, not left to the default: on Citus this INSERT ...
+            // SELECT may run on the shards, where the default would take the workers' ids.
+            let xid = try c.scalar(Int64.self, "SELECT pg_current_xact_id()::text::bigint")
             try c.execute("""
-                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at)
-                SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id, 3, m.sent_at, m.sent_at, m.sent_at
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at, change_xid)
+                SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id, 3, m.sent_at, m.sent_at, m.sent_at, \(xid)
                 FROM import_messages m JOIN chat.members mb ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id
                 ON CONFLICT DO NOTHING
                 """)

@@ -105,8 +105,9 @@ public struct ReceiptAuditJob: Sendable {
                 try c.execute(try QueryFile.named("receipt_repair_scope.sql").statement(window))
                 try c.execute("ANALYZE pg_temp.repair_scope")
                 let repairSQL = try QueryFile.named("receipt_repair.sql")
+                let xid = try c.scalar(Int64.self, "SELECT pg_current_xact_id()::text::bigint")
                 for d in try c.dayChunks(of: "pg_temp.repair_scope") {
-                    for s in try repairSQL.statements(["run_id": String(ctx.runID), "lo": d.lo, "hi": d.hi]) { try c.execute(s) }
+                    for s in try repairSQL.statements(["run_id": String(ctx.runID), "xid": String(xid), "lo": d.lo, "hi": d.hi]) { try c.execute(s) }
                 }
                 for row in try c.query("SELECT category, count(*) AS n FROM chat.receipt_repairs WHERE run_id = \(ctx.runID) GROUP BY category") {
                     repairedBy[try row.decode(String.self, "category")] = try row.decode(Int.self, "n")
