@@ -87,6 +87,14 @@ public struct PostgresError: Error, CustomStringConvertible, LocalizedError, Sen
     /// The statement text (with `$n` placeholders, never bound values).
     public var statement: String?
 
+    /// A unique violation: SQLSTATE 23505, or, on Citus, the same error raised by a worker
+    /// during a `COPY` into a distributed table, which the coordinator reports as XX000 with the
+    /// worker's message.
+    public var isUniqueViolation: Bool {
+        sqlState == .uniqueViolation
+            || (sqlState == SQLState("XX000") && message.hasPrefix("duplicate key value violates unique constraint"))
+    }
+
     public init(kind: Kind, sqlState: SQLState? = nil, message: String, detail: String? = nil,
                 hint: String? = nil, constraintName: String? = nil, tableName: String? = nil,
                 columnName: String? = nil, position: Int? = nil, statement: String? = nil) {

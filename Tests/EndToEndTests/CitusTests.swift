@@ -113,7 +113,8 @@ extension CitusTests {
             INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, change_xid)
             SELECT m.conversation_id, m.message_id, m.sent_at, mb.user_id, 1, \(xid)
             FROM chat.messages m JOIN chat.members mb ON mb.conversation_id = m.conversation_id AND mb.user_id <> m.sender_id AND mb.left_at IS NULL
-            WHERE m.body = 'late';
+            WHERE m.body = 'late'
+            ON CONFLICT DO NOTHING;
             UPDATE chat.receipts SET status = 3, read_at = '\(t(-3600))'::timestamptz, delivered_at = least(delivered_at, '\(t(-3700))'::timestamptz), change_xid = DEFAULT
             WHERE status < 3 AND message_id % 5 = 0;
             UPDATE chat.messages SET deleted_at = '\(t(-1800))'::timestamptz, change_xid = DEFAULT WHERE message_id % 37 = 1;
@@ -122,7 +123,8 @@ extension CitusTests {
                                                  WHERE c.kind = 'group' AND mb.role = 'member' AND mb.left_at IS NULL ORDER BY 1, 2 LIMIT 3);
             INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, change_xid)
             SELECT conversation_id, message_id, sent_at + interval '1 microsecond', recipient_id, 2, delivered_at, NULL, \(xid)
-            FROM chat.receipts WHERE message_id % 101 = 0 AND status = 3;
+            FROM chat.receipts WHERE message_id % 101 = 0 AND status = 3
+            ON CONFLICT DO NOTHING;
             """)
     }
 

@@ -84,7 +84,7 @@ final class IngestWorker: @unchecked Sendable {
         do {
             try c.transaction { _ in try fast() }
             safeBatchesNext[s] = 1
-        } catch let e as PostgresError where e.sqlState == .uniqueViolation {
+        } catch let e as PostgresError where e.isUniqueViolation {
             logger.debug("\(step): some rows are stored already (\(e.message)); upserting them instead")
             safeBatchesLeft[s] = safeBatchesNext[s]
             safeBatchesNext[s] = min(safeBatchesNext[s] * 2, IngestWorker.maxSafeBatches)
