@@ -272,3 +272,20 @@ final class NoticeBox {
     let logger: Logger
     init(logger: Logger) { self.logger = logger }
 }
+
+extension PostgresConnection {
+    /// Runs an `INSERT`, `UPDATE` or `DELETE` that has no `RETURNING` clause and returns the
+    /// rows it really wrote, counted from `RETURNING` rather than from the command tag.
+    ///
+    /// On Citus the command tag of an `INSERT ... SELECT` whose rows pass through the
+    /// coordinator (from a temporary table, or with `ON CONFLICT`) counts the rows sent to the
+    /// shards, including those `ON CONFLICT` skipped; `RETURNING` counts what was written, on
+    /// Citus and on plain PostgreSQL alike.
+    @discardableResult
+    public func executeCountingRows(_ statement: SQL) throws -> Int {
+        var wrapped = SQL(unsafeRaw: "WITH written AS (\n")
+        wrapped.append(statement)
+        wrapped.append(SQL(unsafeRaw: "\nRETURNING 1) SELECT count(*) FROM written"))
+        return try scalar(Int.self, wrapped)
+    }
+}

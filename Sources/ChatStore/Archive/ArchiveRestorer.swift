@@ -127,13 +127,12 @@ public struct ArchiveRestorer {
                       _ manifest: ArchiveManifest) throws -> Int {
         let name = URL(fileURLWithPath: file).lastPathComponent
         guard let entry = manifest.files.first(where: { $0.name == name }) else { throw ArchiveError("\(file): not listed in the manifest") }
-        let names = columns.map(\.0)
         let damaged = { (problem: String) in ArchiveError("refusing to restore a damaged archive:\n  \(file): \(problem); nothing was restored") }
         let rows: Int
         let reader = ArchiveFileReader(path: file)
         do {
             defer { reader.close() }
-            rows = try copyRows(c, file, table, names, columns, reader)
+            rows = try copyRows(c, file, table, columns, reader)
         } catch {
             // Damage shows first as a zstd or JSON error: say it is damage when the file does not
             // match its sha256.
@@ -151,9 +150,9 @@ public struct ArchiveRestorer {
         return rows
     }
 
-    private func copyRows(_ c: PostgresConnection, _ file: String, _ table: String, _ names: [String], _ columns: [(String, CopyToJSON.Kind)],
+    private func copyRows(_ c: PostgresConnection, _ file: String, _ table: String, _ columns: [(String, CopyToJSON.Kind)],
                           _ reader: ArchiveFileReader) throws -> Int {
-        try c.copyIn(SQL(unsafeRaw: "COPY \(table) (\(names.joined(separator: ", "))) FROM STDIN")) { w in
+        try c.copyIn(SQL(unsafeRaw: "COPY \(table) (\(columns.map(\.0).joined(separator: ", "))) FROM STDIN")) { w in
             var pending: [UInt8] = []
             var lineNo = 0
             func row(_ line: ArraySlice<UInt8>) throws {

@@ -64,8 +64,14 @@ public struct PartitionManager: Sendable {
         }
     }
 
-    /// The non-default partitions of a table, by range.
+    /// The non-default partitions of a table, by range. Sizes and row estimates are the
+    /// catalog's; on Citus those of the coordinator's empty shells unless `shards` (read once by
+    /// the caller for all tables) gives the shards' own.
     public func partitions(_ conn: PostgresConnection, parent: String) throws -> [Partition] {
+        try partitions(conn, parent: parent, shards: nil)
+    }
+
+    func partitions(_ conn: PostgresConnection, parent: String, shards: CitusShardStatistics?) throws -> [Partition] {
         let rows = try conn.query("""
             SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound,
                    pg_total_relation_size(c.oid) AS bytes, greatest(c.reltuples, 0)::bigint AS est
@@ -73,9 +79,6 @@ public struct PartitionManager: Sendable {
             JOIN pg_class c ON c.oid = i.inhrelid
             WHERE i.inhparent = to_regclass(\(PartitionManager.schema + "." + parent))
             """)
-        // On Citus the coordinator's partitions are empty shells: sizes and row estimates come
-        // from the shards (two queries for all partitions, not one per partition).
-        let shards = try CitusPlan.isAvailable(conn) ? try CitusShardStatistics(conn) : nil
         var out: [Partition] = []
         for row in rows {
             let bound = try row.decode(String.self, "bound")
@@ -308,8 +311,11 @@ public struct PartitionManager: Sendable {
         var tables: [TableStatus] = []
         var warnings: [String] = []
         let inDefault = try defaultRows(conn)
+        // On Citus the coordinator's partitions are empty shells: sizes and row estimates come
+        // from the shards, read once for every table (two queries, not one per partition).
+        let shards = try CitusPlan.isAvailable(conn) ? try CitusShardStatistics(conn) : nil
         for cfg in try configs(conn) {
-            let parts = try partitions(conn, parent: cfg.parent)
+            let parts = try partitions(conn, parent: cfg.parent, shards: shards)
             var cursor = cfg.granularity.floor(now)
             var covered: Date?
             while let p = parts.first(where: { $0.from <= cursor && cursor < $0.to }) {
