@@ -213,6 +213,15 @@ public final class PostgresConnection {
     /// True while inside `transaction`.
     public var inTransaction: Bool { transactionDepth > 0 }
 
+    /// Runs `body` in one REPEATABLE READ READ ONLY transaction, so that everything it reads
+    /// comes from one snapshot; inside a transaction already, in that one (as a savepoint).
+    public func snapshotTransaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try transaction { c in
+            if c.transactionDepth == 1 { try c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY") }
+            return try body(c)
+        }
+    }
+
     /// Sets `statement_timeout` and `lock_timeout` for this session (nil leaves a setting alone;
     /// zero disables it).
     public func setTimeouts(statement: Duration? = nil, lock: Duration? = nil) throws {

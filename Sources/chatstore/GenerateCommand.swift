@@ -48,10 +48,8 @@ extension ChatStoreCommand {
                     printError("the database already holds users: generate loads into an empty, migrated database (create a fresh one, then `chatstore migrate`)")
                     throw ExitCode(ExitCodes.failure)
                 }
-                let expected = Int64(Double(cfg.users * cfg.days) * cfg.messagesPerUserDay)
-                let report = try WorkloadGenerator(config: cfg, logger: logger).load(settings: settings) { rows, msgs in
-                    _ = rows; Progress.report("generate", done: Int64(msgs), total: expected, unit: "messages")
-                }
+                // Progress (per day, its commit, analyze) is reported by the generator itself.
+                let report = try WorkloadGenerator(config: cfg, logger: logger).load(settings: settings)
                 if let answerKey {
                     let enc = JSONEncoder()
                     enc.outputFormatting = [.prettyPrinted, .sortedKeys]

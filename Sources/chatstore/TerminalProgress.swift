@@ -12,6 +12,9 @@ final class TerminalProgress: @unchecked Sendable {
     private let lock = NSLock()
     private var phase = ""
     private var phaseStart = Date()
+    private var phaseBase: Int64 = 0     // what was done when the rate's clock started
+    private var unit = ""
+    private var done: Int64 = 0
     private var lastDraw = Date.distantPast
     private var drawn = false
 
@@ -40,12 +43,21 @@ final class TerminalProgress: @unchecked Sendable {
     func update(_ u: ProgressUpdate) {
         lock.lock(); defer { lock.unlock() }
         let now = Date()
-        if u.phase != phase { phase = u.phase; phaseStart = now; lastDraw = .distantPast }
+        if u.phase != phase {
+            // A step of the same work ("generate: day 2/31" after "generate: day 1/31", the same
+            // unit, counting on) keeps its rate and time left over the whole work.
+            let root = { (p: String) in p.split(separator: ":", maxSplits: 1).first.map(String.init) ?? p }
+            let continues = root(u.phase) == root(phase) && u.unit == unit && u.done >= done
+            if !continues { phaseStart = now; phaseBase = u.done }
+            phase = u.phase
+            lastDraw = .distantPast
+        }
+        unit = u.unit; done = u.done
         if !drawn { lastDraw = .distantPast }
         let finished = u.total.map { u.done >= $0 } ?? false
         guard now.timeIntervalSince(lastDraw) >= 0.1 || finished else { return }
         lastDraw = now
-        FileHandle.standardError.write(Data(("\r\u{1B}[K" + TerminalProgress.line(u, elapsed: now.timeIntervalSince(phaseStart), width: TerminalProgress.columns())).utf8))
+        FileHandle.standardError.write(Data(("\r\u{1B}[K" + TerminalProgress.line(u, elapsed: now.timeIntervalSince(phaseStart), base: phaseBase, width: TerminalProgress.columns())).utf8))
         drawn = true
     }
 
@@ -63,7 +75,8 @@ final class TerminalProgress: @unchecked Sendable {
     }
 
     /// One progress line: `phase: 1,234/5,678 rows (21%) · 4,321 rows/s · 0:01 left`.
-    static func line(_ u: ProgressUpdate, elapsed: Double, width: Int) -> String {
+    /// - Parameter base: what was already done when `elapsed` started (the rate counts from it).
+    static func line(_ u: ProgressUpdate, elapsed: Double, base: Int64 = 0, width: Int) -> String {
         func amount(_ n: Int64) -> String {
             if u.unit == "bytes" { return String(format: "%.1f MiB", Double(n) / 1_048_576) }
             let f = NumberFormatter()
@@ -77,8 +90,8 @@ final class TerminalProgress: @unchecked Sendable {
         } else {
             s += unit
         }
-        if elapsed >= 0.5, u.done > 0 {
-            let rate = Double(u.done) / elapsed
+        if elapsed >= 0.5, u.done > base {
+            let rate = Double(u.done - base) / elapsed
             s += " · " + (u.unit == "bytes" ? String(format: "%.1f MiB/s", rate / 1_048_576) : "\(amount(Int64(rate)))\(unit)/s")
             if let total = u.total, total > u.done {
                 let left = Int(Double(total - u.done) / rate)

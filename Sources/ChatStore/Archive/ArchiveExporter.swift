@@ -40,13 +40,30 @@ public struct ArchiveExporter {
     /// Exports one messages partition into `directory/<partition>/`.
     /// - Returns: the manifest and the archive's path.
     public func export(_ conn: PostgresConnection, partition: String, into directory: String) throws -> (ArchiveManifest, String) {
-        try RangeLock.with(conn, partition: partition, waiting: lockWait) { try exportLocked(conn, partition: partition, into: directory) }
+        let e = try RangeLock.with(conn, partition: partition, waiting: lockWait) { try exportLocked(conn, partition: partition, into: directory, detached: nil) }
+        return (e.manifest, e.path)
     }
 
-    private func exportLocked(_ conn: PostgresConnection, partition: String, into directory: String) throws -> (ArchiveManifest, String) {
+    /// What an export wrote, and the snapshot (`pg_current_snapshot()`) its rows were read in.
+    struct Exported {
+        var manifest: ArchiveManifest
+        var path: String
+        var snapshot: String
+    }
+
+    /// The export itself, by a caller that holds the range's lock. `detached`: the range of a
+    /// partition that is detached (retire's re-export), read from its tables rather than from
+    /// the parents.
+    func exportLocked(_ conn: PostgresConnection, partition: String, into directory: String, detached: (from: Date, to: Date)?) throws -> Exported {
         let pm = PartitionManager(logger: logger)
-        guard let p = try pm.partitions(conn, parent: "messages").first(where: { $0.name == partition }) else {
-            throw ArchiveError("no messages partition named \(partition)")
+        let p: (from: Date, to: Date)
+        if let detached {
+            p = detached
+        } else {
+            guard let a = try pm.partitions(conn, parent: "messages").first(where: { $0.name == partition }) else {
+                throw ArchiveError("no messages partition named \(partition)")
+            }
+            p = (a.from, a.to)
         }
         let lo = PostgresTimestamp.format(p.from), hi = PostgresTimestamp.format(p.to)
         // An archive already there is never replaced: the new one is written beside it, under
@@ -63,9 +80,19 @@ public struct ArchiveExporter {
 
         var files: [ArchiveManifest.File] = []
         let range = "sent_at >= '\(lo)' AND sent_at < '\(hi)'"
-        files.append(try ndjson(conn, partition, "messages", "messages.ndjson.zst", ArchiveExporter.messageColumns, "chat.messages", range, tmp))
-        files.append(try ndjson(conn, partition, "receipts", "receipts.ndjson.zst", ArchiveExporter.receiptColumns, "chat.receipts", range, tmp))
-        files += try mediaPack(conn, range: range, dir: tmp)
+        // A detached range is read from its own tables (retire checked that the receipts
+        // partition covers exactly the range); an attached one through the parents.
+        let receiptsTable = "chat." + conn.quoteIdentifier("receipts_" + partition.dropFirst("messages_".count))
+        let (messagesFrom, receiptsFrom) = detached == nil ? ("chat.messages", "chat.receipts") : ("chat." + conn.quoteIdentifier(partition), receiptsTable)
+        // Messages, receipts and media from one snapshot, recorded in the ledger: retire compares
+        // the rows' change_xid with it after the detach.
+        let snapshot = try conn.snapshotTransaction { c in
+            let snap = try c.scalar(String.self, "SELECT pg_current_snapshot()::text")
+            files.append(try ndjson(c, partition, "messages", "messages.ndjson.zst", ArchiveExporter.messageColumns, messagesFrom, range, tmp))
+            files.append(try ndjson(c, partition, "receipts", "receipts.ndjson.zst", ArchiveExporter.receiptColumns, receiptsFrom, range, tmp))
+            files += try mediaPack(c, messages: messagesFrom, range: range, dir: tmp)
+            return snap
+        }
 
         let schema = try conn.scalar(Int.self, "SELECT coalesce(max(version), 0) FROM chat.schema_migrations WHERE completed")
         var comp = ArchiveManifest.Compression()
@@ -79,7 +106,7 @@ public struct ArchiveExporter {
         try mw.commit()
         try FileManager.default.moveItem(atPath: tmp, toPath: final)
         done = true
-        return (manifest, final)
+        return Exported(manifest: manifest, path: final, snapshot: snapshot)
     }
 
     private func ndjson(_ conn: PostgresConnection, _ partition: String, _ content: String, _ name: String, _ columns: [(String, CopyToJSON.Kind)],
@@ -121,7 +148,7 @@ public struct ArchiveExporter {
     /// The media referenced by the range's messages: each distinct content once, as its own zstd
     /// frame (zstd stores incompressible content in raw blocks), plus an NDJSON index with the
     /// frame's offset and length for every (conversation, sha256).
-    private func mediaPack(_ conn: PostgresConnection, range: String, dir: String) throws -> [ArchiveManifest.File] {
+    private func mediaPack(_ conn: PostgresConnection, messages: String, range: String, dir: String) throws -> [ArchiveManifest.File] {
         let pack = try AtomicFileWriter(path: dir + "/media.pack.zst")
         var packHash = SHA256()
         pack.observer = { packHash.update($0) }
@@ -138,7 +165,7 @@ public struct ArchiveExporter {
             SELECT conversation_id, encode(sha256, 'hex') AS sha, size_bytes, mime_type, file_name, encoding, external_uri,
                    bytes IS NOT NULL AS has_bytes
             FROM chat.media md
-            WHERE (conversation_id, sha256) IN (SELECT DISTINCT conversation_id, media_sha256 FROM chat.messages WHERE \(range) AND media_sha256 IS NOT NULL)
+            WHERE (conversation_id, sha256) IN (SELECT DISTINCT conversation_id, media_sha256 FROM \(messages) WHERE \(range) AND media_sha256 IS NOT NULL)
             ORDER BY conversation_id, sha256
             """))
         for row in rows {

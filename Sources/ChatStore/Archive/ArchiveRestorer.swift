@@ -52,6 +52,11 @@ public struct ArchiveRestorer {
             throw ArchiveError("\(path)/manifest.json (sha256 \(manifestSHA)) is not the manifest the ledger recorded for \(manifest.partition): "
                 + recorded.map { "\($0.0) has \($0.1)" }.joined(separator: "; ") + ". Restore the archive the ledger names, or find out who changed this one")
         }
+        // Only the range's current archive (the last one verified): an older one was superseded
+        // by an archive written after the range changed, and would bring back an old state.
+        if let current = recorded.last, current.1 != manifestSHA {
+            throw ArchiveError("\(path) is an older archive of \(manifest.partition), superseded by \(current.0) (written after the range changed); restore that one")
+        }
         var report = Report(partition: manifest.partition, messages: 0, receipts: 0, media: 0, messagesAdded: 0, receiptsAdded: 0, mediaAdded: 0)
         // One transaction, the range's partitions included: a restore that fails leaves the
         // database as it was.
@@ -155,8 +160,23 @@ public struct ArchiveRestorer {
         try c.copyIn(SQL(unsafeRaw: "COPY \(table) (\(columns.map(\.0).joined(separator: ", "))) FROM STDIN")) { w in
             var pending: [UInt8] = []
             var lineNo = 0
+            let fast = NDJSONToCopy(columns: columns)
+            var converted: [UInt8] = []
+            converted.reserveCapacity(1 << 16)
             func row(_ line: ArraySlice<UInt8>) throws {
                 lineNo += 1
+                // Lines as the exporter writes them go straight to COPY text; others are parsed.
+                if line.withUnsafeBytes({ fast.convert($0, into: &converted) }) {
+                    if converted.count >= 1 << 16 {
+                        try converted.withUnsafeBytes { try w.writeRaw($0) }
+                        converted.removeAll(keepingCapacity: true)
+                    }
+                    return
+                }
+                if !converted.isEmpty {
+                    try converted.withUnsafeBytes { try w.writeRaw($0) }
+                    converted.removeAll(keepingCapacity: true)
+                }
                 let obj = try line.withUnsafeBytes { raw -> FlatObject in
                     do { return try FlatJSON.parse(raw) } catch { throw ArchiveError("\(file): line \(lineNo): \(error)") }
                 }
@@ -186,6 +206,7 @@ public struct ArchiveRestorer {
                 pending.removeSubrange(pending.startIndex..<start)
             }
             if !pending.isEmpty { try row(pending[...]) }
+            if !converted.isEmpty { try converted.withUnsafeBytes { try w.writeRaw($0) } }
         }
     }
 }

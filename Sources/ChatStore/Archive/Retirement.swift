@@ -37,16 +37,20 @@ public struct Retirement {
         try RangeLock.with(conn, partition: partition, waiting: lockWait) { try archiveLocked(conn, partition: partition, directory: directory) }
     }
 
-    private func archiveLocked(_ conn: PostgresConnection, partition: String, directory: String) throws -> (Int64, String, ArchiveVerifier.Report) {
-        let (manifest, path) = try ArchiveExporter(logger: logger).export(conn, partition: partition, into: directory)
+    private func archiveLocked(_ conn: PostgresConnection, partition: String, directory: String,
+                               detached: (from: Date, to: Date)? = nil) throws -> (Int64, String, ArchiveVerifier.Report) {
+        let exported = try ArchiveExporter(logger: logger).exportLocked(conn, partition: partition, into: directory, detached: detached)
+        let (manifest, path) = (exported.manifest, exported.path)
         let report = try ArchiveVerifier().verify(path: path, connection: conn)
         guard report.ok else { throw ArchiveError("archive \(path) failed verification:\n  " + report.problems.joined(separator: "\n  ")) }
         let manifestSHA = SHA256.hash([UInt8](try Data(contentsOf: URL(fileURLWithPath: path + "/manifest.json")))).hex
         let bytes = manifest.files.map(\.bytes).reduce(0, +)
         let rows = manifest.files.filter { $0.content == "messages" || $0.content == "receipts" }.map(\.rows).reduce(0, +)
         let id = try conn.scalar(Int64.self, """
-            INSERT INTO chat.archives (parent_table, partition_name, range_start, range_end, path, manifest_sha256, row_count, bytes, verified_at)
-            VALUES ('messages', \(partition), \(manifest.rangeStart)::timestamptz, \(manifest.rangeEnd)::timestamptz, \(path), \(manifestSHA), \(Int64(rows)), \(bytes), now())
+            INSERT INTO chat.archives (parent_table, partition_name, range_start, range_end, path, manifest_sha256, row_count, bytes, verified_at,
+                                       detached_at, export_snapshot)
+            VALUES ('messages', \(partition), \(manifest.rangeStart)::timestamptz, \(manifest.rangeEnd)::timestamptz, \(path), \(manifestSHA), \(Int64(rows)), \(bytes), now(),
+                    \(detached == nil ? nil : PostgresTimestamp.format(Date())), \(exported.snapshot))
             RETURNING archive_id
             """)
         return (id, path, report)
@@ -199,12 +203,28 @@ public struct Retirement {
         if stopAfter == .detach {
             return PartitionResult(partition: name, path: path, steps: steps, messages: archived.rows["messages"] ?? 0, receipts: archived.rows["receipts"] ?? 0)
         }
-        // 4. Drop, only if the detached tables hold exactly what the archive holds.
-        let m = try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(conn.quoteIdentifier(name))"))
-        let r = try conn.scalar(Bool.self, "SELECT to_regclass(\("chat." + receiptName)) IS NOT NULL")
-            ? try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(conn.quoteIdentifier(receiptName))")) : 0
-        guard m == archived.rows["messages"], r == archived.rows["receipts"] else {
-            throw ArchiveError("\(name): detached tables hold \(m) messages and \(r) receipts, the archive \(archived.rows); not dropping")
+        // 4. The detached tables can no longer change. What was written to the range after the
+        //    archive was read (a late read, a deletion, rows a restore brought back and the
+        //    application changed since) makes the archive stale: a new one is written from the
+        //    detached tables, beside the old one, and becomes current once verified.
+        func counts() throws -> (Int, Int) {
+            let m = try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(conn.quoteIdentifier(name))"))
+            let r = try conn.scalar(Bool.self, "SELECT to_regclass(\("chat." + receiptName)) IS NOT NULL")
+                ? try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(conn.quoteIdentifier(receiptName))")) : 0
+            return (m, r)
+        }
+        var (m, r) = try counts()
+        if try isStale(conn, archiveID: archiveID, messagesTable: name, receiptsTable: receiptName, counts: (m, r), archived: archived) {
+            let range = try conn.queryOne("SELECT range_start, range_end FROM chat.archives WHERE archive_id = \(archiveID)")!
+            (archiveID, path, _) = try archiveLocked(conn, partition: name, directory: directory,
+                                                     detached: (try range.decode(Date.self, "range_start"), try range.decode(Date.self, "range_end")))
+            steps += ["re-export", "verify"]
+            (m, r) = try counts()
+        }
+        let current = try ArchiveVerifier().verify(path: path, connection: nil)
+        // 5. Drop, only if the detached tables hold exactly what the archive holds.
+        guard current.ok, m == current.rows["messages"], r == current.rows["receipts"] else {
+            throw ArchiveError("\(name): detached tables hold \(m) messages and \(r) receipts, the archive \(current.rows); not dropping")
         }
         if !keepTables {
             try conn.transaction { c in
@@ -215,6 +235,28 @@ public struct Retirement {
             steps.append("drop")
         }
         return PartitionResult(partition: name, path: path, steps: steps, messages: m, receipts: r)
+    }
+}
+
+extension Retirement {
+    /// Whether the archive `archiveID` no longer holds what the detached tables hold: a row
+    /// count differs, or a row was written by a transaction its export's snapshot did not see
+    /// (`change_xid`, as the incremental jobs find changes; docs/archives.md). An archive from
+    /// before the ledger recorded snapshots is stale once its range was restored.
+    func isStale(_ conn: PostgresConnection, archiveID: Int64, messagesTable: String, receiptsTable: String,
+                 counts: (Int, Int), archived: ArchiveVerifier.Report) throws -> Bool {
+        if counts.0 != archived.rows["messages"] || counts.1 != archived.rows["receipts"] { return true }
+        let row = try conn.queryOne("SELECT export_snapshot, restored_at IS NOT NULL AS restored FROM chat.archives WHERE archive_id = \(archiveID)")!
+        guard let snapshot = try row.decode(String?.self, "export_snapshot") else { return try row.decode(Bool.self, "restored") }
+        for table in [messagesTable, receiptsTable] where try conn.scalar(Bool.self, "SELECT to_regclass(\("chat." + table)) IS NOT NULL") {
+            let changed = try conn.scalar(Bool.self, """
+                SELECT EXISTS (SELECT 1 FROM \(qualified: "chat", table)
+                               WHERE change_xid >= pg_snapshot_xmin(\(snapshot)::pg_snapshot)::text::bigint
+                                 AND NOT pg_visible_in_snapshot(change_xid::text::xid8, \(snapshot)::pg_snapshot))
+                """)
+            if changed { return true }
+        }
+        return false
     }
 }
 

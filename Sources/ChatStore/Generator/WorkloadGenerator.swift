@@ -77,7 +77,8 @@ public struct WorkloadGenerator {
     /// Generates and loads the workload.
     /// - Parameters:
     ///   - settings: where to connect (three connections stream messages, receipts and presence at once).
-    ///   - progress: called with (rows so far, messages so far) about every 100,000 rows.
+    ///   - progress: called with (rows so far, messages so far) about every 100,000 rows. The
+    ///     generator also reports its phases through `Progress` (each day, its commit, analyze).
     /// - Throws: `PostgresError` (the server refused rows) or `PartitionError`.
     public func load(settings: ConnectionSettings, progress: ((Int, Int) -> Void)? = nil) throws -> Report {
         let t0 = Date()
@@ -156,6 +157,7 @@ public struct WorkloadGenerator {
                             unread: .init(total: 0, pairs: 0, checksum: 0), undelivered: 0)
 
         // Static tables in one transaction.
+        Progress.report("generate: users, conversations, members, media", done: 0, total: nil, unit: "rows")
         try main.transaction { c in
             try c.copyIn("COPY chat.users (user_id, handle, display_name, created_at) FROM STDIN") { w in
                 for u in 1...n {
@@ -236,15 +238,21 @@ public struct WorkloadGenerator {
         var seq: Int64 = 0
         // Activity per day for presence, packed as user << 37 | milliseconds since the window start,
         // so a day's activity costs 8 bytes per event and sorts by user, then time.
-        var buckets: [[UInt64]] = Array(repeating: [], count: cfg.days + 1)
-        func activity(_ user: Int, _ t: Int64) -> UInt64 { UInt64(user) << 37 | UInt64((t - startUS) / 1000) }
+        var activity = ActivityDays(users: n, startUS: startUS)
 
+        var body: [UInt8] = []
+        let expected = Int64(Double(cfg.users * cfg.days) * cfg.messagesPerUserDay)
+        // One day per COPY on each stream, each its own transaction: what a backend holds for a
+        // statement (the queue of per-row foreign-key checks fired at its end, its share of WAL)
+        // is one day's, whatever the window, and a day is visible as soon as it is committed.
+        for d in 0..<cfg.days {
+        let dayPhase = "generate: day \(d + 1)/\(cfg.days)"
+        Progress.report(dayPhase, done: Int64(key.messages), total: expected, unit: "messages")
         try main.copyIn("COPY chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { mw in
             try rc.copyIn("COPY chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { rwEven in
             try rc2.copyIn("COPY chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { rwOdd in
                 try pc.copyIn("COPY chat.presence_events (user_id, occurred_at, device_id, state) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { pw in
-                    var body: [UInt8] = []
-                    for d in 0..<cfg.days {
+                    do {
                         let dayStart = startUS + Int64(d) * WorkloadGenerator.usPerDay
                         let dayFactor = (d % 7 == 5 || d % 7 == 6) ? 0.8 : 1.05
                         for ci in convs.indices {
@@ -300,7 +308,7 @@ public struct WorkloadGenerator {
                                 rows += 1
                                 recent.append(mid)
                                 if recent.count > 20 { recent.removeFirst() }
-                                buckets[Int((t - startUS) / WorkloadGenerator.usPerDay)].append(activity(sender, t))
+                                activity.note(sender, t)
 
                                 // Receipts for every other member active at send time.
                                 var extraUsers = Set<Int>()
@@ -367,19 +375,24 @@ public struct WorkloadGenerator {
                                     if !isRead && deleted == nil && m.left == nil {
                                         unread[ci * (n + 1) + m.user, default: 0] += 1
                                     }
-                                    if let dl = delivered, dl >= startUS, dl < endUS { buckets[Int((dl - startUS) / WorkloadGenerator.usPerDay)].append(activity(m.user, dl)) }
-                                    if let r = read, r >= startUS, r < endUS { buckets[Int((r - startUS) / WorkloadGenerator.usPerDay)].append(activity(m.user, r)) }
+                                    if let dl = delivered, dl >= startUS, dl < endUS { activity.note(m.user, dl) }
+                                    if let r = read, r >= startUS, r < endUS { activity.note(m.user, r) }
                                 }
-                                if rows % 100_000 < 64 { progress?(rows, key.messages) }
+                                if rows % 100_000 < 64 {
+                                    progress?(rows, key.messages)
+                                    Progress.report(dayPhase, done: Int64(key.messages), total: expected, unit: "messages")
+                                }
                             }
                         }
                         // Presence for the finished day: sessions around each user's activity.
-                        key.presenceEvents += try writePresence(&buckets[d], startUS: startUS, dayStart: dayStart, rng: &rng, writer: &pw)
-                        buckets[d] = []
+                        key.presenceEvents += try writePresence(&activity, day: d, dayStart: dayStart, rng: &rng, writer: &pw)
+                        // The day's COPYs end now: the server checks its rows' foreign keys and commits.
+                        Progress.report("\(dayPhase): committing", done: Int64(key.messages), total: expected, unit: "messages")
                     }
                 }
             }
             }
+        }
         }
         rows += key.presenceEvents + key.media + key.members + n + convs.count
         for (k, c) in unread where c > 0 {
@@ -388,32 +401,28 @@ public struct WorkloadGenerator {
             key.unread.pairs += 1
             key.unread.checksum &+= (convs[ci].id &* 1_000_003 &+ Int64(u)) &* Int64(c)
         }
+        Progress.report("generate: analyze", done: Int64(key.messages), total: expected, unit: "messages")
         try main.execute("ANALYZE chat.messages, chat.receipts, chat.presence_events, chat.members")
         let secs = Date().timeIntervalSince(t0)
         return Report(answerKey: key, rows: rows, seconds: secs, rowsPerSecond: Double(rows) / max(secs, 1e-9))
     }
 
-    /// Writes online/offline events for one day's activity: activities less than 10 minutes apart
+    /// Writes online/offline events for one day's activity: activities less than 30 minutes apart
     /// form one session, online shortly before the first and offline a little after the last.
-    func writePresence(_ packed: inout [UInt64], startUS: Int64, dayStart: Int64, rng: inout SeededRandom, writer w: inout CopyInWriter) throws -> Int {
-        packed.sort()
-        defer { packed = [] }
-        let mask: UInt64 = 1 << 37 - 1
-        let acts = packed.lazy.map { (Int($0 >> 37), startUS + Int64($0 & mask) * 1000) }
+    func writePresence(_ activity: inout ActivityDays, day: Int, dayStart: Int64, rng: inout SeededRandom, writer w: inout CopyInWriter) throws -> Int {
         let dayEnd = dayStart + WorkloadGenerator.usPerDay
         var written = 0
-        var i = 0
-        while i < acts.count {
-            let user = acts[i].0
+        try activity.drain(day: day) { user, acts in
             var lastOffline = dayStart - 1
-            while i < acts.count && acts[i].0 == user {
-                let first = acts[i].1
+            var i = 0
+            while i < acts.count {
+                let first = acts[i]
                 var last = first
                 i += 1
-                while i < acts.count && acts[i].0 == user && acts[i].1 - last < 1_800_000_000 { last = acts[i].1; i += 1 }
+                while i < acts.count && acts[i] - last < 1_800_000_000 { last = acts[i]; i += 1 }
                 let on = max(lastOffline + 1, max(dayStart, first - Int64(rng.int(60_000_000)) - 1))
                 var off = min(dayEnd - 1, last + 30_000_000 + Int64(rng.int(270_000_000)))
-                if i < acts.count && acts[i].0 == user { off = min(off, acts[i].1 - 1 - 60_000_000) }
+                if i < acts.count { off = min(off, acts[i] - 1 - 60_000_000) }
                 if off <= on { off = on + 1 }
                 guard off < dayEnd else { continue }
                 w.append(Int64(user)); w.appendTimestamp(microseconds: on); w.append("phone"); w.append("online"); try w.endRow()
