@@ -61,12 +61,17 @@ public struct ArchiveRestorer {
         // One transaction, the range's partitions included: a restore that fails leaves the
         // database as it was.
         try conn.transaction { c in
-            let created = Set(try PartitionManager(logger: logger).ensureRange(c, from: lo, until: hi))
+            // The archive's range becomes one partition of messages and one of receipts, with the
+            // range the archive was written with, whatever granularity is configured now (refused,
+            // before anything is created, when other partitions overlap it).
+            let pm = PartitionManager(logger: logger)
+            let m = try pm.ensureExactly(c, parent: "messages", from: lo, to: hi)
+            let r = try pm.ensureExactly(c, parent: "receipts", from: lo, to: hi)
+            let receiptsPartition = r.name
             // When this transaction created the range's messages and receipts partitions, no row
             // of the archive can exist yet: its rows go straight into them by COPY, with no
             // staging or upsert (a row outside the range fails the COPY, and the restore with it).
-            let receiptsPartition = "receipts_" + manifest.partition.dropFirst("messages_".count)
-            let direct = created.contains(manifest.partition) && created.contains(receiptsPartition)
+            let direct = m.created && r.created && m.name == manifest.partition
             try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_messages (LIKE chat.messages INCLUDING DEFAULTS)")
             try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_receipts (LIKE chat.receipts INCLUDING DEFAULTS)")
             try c.execute("CREATE TEMP TABLE IF NOT EXISTS restore_media (LIKE chat.media)")

@@ -90,7 +90,11 @@ public struct ComplianceExport {
         let rcpCols = ArchiveExporter.receiptColumns.map { "r." + $0.0 }.joined(separator: ", ")
         let receiptFilter = userID.map { "(r.recipient_id = \($0) OR m.sender_id = \($0))" } ?? "true"
         report.receipts += try copyJSON("receipt", ArchiveExporter.receiptColumns, SQL(unsafeRaw: """
-            SELECT \(rcpCols) FROM chat.receipts r JOIN chat.messages m ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id AND m.sent_at = r.sent_at
+            SELECT \(rcpCols) FROM chat.receipts r
+            -- By the message's key, as the archives are read below: a receipt row whose sent_at is
+            -- a little off its message's (a duplicate 1 µs apart) is the message's all the same.
+            JOIN chat.messages m ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id
+             AND r.sent_at >= m.sent_at - interval '1 day' AND r.sent_at <= m.sent_at + interval '1 day'
             WHERE r.conversation_id IN (\(ids)) AND \(range) AND \(receiptFilter) AND \(visible) ORDER BY r.sent_at, r.message_id, r.recipient_id
             """))
         report.media += try copyJSON("media", [("conversation_id", .number), ("sha256", .bytea), ("size_bytes", .number), ("mime_type", .text),

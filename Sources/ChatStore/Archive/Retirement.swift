@@ -149,9 +149,12 @@ public struct Retirement {
             }
         }
         let attached = due.map(\.name)
+        // Ranges whose current archive (the last verified) says detached and not dropped.
         let pending = try conn.query("""
-            SELECT DISTINCT partition_name FROM chat.archives
-            WHERE parent_table = 'messages' AND verified_at IS NOT NULL AND detached_at IS NOT NULL AND dropped_at IS NULL AND restored_at IS NULL
+            SELECT partition_name FROM (
+                SELECT DISTINCT ON (partition_name) partition_name, detached_at, dropped_at, restored_at FROM chat.archives
+                WHERE parent_table = 'messages' AND verified_at IS NOT NULL ORDER BY partition_name, archive_id DESC) current
+            WHERE detached_at IS NOT NULL AND dropped_at IS NULL AND restored_at IS NULL
             """).map { try $0.decode(String.self, at: 0) }
         return ((attached + pending.filter { !attached.contains($0) }).sorted(), attached)
     }
@@ -230,7 +233,12 @@ public struct Retirement {
             try conn.transaction { c in
                 try c.execute(SQL(unsafeRaw: "DROP TABLE IF EXISTS chat.\(c.quoteIdentifier(receiptName))"))
                 try c.execute(SQL(unsafeRaw: "DROP TABLE chat.\(c.quoteIdentifier(name))"))
-                try c.execute("UPDATE chat.archives SET dropped_at = now(), restored_at = NULL WHERE archive_id = \(archiveID)")
+                // The range is dropped: its current archive, and an older one of the range that a
+                // re-export superseded after this run's detach, are both recorded as such.
+                try c.execute("""
+                    UPDATE chat.archives SET dropped_at = now(), restored_at = NULL
+                    WHERE archive_id = \(archiveID) OR (partition_name = \(name) AND detached_at IS NOT NULL AND dropped_at IS NULL)
+                    """)
             }
             steps.append("drop")
         }

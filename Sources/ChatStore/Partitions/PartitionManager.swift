@@ -146,6 +146,28 @@ public struct PartitionManager: Sendable {
         return created
     }
 
+    /// Makes sure `parent` has a partition of exactly [from, to) (restore: an archive's range,
+    /// whatever granularity the table is configured with now), creating it when no partition
+    /// overlaps the range. Refused when another partition overlaps it (the range cannot be
+    /// restored as one partition), or when a table of its name exists but is not attached (a
+    /// retirement in progress).
+    /// - Returns: the partition's name, and whether this call created it.
+    public func ensureExactly(_ conn: PostgresConnection, parent: String, from: Date, to: Date) throws -> (name: String, created: Bool) {
+        let existing = try partitions(conn, parent: parent)
+        if let p = existing.first(where: { $0.from == from && $0.to == to }) { return (p.name, false) }
+        let range = "[\(PostgresTimestamp.iso8601(from)), \(PostgresTimestamp.iso8601(to)))"
+        if let o = existing.first(where: { $0.from < to && from < $0.to }) {
+            throw PartitionError("chat.\(o.name) covers [\(PostgresTimestamp.iso8601(o.from)), \(PostgresTimestamp.iso8601(o.to))), which overlaps \(range) without being it: "
+                + "the range cannot be restored as its own partition of \(parent). Nothing was changed")
+        }
+        let name = "\(parent)_\(PartitionGranularity.suffix(from))"
+        if try conn.scalar(Bool.self, "SELECT to_regclass(\(PartitionManager.schema + "." + name)) IS NOT NULL") {
+            throw PartitionError("chat.\(name) exists but is not attached to chat.\(parent) (a retirement not finished?): run `chatstore partitions retire` to finish it, then restore. Nothing was changed")
+        }
+        guard let cfg = try configs(conn).first(where: { $0.parent == parent }) else { throw PartitionError("no partitioned table named \(parent) in chat.partition_config") }
+        return (try createPartition(conn, cfg, from: from, to: to).0, true)
+    }
+
     /// Takes the partition-upkeep lock without waiting (`JobBusy` when held) and marks upkeep runs
     /// left 'running' by a dead process as interrupted. The caller releases the lock.
     func upkeepLock(_ conn: PostgresConnection) throws {
