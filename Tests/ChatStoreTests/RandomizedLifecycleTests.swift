@@ -36,8 +36,9 @@ import Testing
         o.removeValue(forKey: "record")
         // row_to_json writes bytea as "\\x0a0b...", archives as the hex digits alone.
         if let sha = o["media_sha256"] as? String, sha.hasPrefix("\\x") { o["media_sha256"] = String(sha.dropFirst(2)) }
-        let key = receipt ? "\(o["conversation_id"]!):\(o["message_id"]!):\(o["recipient_id"]!):\(o["sent_at"]!)"
-                          : "\(o["conversation_id"]!):\(o["message_id"]!):\(o["sent_at"]!)"
+        func field(_ name: String) -> String { o[name].map { "\($0)" } ?? "<no \(name) in \(String(decoding: Array(json), as: UTF8.self).prefix(200))>" }
+        let key = receipt ? "\(field("conversation_id")):\(field("message_id")):\(field("recipient_id")):\(field("sent_at"))"
+                          : "\(field("conversation_id")):\(field("message_id")):\(field("sent_at"))"
         let row = String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
         return (key, row)
     }
@@ -46,7 +47,10 @@ import Testing
     static func live(_ conn: PostgresConnection, receipts: Bool, where filter: String = "true") throws -> [String: String] {
         let cols = receipts ? receiptColumns : messageColumns
         var out: [String: String] = [:]
-        for r in try conn.query(SQL(unsafeRaw: "SELECT row_to_json(x)::text FROM (SELECT \(cols) FROM chat.\(receipts ? "receipts" : "messages") WHERE \(filter)) x")) {
+        // json_build_object, not row_to_json of a subquery: Citus names a pushed-down subquery's
+        // columns f1, f2, ... in row_to_json.
+        let object = cols.split(separator: ",").map { c in let c = c.trimmingCharacters(in: .whitespaces); return "'\(c)', \(c)" }.joined(separator: ", ")
+        for r in try conn.query(SQL(unsafeRaw: "SELECT json_build_object(\(object))::text FROM chat.\(receipts ? "receipts" : "messages") WHERE \(filter)")) {
             let c = try canonical(Array(try r.decode(String.self, at: 0).utf8), receipt: receipts)
             out[c.key] = c.row
         }
@@ -150,7 +154,7 @@ import Testing
                     switch rng.next() % 4 {
                     case 0:
                         let n = try conn.execute(SQL(unsafeRaw: """
-                            UPDATE chat.receipts SET status = 3, read_at = sent_at + interval '2 hours', updated_at = now(), change_xid = DEFAULT
+                            UPDATE chat.receipts SET status = 3, read_at = '\(PostgresTimestamp.format(p.to.addingTimeInterval(7200)))', updated_at = now(), change_xid = DEFAULT
                             WHERE (conversation_id, message_id, recipient_id, sent_at) IN (
                                 SELECT conversation_id, message_id, recipient_id, sent_at FROM chat.receipts WHERE \(f) AND read_at IS NULL
                                 ORDER BY md5(message_id::text || '\(rng.next())') LIMIT 3)
@@ -158,30 +162,42 @@ import Testing
                         log.append("\(step): late reads of \(n) receipts in \(p.name)")
                     case 1:
                         let n = try conn.execute(SQL(unsafeRaw: """
-                            UPDATE chat.messages SET deleted_at = sent_at + interval '1 hour', change_xid = DEFAULT
+                            UPDATE chat.messages SET deleted_at = '\(PostgresTimestamp.format(p.to.addingTimeInterval(3600)))', change_xid = DEFAULT
                             WHERE (conversation_id, message_id, sent_at) IN (
                                 SELECT conversation_id, message_id, sent_at FROM chat.messages WHERE \(f) AND deleted_at IS NULL
                                 ORDER BY md5(message_id::text || '\(rng.next())') LIMIT 2)
                             """)).affectedRows
                         log.append("\(step): deleted \(n) messages in \(p.name)")
                     case 2:
-                        let n = try conn.execute(SQL(unsafeRaw: """
-                            INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, client_message_id)
-                            SELECT conversation_id, message_id + 1 + (\(rng.next() % 1000)), sent_at + interval '1 second', sender_id, 'text', 'late backlog ' || message_id, 'late-' || message_id || '-\(rng.next())'
-                            FROM chat.messages WHERE \(f) AND sent_at + interval '1 second' < '\(PostgresTimestamp.format(p.to))'
-                            ORDER BY md5(message_id::text || '\(rng.next())') LIMIT 2
-                            ON CONFLICT DO NOTHING
-                            """)).affectedRows
+                        // An INSERT ... SELECT sets change_xid itself (on Citus the default would be
+                        // evaluated on a worker, with its transaction ids: docs/citus.md).
+                        let (shift, tag, order) = (rng.next() % 1000, rng.next(), rng.next())
+                        let n = try conn.transaction { c in
+                            let xid = try c.scalar(Int64.self, "SELECT pg_current_xact_id()::text::bigint")
+                            return try c.execute(SQL(unsafeRaw: """
+                                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, client_message_id, change_xid)
+                                SELECT conversation_id, message_id + 1 + \(shift), sent_at + interval '1 second', sender_id, 'text', 'late backlog ' || message_id, 'late-' || message_id || '-\(tag)', \(xid)
+                                FROM chat.messages WHERE \(f) AND sent_at + interval '1 second' < '\(PostgresTimestamp.format(p.to))'
+                                ORDER BY md5(message_id::text || '\(order)') LIMIT 2
+                                ON CONFLICT DO NOTHING
+                                """)).affectedRows
+                        }
                         log.append("\(step): \(n) late messages into \(p.name)")
                     default:
+                        // The keys first, then the delete (Citus refuses a row_to_json of the row
+                        // in RETURNING): as an application deleting known rows.
                         var gone: [String] = []
                         for r in try conn.query(SQL(unsafeRaw: """
-                            DELETE FROM chat.receipts WHERE (conversation_id, message_id, recipient_id, sent_at) IN (
-                                SELECT conversation_id, message_id, recipient_id, sent_at FROM chat.receipts WHERE \(f)
-                                ORDER BY md5(message_id::text || recipient_id::text || '\(rng.next())') LIMIT 2)
-                            RETURNING row_to_json(receipts)::text
+                            SELECT json_build_object('conversation_id', conversation_id, 'message_id', message_id, 'recipient_id', recipient_id, 'sent_at', sent_at)::text
+                            FROM chat.receipts WHERE \(f) ORDER BY md5(message_id::text || recipient_id::text || '\(rng.next())') LIMIT 2
                             """)) {
-                            gone.append(try RandomizedLifecycleTests.canonical(Array(try r.decode(String.self, at: 0).utf8), receipt: true).key)
+                            let json = try r.decode(String.self, at: 0)
+                            let o = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+                            try conn.execute(SQL(unsafeRaw: """
+                                DELETE FROM chat.receipts WHERE conversation_id = \(o["conversation_id"]!) AND message_id = \(o["message_id"]!)
+                                  AND recipient_id = \(o["recipient_id"]!) AND sent_at = '\(o["sent_at"]!)'
+                                """))
+                            gone.append(try RandomizedLifecycleTests.canonical(Array(json.utf8), receipt: true).key)
                         }
                         for k in gone { truthReceipts.removeValue(forKey: k) }
                         log.append("\(step): removed \(gone.count) receipts in \(p.name)")

@@ -22,6 +22,8 @@ if [ "${REUSE_DB:-0}" != 1 ] || ! psql -qAtX "$src" -c "SELECT 1 FROM chat.messa
   "$bin" migrate -q --database-url "$src"
   "$bin" generate --quiet --users "$users" --days 1 --messages-per-user-day "$mpud" --seed 4 --start "$start" --database-url "$src"
 fi
+# The day generated (a reused database keeps the day it was made with).
+start=$(psql -qAtX "$src" -c "SELECT (min(sent_at) AT TIME ZONE 'UTC')::date FROM chat.messages")
 part="messages_p$(echo "$start" | tr -d -)"; rpart="receipts_p$(echo "$start" | tr -d -)"
 lo="$start 00:00:00+00"; hi="$(date -u -d "$start +1 day" +%Y-%m-%d) 00:00:00+00"
 mcols="conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at"
