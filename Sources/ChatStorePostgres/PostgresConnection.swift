@@ -214,7 +214,8 @@ public final class PostgresConnection {
     public var inTransaction: Bool { transactionDepth > 0 }
 
     /// Runs `body` in one REPEATABLE READ READ ONLY transaction, so that everything it reads
-    /// comes from one snapshot; inside a transaction already, in that one (as a savepoint).
+    /// comes from one snapshot. Inside a transaction already, it runs in that one (as a
+    /// savepoint), whose isolation level then decides.
     public func snapshotTransaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
         try transaction { c in
             if c.transactionDepth == 1 { try c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY") }

@@ -538,6 +538,11 @@ import Testing
             #expect(kept.contains { $0.contains("chat.\(p.name) is detached") }, "\(kept)")
             let cli = try runCommand(TestPaths.binary, ["partitions", "status", "--database-url", settings.conninfo])
             #expect(cli.status == 4 && cli.stderr.contains("is detached"), "\(cli.stdout) \(cli.stderr)")
+            // A restore while the range's tables are still detached is refused, changing nothing.
+            let partitionsBefore = try conn.scalar(Int.self, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'chat.messages'::regclass")
+            let refused = try runCommand(TestPaths.binary, ["archive", "restore", dir + "/" + p.name, "--database-url", settings.conninfo])
+            #expect(refused.status == 1 && refused.stderr.contains("exists but is not attached"), "\(refused.stderr)")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'chat.messages'::regclass") == partitionsBefore)
             // Finish the retirement (drop), then restore: the ledger records the restore, so the
             // attached partition is no contradiction.
             _ = try Retirement(logger: logger).retire(conn, olderThan: p.to, directory: dir, keepTables: false)

@@ -82,8 +82,8 @@ public struct ArchiveExporter {
         let range = "sent_at >= '\(lo)' AND sent_at < '\(hi)'"
         // A detached range is read from its own tables (retire checked that the receipts
         // partition covers exactly the range); an attached one through the parents.
-        let receiptsTable = "chat." + conn.quoteIdentifier("receipts_" + partition.dropFirst("messages_".count))
-        let (messagesFrom, receiptsFrom) = detached == nil ? ("chat.messages", "chat.receipts") : ("chat." + conn.quoteIdentifier(partition), receiptsTable)
+        let (messagesFrom, receiptsFrom) = detached == nil ? ("chat.messages", "chat.receipts")
+            : ("chat." + conn.quoteIdentifier(partition), "chat." + conn.quoteIdentifier("receipts_" + partition.dropFirst("messages_".count)))
         // Messages, receipts and media from one snapshot, recorded in the ledger: retire compares
         // the rows' change_xid with it after the detach.
         let snapshot = try conn.snapshotTransaction { c in

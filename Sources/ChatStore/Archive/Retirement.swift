@@ -166,22 +166,23 @@ public struct Retirement {
         // 1-2. Archive and verify, unless a verified archive is already recorded and still verifies.
         var path: String
         var archiveID: Int64
+        var archived: ArchiveVerifier.Report
         if let row = try conn.queryOne("""
             SELECT archive_id, path FROM chat.archives WHERE partition_name = \(name) AND verified_at IS NOT NULL
             ORDER BY archive_id DESC LIMIT 1
-            """), try ArchiveVerifier().verify(path: try row.decode(String.self, "path"), connection: conn).ok {
+            """), case let report = try ArchiveVerifier().verify(path: try row.decode(String.self, "path"), connection: conn), report.ok {
             archiveID = try row.decode(Int64.self, "archive_id")
             path = try row.decode(String.self, "path")
+            archived = report
         } else {
             guard attached.contains(name) else { throw ArchiveError("\(name) is detached but has no archive that verifies; not dropping it") }
             if let p = receiptParts.first(where: { $0.name == receiptName }), let m = try pm.partitions(conn, parent: "messages").first(where: { $0.name == name }),
                p.from != m.from || p.to != m.to {
                 throw ArchiveError("\(receiptName) does not cover the same range as \(name); retire needs matching granularity")
             }
-            (archiveID, path, _) = try archive(conn, partition: name, directory: directory)
+            (archiveID, path, archived) = try archive(conn, partition: name, directory: directory)
             steps += ["export", "verify"]
         }
-        let archived = try ArchiveVerifier().verify(path: path, connection: nil)
         if stopAfter == .export || stopAfter == .verify {
             return PartitionResult(partition: name, path: path, steps: steps, messages: archived.rows["messages"] ?? 0, receipts: archived.rows["receipts"] ?? 0)
         }
@@ -210,24 +211,22 @@ public struct Retirement {
         //    archive was read (a late read, a deletion, rows a restore brought back and the
         //    application changed since) makes the archive stale: a new one is written from the
         //    detached tables, beside the old one, and becomes current once verified.
-        func counts() throws -> (Int, Int) {
+        func counts() throws -> (Int, Int) {   // of the detached tables, which no longer change
             let m = try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(conn.quoteIdentifier(name))"))
             let r = try conn.scalar(Bool.self, "SELECT to_regclass(\("chat." + receiptName)) IS NOT NULL")
                 ? try conn.scalar(Int.self, SQL(unsafeRaw: "SELECT count(*) FROM chat.\(conn.quoteIdentifier(receiptName))")) : 0
             return (m, r)
         }
-        var (m, r) = try counts()
+        let (m, r) = try counts()
         if try isStale(conn, archiveID: archiveID, messagesTable: name, receiptsTable: receiptName, counts: (m, r), archived: archived) {
             let range = try conn.queryOne("SELECT range_start, range_end FROM chat.archives WHERE archive_id = \(archiveID)")!
-            (archiveID, path, _) = try archiveLocked(conn, partition: name, directory: directory,
-                                                     detached: (try range.decode(Date.self, "range_start"), try range.decode(Date.self, "range_end")))
+            (archiveID, path, archived) = try archiveLocked(conn, partition: name, directory: directory,
+                                                            detached: (try range.decode(Date.self, "range_start"), try range.decode(Date.self, "range_end")))
             steps += ["re-export", "verify"]
-            (m, r) = try counts()
         }
-        let current = try ArchiveVerifier().verify(path: path, connection: nil)
-        // 5. Drop, only if the detached tables hold exactly what the archive holds.
-        guard current.ok, m == current.rows["messages"], r == current.rows["receipts"] else {
-            throw ArchiveError("\(name): detached tables hold \(m) messages and \(r) receipts, the archive \(current.rows); not dropping")
+        // 5. Drop, only if the detached tables hold exactly what the current archive holds.
+        guard archived.ok, m == archived.rows["messages"], r == archived.rows["receipts"] else {
+            throw ArchiveError("\(name): detached tables hold \(m) messages and \(r) receipts, the archive \(archived.rows); not dropping")
         }
         if !keepTables {
             try conn.transaction { c in
@@ -249,7 +248,7 @@ public struct Retirement {
 extension Retirement {
     /// Whether the archive `archiveID` no longer holds what the detached tables hold: a row
     /// count differs, or a row was written by a transaction its export's snapshot did not see
-    /// (`change_xid`, as the incremental jobs find changes; docs/archives.md). An archive from
+    /// (`change_xid`, as the incremental jobs find changes; docs/archive-format.md). An archive from
     /// before the ledger recorded snapshots is stale once its range was restored.
     func isStale(_ conn: PostgresConnection, archiveID: Int64, messagesTable: String, receiptsTable: String,
                  counts: (Int, Int), archived: ArchiveVerifier.Report) throws -> Bool {

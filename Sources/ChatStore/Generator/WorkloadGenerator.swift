@@ -236,8 +236,7 @@ public struct WorkloadGenerator {
         var rows = 0
         let hourPicker = WeightedPicker(WorkloadGenerator.hourWeights)
         var seq: Int64 = 0
-        // Activity per day for presence, packed as user << 37 | milliseconds since the window start,
-        // so a day's activity costs 8 bytes per event and sorts by user, then time.
+        // When each user was active, for the presence sessions of each finished day.
         var activity = ActivityDays(users: n, startUS: startUS)
 
         var body: [UInt8] = []
@@ -246,13 +245,12 @@ public struct WorkloadGenerator {
         // statement (the queue of per-row foreign-key checks fired at its end, its share of WAL)
         // is one day's, whatever the window, and a day is visible as soon as it is committed.
         for d in 0..<cfg.days {
-        let dayPhase = "generate: day \(d + 1)/\(cfg.days)"
-        Progress.report(dayPhase, done: Int64(key.messages), total: expected, unit: "messages")
-        try main.copyIn("COPY chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { mw in
-            try rc.copyIn("COPY chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { rwEven in
-            try rc2.copyIn("COPY chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { rwOdd in
-                try pc.copyIn("COPY chat.presence_events (user_id, occurred_at, device_id, state) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { pw in
-                    do {
+            let dayPhase = "generate: day \(d + 1)/\(cfg.days)"
+            Progress.report(dayPhase, done: Int64(key.messages), total: expected, unit: "messages")
+            try main.copyIn("COPY chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { mw in
+                try rc.copyIn("COPY chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { rwEven in
+                try rc2.copyIn("COPY chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { rwOdd in
+                    try pc.copyIn("COPY chat.presence_events (user_id, occurred_at, device_id, state) FROM STDIN", flushThreshold: stream.chunk, backgroundQueue: stream.queue) { pw in
                         let dayStart = startUS + Int64(d) * WorkloadGenerator.usPerDay
                         let dayFactor = (d % 7 == 5 || d % 7 == 6) ? 0.8 : 1.05
                         for ci in convs.indices {
@@ -390,9 +388,8 @@ public struct WorkloadGenerator {
                         Progress.report("\(dayPhase): committing", done: Int64(key.messages), total: expected, unit: "messages")
                     }
                 }
+                }
             }
-            }
-        }
         }
         rows += key.presenceEvents + key.media + key.members + n + convs.count
         for (k, c) in unread where c > 0 {
