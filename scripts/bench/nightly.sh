@@ -28,43 +28,9 @@ setup() { # DB HISTORY_DAYS
   local start; start=$(date -u -d "-$((hist + 1)) days" +%Y-%m-%d)
   "$bin" generate --quiet --users "$users" --days $((hist + 1)) --seed 3 --start "$start" --database-url "$(url "$db")"
   t0=$(date -u -d "-1 days" +%Y-%m-%d)
-  psql -qX "$(url "$db")" -v t0="'$t0'" <<'SQL'
-CREATE TABLE bench_new_messages AS SELECT * FROM chat.messages WHERE sent_at >= :t0;
-CREATE TABLE bench_new_receipts AS SELECT * FROM chat.receipts WHERE sent_at >= :t0;
-CREATE TABLE bench_new_presence AS SELECT * FROM chat.presence_events WHERE occurred_at >= :t0;
-CREATE TABLE bench_later_receipts AS SELECT * FROM chat.receipts WHERE sent_at < :t0 AND (delivered_at >= :t0 OR read_at >= :t0);
-CREATE TABLE bench_later_leaves AS SELECT * FROM chat.members WHERE left_at >= :t0;
-CREATE TABLE bench_later_deletes AS SELECT conversation_id, message_id, sent_at, deleted_at FROM chat.messages WHERE sent_at < :t0 AND deleted_at >= :t0;
--- The replay below is a writer like the application: its rows get this transaction's change_xid.
-ALTER TABLE bench_new_messages DROP COLUMN change_xid;
-ALTER TABLE bench_new_receipts DROP COLUMN change_xid;
-ALTER TABLE bench_new_presence DROP COLUMN change_xid;
-UPDATE chat.messages SET deleted_at = NULL WHERE sent_at < :t0 AND deleted_at >= :t0;
-DELETE FROM chat.receipts WHERE sent_at >= :t0;
-DELETE FROM chat.messages WHERE sent_at >= :t0;
-DELETE FROM chat.presence_events WHERE occurred_at >= :t0;
-UPDATE chat.receipts SET delivered_at = CASE WHEN delivered_at >= :t0 THEN NULL ELSE delivered_at END,
-                         read_at = CASE WHEN read_at >= :t0 THEN NULL ELSE read_at END
- WHERE sent_at < :t0 AND (delivered_at >= :t0 OR read_at >= :t0);
-UPDATE chat.receipts SET status = CASE WHEN read_at IS NOT NULL THEN 3 WHEN delivered_at IS NOT NULL THEN 2 ELSE 1 END, updated_at = :t0
- WHERE sent_at < :t0 AND (message_id, recipient_id) IN (SELECT message_id, recipient_id FROM bench_later_receipts);
-UPDATE chat.members SET left_at = NULL WHERE left_at >= :t0;
-VACUUM ANALYZE;
-SQL
+  psql -qX "$(url "$db")" -v t0="'$t0'" -f scripts/bench/rewind-day.sql -c "VACUUM ANALYZE"
   "$bin" nightly --quiet --now "${t0}T00:00:00Z" --database-url "$(url "$db")" || true
-  psql -qX "$(url "$db")" <<'SQL'
-INSERT INTO chat.messages SELECT * FROM bench_new_messages;
-INSERT INTO chat.receipts SELECT * FROM bench_new_receipts;
-INSERT INTO chat.presence_events SELECT * FROM bench_new_presence;
-UPDATE chat.receipts r SET status = l.status, delivered_at = l.delivered_at, read_at = l.read_at, updated_at = now(), change_xid = DEFAULT
-  FROM bench_later_receipts l
- WHERE r.conversation_id = l.conversation_id AND r.message_id = l.message_id AND r.recipient_id = l.recipient_id AND r.sent_at = l.sent_at;
-UPDATE chat.members m SET left_at = l.left_at, change_xid = DEFAULT FROM bench_later_leaves l
- WHERE m.conversation_id = l.conversation_id AND m.user_id = l.user_id AND m.joined_at = l.joined_at;
-UPDATE chat.messages m SET deleted_at = l.deleted_at, change_xid = DEFAULT FROM bench_later_deletes l
- WHERE m.conversation_id = l.conversation_id AND m.message_id = l.message_id AND m.sent_at = l.sent_at;
-ANALYZE;
-SQL
+  psql -qX "$(url "$db")" -f scripts/bench/replay-day.sql -c "ANALYZE"
 }
 
 # Each database is built once and kept as a snapshot (bench_n7_snap, bench_n70_snap); every

@@ -115,11 +115,12 @@ public struct ArchiveExporter {
         var hash = SHA256()
         w.observer = { hash.update($0) }
         let z = try ZstdCompressor(settings: settings)
-        let conv = CopyToJSON(columns: columns)
-        var buf: [UInt8] = []
-        buf.reserveCapacity(1 << 20 + 65536)
+        let buf = ByteBuffer(capacity: ArchiveExporter.blockSize + (1 << 16))
         var raw: Int64 = 0
-        let cols = columns.map(\.0).joined(separator: ", ")
+        // Text as UTF-8 whatever the database's encoding (binary COPY sends text unconverted
+        // only in some versions; convert_to says what it is).
+        let utf8 = try ArchiveExporter.serverIsUTF8(conn)
+        let cols = columns.map { utf8 || $0.1 != .text ? $0.0 : "convert_to(\($0.0), 'UTF8') AS \($0.0)" }.joined(separator: ", ")
         let phase = "export: \(content)"
         // The planner's row estimate of the range's partition of this table, for a percentage
         // (receipts_pYYYYMMDD for messages_pYYYYMMDD; none when receipts are partitioned otherwise).
@@ -128,21 +129,37 @@ public struct ArchiveExporter {
             ? try conn.queryOne("SELECT greatest(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = to_regclass(\("chat." + own))")?.decode(Int64?.self, "n")
             : nil
         var seen: Int64 = 0
-        let rows = try conn.copyOut(SQL(unsafeRaw: "COPY (SELECT \(cols) FROM \(table) WHERE \(filter) ORDER BY conversation_id, message_id\(content == "receipts" ? ", recipient_id, sent_at" : "")) TO STDOUT")) { row in
-            conv.append(row: row, to: &buf)
-            seen += 1
-            if buf.count >= 1 << 20 {
+        func flush() throws {
+            raw += Int64(buf.count)
+            try z.compress(buf.bytes) { try w.write($0) }
+            buf.clear()
+        }
+        let query = "SELECT \(cols) FROM \(table) WHERE \(filter) ORDER BY conversation_id, message_id\(content == "receipts" ? ", recipient_id, sent_at" : "")"
+        // Binary COPY: the server formats no timestamp (see BinaryCopyToJSON).
+        var conv = BinaryCopyToJSON(columns: columns)
+        var built = 0
+        let rows = try conn.copyOut(SQL(unsafeRaw: "COPY (\(query)) TO STDOUT (FORMAT binary)")) { message in
+            let n = try conv.append(message: message, to: buf)
+            built += n
+            seen += Int64(n)
+            if buf.count >= ArchiveExporter.blockSize {
                 Progress.report(phase, done: seen, total: estimate, unit: "rows")
-                raw += Int64(buf.count)
-                try buf.withUnsafeBytes { b in try z.compress(b) { try w.write($0) } }
-                buf.removeAll(keepingCapacity: true)
+                try flush()
             }
         }
-        raw += Int64(buf.count)
-        try buf.withUnsafeBytes { b in try z.compress(b) { try w.write($0) } }
+        guard built == rows else { throw ArchiveError("\(content): the server sent \(rows) rows, \(built) were read; nothing archived") }
+        try flush()
         try z.finish { try w.write($0) }
         try w.commit()
         return ArchiveManifest.File(name: name, content: content, rows: rows, bytes: w.bytesWritten, uncompressedBytes: raw, sha256: hash.finalize().hex)
+    }
+
+    /// NDJSON is handed to the compressor in blocks of this size (its workers' job size).
+    static let blockSize = 1 << 20
+
+    /// Whether the database's text is UTF-8, so that binary COPY's text fields are NDJSON's as they are.
+    static func serverIsUTF8(_ conn: PostgresConnection) throws -> Bool {
+        try conn.scalar(String.self, "SELECT current_setting('server_encoding')") == "UTF8"
     }
 
     /// The media referenced by the range's messages: each distinct content once, as its own zstd
@@ -160,44 +177,50 @@ public struct ArchiveExporter {
         var items = 0, indexRows = 0
         var raw: Int64 = 0, indexRaw: Int64 = 0
         var offset: Int64 = 0
-        // One row at a time (bytes can be large); ordered for a stable pack.
-        let rows = try conn.query(SQL(unsafeRaw: """
-            SELECT conversation_id, encode(sha256, 'hex') AS sha, size_bytes, mime_type, file_name, encoding, external_uri,
-                   bytes IS NOT NULL AS has_bytes
-            FROM chat.media md
-            WHERE (conversation_id, sha256) IN (SELECT DISTINCT conversation_id, media_sha256 FROM \(messages) WHERE \(range) AND media_sha256 IS NOT NULL)
-            ORDER BY conversation_id, sha256
-            """))
-        for row in rows {
-            let cv = try row.decode(Int64.self, "conversation_id"), sha = try row.decode(String.self, "sha")
-            var entry: [String: Any] = [
-                "conversation_id": cv, "sha256": sha, "size_bytes": try row.decode(Int64.self, "size_bytes"),
-                "mime_type": try row.decode(String.self, "mime_type"), "encoding": try row.decode(String.self, "encoding"),
-            ]
-            if let f = try row.decode(String?.self, "file_name") { entry["file_name"] = f }
-            if let u = try row.decode(String?.self, "external_uri") { entry["external_uri"] = u }
-            if try row.decode(Bool.self, "has_bytes") {
-                if let (o, l) = offsets[sha] {
-                    entry["offset"] = o; entry["length"] = l
-                } else {
-                    var content = try conn.scalar(Data.self, "SELECT bytes FROM chat.media WHERE conversation_id = \(cv) AND sha256 = decode(\(sha), 'hex')")
-                    if (entry["encoding"] as? String) == "zstd" { content = Data(try Zstd.decompress([UInt8](content))) }
-                    guard SHA256.hash([UInt8](content)).hex == sha else {
-                        throw ArchiveError("media \(cv):\(sha) in the database does not match its sha256; not archived")
+        // One streamed query, ordered for a stable pack: a row (with its bytes) at a time, so
+        // memory is one item's. Content shared by several conversations is packed once.
+        let utf8 = try ArchiveExporter.serverIsUTF8(conn)
+        func text(_ c: String) -> String { utf8 ? "md." + c : "convert_to(md.\(c), 'UTF8')" }
+        var sawHeader = false
+        _ = try conn.copyOut(SQL(unsafeRaw: """
+            COPY (SELECT md.conversation_id, md.sha256, md.size_bytes, \(text("mime_type")), \(text("file_name")), \(text("encoding")),
+                         \(text("external_uri")), md.bytes
+                  FROM chat.media md
+                  WHERE (md.conversation_id, md.sha256) IN (SELECT DISTINCT conversation_id, media_sha256 FROM \(messages) WHERE \(range) AND media_sha256 IS NOT NULL)
+                  ORDER BY md.conversation_id, md.sha256) TO STDOUT (FORMAT binary)
+            """)) { message in
+            try BinaryCopyToJSON.rows(of: message, sawHeader: &sawHeader) { f in
+                let cv = try BinaryCopyToJSON.int64(f[0])
+                let sha = String(decoding: (f[1] ?? UnsafeRawBufferPointer(start: nil, count: 0)).flatMap { [BinaryCopyToJSON.hex($0 >> 4), BinaryCopyToJSON.hex($0 & 15)] }, as: UTF8.self)
+                let encoding = BinaryCopyToJSON.text(f[5]) ?? "none"
+                var entry: [String: Any] = [
+                    "conversation_id": cv, "sha256": sha, "size_bytes": try BinaryCopyToJSON.int64(f[2]),
+                    "mime_type": BinaryCopyToJSON.text(f[3]) ?? "", "encoding": encoding,
+                ]
+                if let name = BinaryCopyToJSON.text(f[4]) { entry["file_name"] = name }
+                if let uri = BinaryCopyToJSON.text(f[6]) { entry["external_uri"] = uri }
+                if let stored = f[7] {
+                    if let (o, l) = offsets[sha] {
+                        entry["offset"] = o; entry["length"] = l
+                    } else {
+                        let content = encoding == "zstd" ? try Zstd.decompress([UInt8](stored)) : [UInt8](stored)
+                        guard SHA256.hash(content).hex == sha else {
+                            throw ArchiveError("media \(cv):\(sha) in the database does not match its sha256; not archived")
+                        }
+                        let frame = try Zstd.compress(content, settings: ZstdSettings(level: 3))
+                        try pack.write(frame)
+                        offsets[sha] = (offset, Int64(frame.count))
+                        entry["offset"] = offset; entry["length"] = Int64(frame.count)
+                        offset += Int64(frame.count)
+                        raw += Int64(content.count)
+                        items += 1
                     }
-                    let frame = try Zstd.compress([UInt8](content), settings: ZstdSettings(level: 3))
-                    try pack.write(frame)
-                    offsets[sha] = (offset, Int64(frame.count))
-                    entry["offset"] = offset; entry["length"] = Int64(frame.count)
-                    offset += Int64(frame.count)
-                    raw += Int64(content.count)
-                    items += 1
                 }
+                let line = Array(try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])) + [10]
+                indexRaw += Int64(line.count)
+                try iz.compress(line) { try index.write($0) }
+                indexRows += 1
             }
-            let line = Array(try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])) + [10]
-            indexRaw += Int64(line.count)
-            try iz.compress(line) { try index.write($0) }
-            indexRows += 1
         }
         if items == 0 {
             // An empty pack is still a valid zstd file: one empty frame.

@@ -1,0 +1,102 @@
+import ChatStore
+import ChatStorePostgres
+import ChatStoreTestSupport
+import ChatStoreZstd
+import Foundation
+import Testing
+
+/// What an archive's NDJSON holds, value by value, against PostgreSQL's own `row_to_json` of the
+/// same rows: the export reads binary COPY and formats timestamps, integers, text and bytea
+/// itself, so every kind of value a column can hold is checked here, in a UTF-8 database and in
+/// a LATIN1 one (binary COPY's text is then converted).
+@Suite struct ArchiveContentTests {
+    let logger = TestDatabase.logger
+
+    /// Rows with the awkward values: text with quotes, backslashes, every control character,
+    /// non-ASCII letters (and, in UTF-8, an emoji); timestamps with 0 to 6 fractional digits,
+    /// before 2000, BC, in year 10000 and ±infinity; negative integers; NULLs; bytea.
+    func seed(_ conn: PostgresConnection, utf8: Bool) throws {
+        try TestDatabase.seedConversation(conn)
+        let day = PartitionGranularity.day.floor(Date())
+        try PartitionManager(logger: logger).ensureRange(conn, from: day, until: day.addingTimeInterval(86_400))
+        let emoji = utf8 ? " \u{1F600} \u{4E2D}" : ""
+        try conn.executeScript("""
+            INSERT INTO chat.media (conversation_id, sha256, size_bytes, mime_type, file_name, encoding, external_uri) VALUES
+              (100, decode(repeat('0f', 32), 'hex'), 3, 'image/jpeg', 'a "b".jpg', 'external', 'https://cdn.example/a'),
+              (100, decode(repeat('ab', 32), 'hex'), 10, 'video/mp4', NULL, 'external', 'https://cdn.example/b');
+            INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at)
+            SELECT 100, 1000 + i, date_trunc('day', now(), 'UTC') + make_interval(hours => i) + (x.frac || ' microseconds')::interval, 1 + i % 2, 'text',
+                   x.body, x.reply, x.client, x.media, x.edited::timestamptz, x.deleted::timestamptz
+            FROM (VALUES
+                (1, 0, 'plain', NULL::bigint, 'c1', NULL::bytea, NULL, NULL),
+                (2, 1, 'quote " backslash \\ slash / tab \t newline \n cr \r', -5, '', decode(repeat('0f', 32), 'hex'), '1999-12-31 23:59:59.999999+00', NULL),
+                (3, 100000, E'bs \\b ff \\f vt \\v esc \\x1b bel \\x07 x\\x01y', 9223372036854775807, 'c"3', NULL, '0044-03-15 12:00:00+00 BC', 'infinity'),
+                (4, 120000, 'é ü ß\(emoji)', -9223372036854775808, NULL, decode(repeat('ab', 32), 'hex'), '10000-01-01 00:00:00.5+00', '-infinity'),
+                (5, 123456, '', 0, 'c5', NULL, '2000-01-01 00:00:00+00', '1970-01-01 00:00:00.000001+00'),
+                (6, 999999, NULL, NULL, NULL, NULL, '2000-02-29 12:34:56.01+00', NULL)
+            ) AS x(i, frac, body, reply, client, media, edited, deleted);
+            INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at)
+            SELECT conversation_id, message_id, sent_at, 3 - sender_id, 1 + message_id::int % 3,
+                   CASE WHEN message_id % 3 > 0 THEN sent_at + interval '1.5 seconds' END,
+                   CASE WHEN message_id % 3 = 2 THEN sent_at + interval '1 minute' END, sent_at
+            FROM chat.messages;
+            """)
+    }
+
+    /// Every line of the archive's file equals `row_to_json` of the same row (bytea compared as
+    /// hex digits: the archive writes them without `\\x`).
+    func expectSameAsRowToJSON(_ conn: PostgresConnection, archive: String, file: String, table: String, columns: String, orderBy: String) throws {
+        var text: [UInt8] = []
+        try ZstdDecompressor.decompressFile(path: archive + "/" + file) { text.append(contentsOf: $0) }
+        let ours = text.split(separator: 10).map { try? JSONSerialization.jsonObject(with: Data($0)) as? NSDictionary }
+        var theirs: [NSDictionary?] = []
+        for row in try conn.query(SQL(unsafeRaw: "SELECT row_to_json(t)::text AS j FROM (SELECT \(columns) FROM chat.\(table) ORDER BY \(orderBy)) t")) {
+            let j = try row.decode(String.self, "j")
+            var o = (try JSONSerialization.jsonObject(with: Data(j.utf8)) as? [String: Any]) ?? [:]
+            for (k, v) in o { if let s = v as? String, s.hasPrefix("\\x") { o[k] = String(s.dropFirst(2)) } }
+            theirs.append(o as NSDictionary)
+        }
+        #expect(ours.count == theirs.count && ours.count > 0)
+        for (a, b) in zip(ours, theirs) { #expect(a == b, "\(file): archived \(String(describing: a)), row_to_json \(String(describing: b))") }
+    }
+
+    func exportAndCompare(_ conn: PostgresConnection) throws {
+        let dir = try TestPaths.temporaryDirectory()
+        let name = "messages_" + PartitionGranularity.suffix(PartitionGranularity.day.floor(Date()))
+        let (_, path, report) = try Retirement(logger: logger).archive(conn, partition: name, directory: dir)
+        #expect(report.ok && report.rows["messages"] == 6 && report.rows["receipts"] == 6, "\(report)")
+        try expectSameAsRowToJSON(conn, archive: path, file: "messages.ndjson.zst", table: "messages",
+                                  columns: "conversation_id, message_id, sent_at, sender_id, kind, body, reply_to_id, client_message_id, media_sha256, edited_at, deleted_at",
+                                  orderBy: "conversation_id, message_id")
+        try expectSameAsRowToJSON(conn, archive: path, file: "receipts.ndjson.zst", table: "receipts",
+                                  columns: "conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at, updated_at",
+                                  orderBy: "conversation_id, message_id, recipient_id, sent_at")
+    }
+
+    @Test func everyKindOfValueIsArchivedAsRowToJSONWritesIt() throws {
+        try TestDatabase.migrated { conn, _ in
+            try seed(conn, utf8: true)
+            try exportAndCompare(conn)
+        }
+    }
+
+    /// A database in LATIN1 (legal, and met on old installations): text reaches the archive as
+    /// UTF-8.
+    @Test func aLatin1DatabaseIsArchivedAsUTF8() throws {
+        guard !TestDatabase.onCitus else { return }
+        let name = "t_latin1_" + UUID().uuidString.prefix(8).lowercased()
+        let admin = try PostgresConnection(settings: try TestDatabase.settings(database: "postgres"), logger: logger)
+        try admin.execute(SQL(unsafeRaw: "CREATE DATABASE \(name) ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"))
+        defer { _ = try? admin.execute(SQL(unsafeRaw: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")) }
+        let conn = try PostgresConnection(settings: try TestDatabase.settings(database: name), logger: logger)
+        try Migrator(migrations: Migration.embedded(), logger: logger).migrate(connection: conn)
+        #expect(try conn.scalar(String.self, "SELECT current_setting('server_encoding')") == "LATIN1")
+        try seed(conn, utf8: false)
+        try exportAndCompare(conn)
+        var text: [UInt8] = []
+        let dir = try TestPaths.temporaryDirectory()
+        let (_, path) = try ArchiveExporter(logger: logger).export(conn, partition: "messages_" + PartitionGranularity.suffix(PartitionGranularity.day.floor(Date())), into: dir)
+        try ZstdDecompressor.decompressFile(path: path + "/messages.ndjson.zst") { text.append(contentsOf: $0) }
+        #expect(String(decoding: text, as: UTF8.self).contains("é ü ß"))
+    }
+}
