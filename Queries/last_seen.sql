@@ -32,8 +32,8 @@ WITH ev AS (
            lag(state) OVER w AS prev_state, lag(occurred_at) OVER w AS prev_at,
            lead(occurred_at) OVER w AS next_at, lead(state) OVER w AS next_state
     FROM chat.presence_events
-    WHERE occurred_at >= :'day'::date::timestamptz - interval '1 day'
-      AND occurred_at < :'day'::date::timestamptz + interval '2 days'
+    WHERE occurred_at >= (:'day'::date - 1)::timestamp AT TIME ZONE 'UTC'
+      AND occurred_at < (:'day'::date + 2)::timestamp AT TIME ZONE 'UTC'
     WINDOW w AS (PARTITION BY user_id, device_id ORDER BY occurred_at)
 ), seg AS (
     SELECT user_id, device_id, occurred_at AS s,
@@ -47,9 +47,9 @@ WITH ev AS (
 )
 SELECT user_id,
        count(DISTINCT (device_id, session)) AS sessions,
-       sum(extract(epoch FROM least(e, :'day'::date::timestamptz + interval '1 day') - greatest(s, :'day'::date::timestamptz)))::bigint AS secs
+       sum(extract(epoch FROM least(e, (:'day'::date + 1)::timestamp AT TIME ZONE 'UTC') - greatest(s, (:'day'::date)::timestamp AT TIME ZONE 'UTC')))::bigint AS secs
 FROM seg
-WHERE s < :'day'::date::timestamptz + interval '1 day' AND e > :'day'::date::timestamptz
+WHERE s < (:'day'::date + 1)::timestamp AT TIME ZONE 'UTC' AND e > (:'day'::date)::timestamp AT TIME ZONE 'UTC'
   AND :'keep_presence'::boolean IS FALSE
 GROUP BY user_id
 UNION ALL
@@ -63,17 +63,17 @@ SELECT user_id, :'day'::date, sum(sent), sum(delivered), sum(read_n), sum(sessio
 FROM (
     SELECT sender_id AS user_id, count(*) AS sent, 0 AS delivered, 0 AS read_n, 0 AS sessions, 0 AS secs
     FROM chat.messages
-    WHERE sent_at >= :'day'::date::timestamptz AND sent_at < :'day'::date::timestamptz + interval '1 day'
+    WHERE sent_at >= (:'day'::date)::timestamp AT TIME ZONE 'UTC' AND sent_at < (:'day'::date + 1)::timestamp AT TIME ZONE 'UTC'
     GROUP BY 1
     UNION ALL
     SELECT recipient_id, 0, count(*), 0, 0, 0
     FROM chat.receipts
-    WHERE delivered_at >= :'day'::date::timestamptz AND delivered_at < :'day'::date::timestamptz + interval '1 day'
+    WHERE delivered_at >= (:'day'::date)::timestamp AT TIME ZONE 'UTC' AND delivered_at < (:'day'::date + 1)::timestamp AT TIME ZONE 'UTC'
     GROUP BY 1
     UNION ALL
     SELECT recipient_id, 0, 0, count(*), 0, 0
     FROM chat.receipts
-    WHERE read_at >= :'day'::date::timestamptz AND read_at < :'day'::date::timestamptz + interval '1 day'
+    WHERE read_at >= (:'day'::date)::timestamp AT TIME ZONE 'UTC' AND read_at < (:'day'::date + 1)::timestamp AT TIME ZONE 'UTC'
     GROUP BY 1
     UNION ALL
     SELECT user_id, 0, 0, 0, sessions, secs FROM pg_temp.last_seen_presence
@@ -93,13 +93,13 @@ INSERT INTO chat.user_last_seen AS s (user_id, last_seen_at, source, updated_at)
 SELECT user_id, max(t), (array_agg(src ORDER BY t DESC, src))[1], now()
 FROM (
     SELECT user_id, max(occurred_at) AS t, 'presence' AS src FROM chat.presence_events
-    WHERE occurred_at >= :'day'::date::timestamptz AND occurred_at < :'day'::date::timestamptz + interval '1 day' GROUP BY 1
+    WHERE occurred_at >= (:'day'::date)::timestamp AT TIME ZONE 'UTC' AND occurred_at < (:'day'::date + 1)::timestamp AT TIME ZONE 'UTC' GROUP BY 1
     UNION ALL
     SELECT sender_id, max(sent_at), 'sent' FROM chat.messages
-    WHERE sent_at >= :'day'::date::timestamptz AND sent_at < :'day'::date::timestamptz + interval '1 day' GROUP BY 1
+    WHERE sent_at >= (:'day'::date)::timestamp AT TIME ZONE 'UTC' AND sent_at < (:'day'::date + 1)::timestamp AT TIME ZONE 'UTC' GROUP BY 1
     UNION ALL
     SELECT recipient_id, max(read_at), 'read' FROM chat.receipts
-    WHERE read_at >= :'day'::date::timestamptz AND read_at < :'day'::date::timestamptz + interval '1 day' GROUP BY 1
+    WHERE read_at >= (:'day'::date)::timestamp AT TIME ZONE 'UTC' AND read_at < (:'day'::date + 1)::timestamp AT TIME ZONE 'UTC' GROUP BY 1
 ) x
 GROUP BY user_id
 ON CONFLICT (user_id) DO UPDATE

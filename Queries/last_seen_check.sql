@@ -9,17 +9,17 @@ WITH days AS (
     SELECT d::date AS day FROM generate_series(:'lo'::date, :'hi'::date - 1, interval '1 day') d
 ), m AS (
     SELECT (sent_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n, sum(sender_id) AS s FROM chat.messages
-    WHERE sent_at >= :'lo'::date::timestamptz AND sent_at < :'hi'::date::timestamptz GROUP BY 1
+    WHERE sent_at >= (:'lo'::date)::timestamp AT TIME ZONE 'UTC' AND sent_at < (:'hi'::date)::timestamp AT TIME ZONE 'UTC' GROUP BY 1
 ), rc AS (
     -- Deliveries and reads in one pass (both BRIN indexes, OR-ed), grouped by either day.
-    SELECT CASE WHEN delivered_at >= :'lo'::date::timestamptz AND delivered_at < :'hi'::date::timestamptz
+    SELECT CASE WHEN delivered_at >= (:'lo'::date)::timestamp AT TIME ZONE 'UTC' AND delivered_at < (:'hi'::date)::timestamp AT TIME ZONE 'UTC'
                 THEN (delivered_at AT TIME ZONE 'UTC')::date END AS dday,
-           CASE WHEN read_at >= :'lo'::date::timestamptz AND read_at < :'hi'::date::timestamptz
+           CASE WHEN read_at >= (:'lo'::date)::timestamp AT TIME ZONE 'UTC' AND read_at < (:'hi'::date)::timestamp AT TIME ZONE 'UTC'
                 THEN (read_at AT TIME ZONE 'UTC')::date END AS rday,
            recipient_id
     FROM chat.receipts
-    WHERE (delivered_at >= :'lo'::date::timestamptz AND delivered_at < :'hi'::date::timestamptz)
-       OR (read_at >= :'lo'::date::timestamptz AND read_at < :'hi'::date::timestamptz)
+    WHERE (delivered_at >= (:'lo'::date)::timestamp AT TIME ZONE 'UTC' AND delivered_at < (:'hi'::date)::timestamp AT TIME ZONE 'UTC')
+       OR (read_at >= (:'lo'::date)::timestamp AT TIME ZONE 'UTC' AND read_at < (:'hi'::date)::timestamp AT TIME ZONE 'UTC')
 ), g AS (
     -- Grouped by the pair of days (a few dozen groups, hashed), then by either day.
     SELECT dday, rday, count(*) AS n, sum(recipient_id) AS s FROM rc GROUP BY dday, rday

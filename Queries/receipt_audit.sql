@@ -52,7 +52,7 @@ rr AS (
       ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
     -- The chunk's bounds, as constants: only the partitions of these days and the one either side.
-    WHERE r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+    WHERE r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
       AND NOT :'by_key'::boolean
     UNION ALL
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at, r.status, r.delivered_at, r.read_at,
@@ -62,7 +62,7 @@ rr AS (
         SELECT r.* FROM chat.receipts r
         WHERE r.conversation_id = s.conversation_id AND r.message_id = s.message_id
           AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
-          AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+          AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
         OFFSET 0) r
     WHERE :'by_key'::boolean
 ),
@@ -110,6 +110,13 @@ c AS (
         CASE WHEN orphan THEN 'orphan_receipt' END,
         CASE WHEN missing THEN 'missing_receipt' END], NULL) AS categories
     FROM j
+    -- The same conditions as one OR (short-circuited): the array is built only for the few rows
+    -- that have a category (building it for every receipt was a third of the statement).
+    WHERE (read_at IS NOT NULL AND delivered_at IS NULL) OR read_at < delivered_at
+       OR delivered_at < message_sent_at OR read_at < message_sent_at
+       OR (read_at IS NOT NULL AND status < 3) OR (delivered_at IS NOT NULL AND status < 2)
+       OR (status = 3 AND read_at IS NULL) OR (status = 2 AND delivered_at IS NULL)
+       OR own OR non_member OR copy_rank > 1 OR orphan OR missing
 )
 SELECT unnest(categories), conversation_id, message_id, recipient_id, sent_at
 FROM c

@@ -28,7 +28,7 @@ SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at,
 FROM (SELECT * FROM pg_temp.repair_scope WHERE sent_at >= :'lo'::timestamptz AND sent_at < :'hi'::timestamptz) s
 JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
  AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
- AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+ AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
 WINDOW g AS (PARTITION BY r.conversation_id, r.message_id, r.recipient_id),
        w AS (PARTITION BY r.conversation_id, r.message_id, r.recipient_id ORDER BY (r.sent_at = s.sent_at) DESC, r.sent_at);
 
@@ -37,14 +37,14 @@ WITH kept AS (
 ), old AS (
     SELECT k.*, to_jsonb(r) AS old FROM kept k
     JOIN chat.receipts r ON r.conversation_id = k.conversation_id AND r.message_id = k.message_id
-     AND r.recipient_id = k.recipient_id AND r.sent_at = k.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+     AND r.recipient_id = k.recipient_id AND r.sent_at = k.sent_at AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
     WHERE r.status <> k.status OR r.delivered_at IS DISTINCT FROM k.delivered_at OR r.read_at IS DISTINCT FROM k.read_at
 ), fixed AS (
     UPDATE chat.receipts r
        SET status = o.status, delivered_at = o.delivered_at, read_at = o.read_at, change_xid = DEFAULT
       FROM old o
      WHERE r.conversation_id = o.conversation_id AND r.message_id = o.message_id
-       AND r.recipient_id = o.recipient_id AND r.sent_at = o.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+       AND r.recipient_id = o.recipient_id AND r.sent_at = o.sent_at AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
     RETURNING o.conversation_id, o.message_id, o.recipient_id, o.sent_at, o.old, r.status AS n_status, r.delivered_at AS n_delivered_at, r.read_at AS n_read_at, r.updated_at AS n_updated_at, r.change_xid AS n_change_xid
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -53,7 +53,7 @@ SELECT conversation_id, :'run_id'::bigint, message_id, recipient_id, sent_at, 'd
 WITH gone AS (
     DELETE FROM chat.receipts r USING pg_temp.repair_duplicates d
     WHERE d.copy_rank > 1 AND r.conversation_id = d.conversation_id AND r.message_id = d.message_id
-      AND r.recipient_id = d.recipient_id AND r.sent_at = d.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+      AND r.recipient_id = d.recipient_id AND r.sent_at = d.sent_at AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
     RETURNING r.conversation_id, r.message_id, r.recipient_id, r.sent_at, r.status AS n_status, r.delivered_at AS n_delivered_at, r.read_at AS n_read_at, r.updated_at AS n_updated_at, r.change_xid AS n_change_xid
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -68,7 +68,7 @@ WITH bad AS (
      AND m.sent_at >= :'lo'::timestamptz AND m.sent_at < :'hi'::timestamptz
     JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
- AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+ AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
     WHERE r.recipient_id = m.sender_id OR NOT EXISTS (
           SELECT 1 FROM chat.members mb
           WHERE mb.conversation_id = r.conversation_id AND mb.user_id = r.recipient_id
@@ -76,7 +76,7 @@ WITH bad AS (
 ), gone AS (
     DELETE FROM chat.receipts r USING bad b
     WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
-      AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+      AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
     RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, r.status AS n_status, r.delivered_at AS n_delivered_at, r.read_at AS n_read_at, r.updated_at AS n_updated_at, r.change_xid AS n_change_xid
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -91,7 +91,7 @@ WITH bad AS (
      AND m.sent_at >= :'lo'::timestamptz AND m.sent_at < :'hi'::timestamptz
     JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
- AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+ AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
     WHERE r.delivered_at < m.sent_at OR r.read_at < m.sent_at
 ), fixed AS (
     UPDATE chat.receipts r
@@ -100,7 +100,7 @@ WITH bad AS (
            change_xid = DEFAULT
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
-       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
     RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, b.old, r.status AS n_status, r.delivered_at AS n_delivered_at, r.read_at AS n_read_at, r.updated_at AS n_updated_at, r.change_xid AS n_change_xid
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -113,13 +113,13 @@ WITH bad AS (
     FROM (SELECT * FROM pg_temp.repair_scope WHERE sent_at >= :'lo'::timestamptz AND sent_at < :'hi'::timestamptz) s
     JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
- AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+ AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
     WHERE r.read_at IS NOT NULL AND (r.delivered_at IS NULL OR r.read_at < r.delivered_at)
 ), fixed AS (
     UPDATE chat.receipts r SET delivered_at = r.read_at, change_xid = DEFAULT
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
-       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
     RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.category, b.old, r.status AS n_status, r.delivered_at AS n_delivered_at, r.read_at AS n_read_at, r.updated_at AS n_updated_at, r.change_xid AS n_change_xid
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -132,13 +132,13 @@ WITH bad AS (
     FROM (SELECT * FROM pg_temp.repair_scope WHERE sent_at >= :'lo'::timestamptz AND sent_at < :'hi'::timestamptz) s
     JOIN chat.receipts r ON r.conversation_id = s.conversation_id AND r.message_id = s.message_id
      AND r.sent_at >= s.sent_at - interval '1 day' AND r.sent_at <= s.sent_at + interval '1 day'
- AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+ AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
     WHERE (r.read_at IS NOT NULL AND r.status < 3) OR (r.delivered_at IS NOT NULL AND r.status < 2)
 ), fixed AS (
     UPDATE chat.receipts r SET status = b.implied, change_xid = DEFAULT
       FROM bad b
      WHERE r.conversation_id = b.conversation_id AND r.message_id = b.message_id
-       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+       AND r.recipient_id = b.recipient_id AND r.sent_at = b.sent_at AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
     RETURNING b.conversation_id, b.message_id, b.recipient_id, b.sent_at, b.old, r.status AS n_status, r.delivered_at AS n_delivered_at, r.read_at AS n_read_at, r.updated_at AS n_updated_at, r.change_xid AS n_change_xid
 )
 INSERT INTO chat.receipt_repairs (conversation_id, run_id, message_id, recipient_id, receipt_sent_at, category, action, old_value, new_value)
@@ -157,7 +157,7 @@ WITH missing AS (
     WHERE NOT EXISTS (SELECT 1 FROM chat.receipts x
                       WHERE x.conversation_id = m.conversation_id AND x.message_id = m.message_id AND x.recipient_id = mb.user_id
                         AND x.sent_at >= m.sent_at - interval '1 day' AND x.sent_at <= m.sent_at + interval '1 day'
-                        AND x.sent_at >= :'lo'::timestamptz - interval '1 day' AND x.sent_at < :'hi'::timestamptz + interval '1 day')
+                        AND x.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND x.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC')
 ), added AS (
     -- change_xid given, not left to its default: on Citus an INSERT ... SELECT pushed down to the
     -- shards would take the workers' transaction ids (docs/citus.md).

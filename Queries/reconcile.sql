@@ -33,8 +33,8 @@ WITH candidates AS (
     -- Sent since the last run (less the grace period, so those inside it then are due now).
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at
     FROM chat.receipts r
-    WHERE r.sent_at > :'since'::timestamptz - make_interval(secs => :'grace'::double precision)
-      AND r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
+    WHERE r.sent_at > (:'since'::timestamptz AT TIME ZONE 'UTC' - make_interval(secs => :'grace'::double precision)) AT TIME ZONE 'UTC'
+      AND r.sent_at < (:'now'::timestamptz AT TIME ZONE 'UTC' - make_interval(secs => :'grace'::double precision)) AT TIME ZONE 'UTC'
       AND r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
     UNION
     -- Written since the last run's snapshot, whatever their sent_at.
@@ -42,7 +42,7 @@ WITH candidates AS (
     FROM chat.receipts r
     WHERE r.change_xid >= :'prev_xmin'::bigint
       AND NOT pg_visible_in_snapshot(r.change_xid::text::xid8, :'prev'::pg_snapshot)
-      AND r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
+      AND r.sent_at < (:'now'::timestamptz AT TIME ZONE 'UTC' - make_interval(secs => :'grace'::double precision)) AT TIME ZONE 'UTC'
       AND r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
     UNION
     -- Receipts of messages written since (an undeleted message is due again) and of members
@@ -59,7 +59,7 @@ WITH candidates AS (
         OFFSET 0) r
     WHERE m.change_xid >= :'prev_xmin'::bigint
       AND NOT pg_visible_in_snapshot(m.change_xid::text::xid8, :'prev'::pg_snapshot)
-      AND m.sent_at <= :'since'::timestamptz - make_interval(secs => :'grace'::double precision)
+      AND m.sent_at <= (:'since'::timestamptz AT TIME ZONE 'UTC' - make_interval(secs => :'grace'::double precision)) AT TIME ZONE 'UTC'
     UNION
     SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at
     FROM (SELECT DISTINCT conversation_id, user_id FROM chat.members
@@ -68,7 +68,7 @@ WITH candidates AS (
     CROSS JOIN LATERAL (
         SELECT r.conversation_id, r.message_id, r.recipient_id, r.sent_at FROM chat.receipts r
         WHERE r.conversation_id = mb.conversation_id AND r.recipient_id = mb.user_id AND r.status = 1
-          AND r.sent_at < :'now'::timestamptz - make_interval(secs => :'grace'::double precision)
+          AND r.sent_at < (:'now'::timestamptz AT TIME ZONE 'UTC' - make_interval(secs => :'grace'::double precision)) AT TIME ZONE 'UTC'
           AND r.delivered_at IS NULL AND r.read_at IS NULL
         OFFSET 0) r
     UNION
@@ -96,7 +96,7 @@ SELECT c.conversation_id, c.message_id, c.recipient_id, c.sent_at,
        a.last_error,
        coalesce(a.last_attempt, 0) AS last_attempt,
        CASE
-           WHEN c.sent_at < :'now'::timestamptz - make_interval(secs => :'max_age'::double precision) THEN 'expired'
+           WHEN c.sent_at < (:'now'::timestamptz AT TIME ZONE 'UTC' - make_interval(secs => :'max_age'::double precision)) AT TIME ZONE 'UTC' THEN 'expired'
            WHEN coalesce(a.attempts, 0) >= :'max_attempts'::integer AND NOT coalesce(a.pending, false) THEN 'poison'
            WHEN coalesce(a.pending, false) THEN 'waiting'
            ELSE 'retry'

@@ -43,7 +43,7 @@ SELECT c.conversation_id, c.message_id, c.recipient_id, c.sent_at,
        a.last_error,
        coalesce(a.last_attempt, 0) AS last_attempt,
        CASE
-           WHEN c.sent_at < :'now'::timestamptz - make_interval(secs => :'max_age'::double precision) THEN 'expired'
+           WHEN c.sent_at < (:'now'::timestamptz AT TIME ZONE 'UTC' - make_interval(secs => :'max_age'::double precision)) AT TIME ZONE 'UTC' THEN 'expired'
            WHEN coalesce(a.attempts, 0) >= :'max_attempts'::integer AND NOT coalesce(a.pending, false) THEN 'poison'
            WHEN coalesce(a.pending, false) THEN 'waiting'
            ELSE 'retry'

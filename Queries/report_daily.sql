@@ -7,17 +7,17 @@ WITH days AS (
     SELECT (sent_at AT TIME ZONE 'UTC')::date AS day,
            count(*) FILTER (WHERE kind = 'text') AS text, count(*) FILTER (WHERE kind = 'media') AS media,
            count(*) FILTER (WHERE kind = 'system') AS system
-    FROM chat.messages WHERE sent_at >= :'from'::date::timestamptz AND sent_at < :'to'::date::timestamptz GROUP BY 1
+    FROM chat.messages WHERE sent_at >= (:'from'::date)::timestamp AT TIME ZONE 'UTC' AND sent_at < (:'to'::date)::timestamp AT TIME ZONE 'UTC' GROUP BY 1
 ), convs AS (
     SELECT (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM chat.conversations
-    WHERE created_at >= :'from'::date::timestamptz AND created_at < :'to'::date::timestamptz GROUP BY 1
+    WHERE created_at >= (:'from'::date)::timestamp AT TIME ZONE 'UTC' AND created_at < (:'to'::date)::timestamp AT TIME ZONE 'UTC' GROUP BY 1
 ), lat AS (
     SELECT (sent_at AT TIME ZONE 'UTC')::date AS day,
            percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - sent_at))
                FILTER (WHERE delivered_at >= sent_at) AS delivered,
            percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM read_at - delivered_at))
                FILTER (WHERE read_at >= delivered_at) AS read
-    FROM chat.receipts WHERE sent_at >= :'from'::date::timestamptz AND sent_at < :'to'::date::timestamptz GROUP BY 1
+    FROM chat.receipts WHERE sent_at >= (:'from'::date)::timestamp AT TIME ZONE 'UTC' AND sent_at < (:'to'::date)::timestamp AT TIME ZONE 'UTC' GROUP BY 1
 )
 SELECT d.day::text AS day, coalesce(m.text, 0) AS text, coalesce(m.media, 0) AS media, coalesce(m.system, 0) AS system,
        coalesce(c.n, 0) AS new_conversations, coalesce(s.active_users, 0) AS active_users,

@@ -7,11 +7,11 @@
 -- By hand: psql -v from="'2026-11-01'" -v to="'2026-12-01'" -f Queries/report_delivery.sql
 WITH days AS MATERIALIZED (
     SELECT d::date AS day, d AS lo, d + interval '1 day' AS hi
-    FROM generate_series(:'from'::date::timestamptz, :'to'::date::timestamptz - interval '1 day', interval '1 day') d
+    FROM generate_series((:'from'::date)::timestamp AT TIME ZONE 'UTC', (:'to'::date - 1)::timestamp AT TIME ZONE 'UTC', interval '1 day') d
 ), undelivered AS MATERIALIZED (
     SELECT d.day, count(*) AS n FROM days d
     JOIN chat.receipts r ON r.sent_at >= d.lo AND r.sent_at < d.hi
-    WHERE r.sent_at >= :'from'::date::timestamptz AND r.sent_at < :'to'::date::timestamptz
+    WHERE r.sent_at >= (:'from'::date)::timestamp AT TIME ZONE 'UTC' AND r.sent_at < (:'to'::date)::timestamp AT TIME ZONE 'UTC'
       AND r.status = 1 AND r.delivered_at IS NULL AND r.read_at IS NULL
     GROUP BY d.day
 ), attempts AS MATERIALIZED (

@@ -22,7 +22,7 @@ WHERE m.sent_at >= :'lo'::timestamptz AND m.sent_at < :'hi'::timestamptz
       SELECT 1 FROM chat.receipts r
       WHERE r.conversation_id = m.conversation_id AND r.message_id = m.message_id AND r.recipient_id = c.user_id
         AND r.sent_at >= m.sent_at - interval '1 day' AND r.sent_at <= m.sent_at + interval '1 day'
-        AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+        AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
         AND (r.status = 3 OR r.read_at IS NOT NULL));
 
 INSERT INTO pg_temp.unread_expected_last (conversation_id, user_id, last_message_at)

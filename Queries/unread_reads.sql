@@ -15,7 +15,7 @@ SELECT DISTINCT conversation_id, user_id, message_id, sent_at FROM (
       ON r.conversation_id = m.conversation_id AND r.message_id = m.message_id
      AND r.sent_at >= m.sent_at - interval '1 day' AND r.sent_at <= m.sent_at + interval '1 day'
     WHERE m.sent_at >= :'lo'::timestamptz AND m.sent_at < :'hi'::timestamptz
-      AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+      AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
       AND (r.status = 3 OR r.read_at IS NOT NULL)
       AND NOT :'by_key'::boolean
     UNION ALL
@@ -25,7 +25,7 @@ SELECT DISTINCT conversation_id, user_id, message_id, sent_at FROM (
         SELECT r.recipient_id FROM chat.receipts r
         WHERE r.conversation_id = m.conversation_id AND r.message_id = m.message_id
           AND r.sent_at >= m.sent_at - interval '1 day' AND r.sent_at <= m.sent_at + interval '1 day'
-          AND r.sent_at >= :'lo'::timestamptz - interval '1 day' AND r.sent_at < :'hi'::timestamptz + interval '1 day'
+          AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
           AND (r.status = 3 OR r.read_at IS NOT NULL)
         OFFSET 0) r
     WHERE m.sent_at >= :'lo'::timestamptz AND m.sent_at < :'hi'::timestamptz

@@ -117,8 +117,9 @@ public struct ArchiveExporter {
         let z = try ZstdCompressor(settings: settings)
         let buf = ByteBuffer(capacity: ArchiveExporter.blockSize + (1 << 16))
         var raw: Int64 = 0
-        // Text as UTF-8 whatever the database's encoding (binary COPY sends text unconverted
-        // only in some versions; convert_to says what it is).
+        // Text as UTF-8 whatever the database's encoding: in a database that is not UTF-8 the
+        // text columns are sent as convert_to(..., 'UTF8') bytes, so the NDJSON never depends
+        // on how a send function treats encodings (tested on a LATIN1 database).
         let utf8 = try ArchiveExporter.serverIsUTF8(conn)
         let cols = columns.map { utf8 || $0.1 != .text ? $0.0 : "convert_to(\($0.0), 'UTF8') AS \($0.0)" }.joined(separator: ", ")
         let phase = "export: \(content)"
