@@ -99,4 +99,56 @@ import Testing
         try ZstdDecompressor.decompressFile(path: path + "/messages.ndjson.zst") { text.append(contentsOf: $0) }
         #expect(String(decoding: text, as: UTF8.self).contains("é ü ß"))
     }
+
+    /// The application keeps writing to the range while it is archived (a day is archived
+    /// while late receipts still arrive): every export verifies, and holds what its snapshot saw.
+    @Test func anExportWhileTheApplicationWritesToTheRangeVerifies() throws {
+        try TestDatabase.migrated { conn, settings in
+            try seed(conn, utf8: true)
+            final class Stop: @unchecked Sendable {
+                let lock = NSLock()
+                var stop = false
+                var written = 0
+                var error: String?
+            }
+            let state = Stop()
+            let writer = Thread {
+                do {
+                    let w = try PostgresConnection(settings: settings, logger: TestDatabase.logger)
+                    var id: Int64 = 50_000
+                    while !state.lock.withLock({ state.stop }) {
+                        id += 1
+                        try w.executeScript("""
+                            INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body)
+                            VALUES (100, \(id), date_trunc('day', now(), 'UTC') + interval '30 minutes', 1, 'text', 'late');
+                            INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id)
+                            VALUES (100, \(id), date_trunc('day', now(), 'UTC') + interval '30 minutes', 2)
+                            """)
+                        state.lock.withLock { state.written += 1 }
+                    }
+                } catch {
+                    state.lock.withLock { state.error = "\(error)" }
+                }
+            }
+            writer.start()
+            defer { state.lock.withLock { state.stop = true } }
+            let dir = try TestPaths.temporaryDirectory()
+            let name = "messages_" + PartitionGranularity.suffix(PartitionGranularity.day.floor(Date()))
+            var archived: [Int] = []
+            for _ in 0..<4 {
+                let (_, _, report) = try Retirement(logger: logger).archive(conn, partition: name, directory: dir)
+                #expect(report.ok, "\(report.problems)")
+                archived.append(report.rows["messages"] ?? 0)
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            state.lock.withLock { state.stop = true }
+            while !writer.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+            #expect(state.error == nil, "\(state.error ?? "")")
+            #expect(state.lock.withLock { state.written } > 0)
+            // Each archive holds what its snapshot saw: never fewer rows than the one before,
+            // never more than the database holds now.
+            #expect(archived == archived.sorted() && archived.first! >= 6)
+            #expect(archived.last! <= (try conn.scalar(Int.self, "SELECT count(*) FROM chat.messages")))
+        }
+    }
 }

@@ -88,9 +88,10 @@ public struct ArchiveExporter {
         // the rows' change_xid with it after the detach.
         let snapshot = try conn.snapshotTransaction { c in
             let snap = try c.scalar(String.self, "SELECT pg_current_snapshot()::text")
-            files.append(try ndjson(c, partition, "messages", "messages.ndjson.zst", ArchiveExporter.messageColumns, messagesFrom, range, tmp))
-            files.append(try ndjson(c, partition, "receipts", "receipts.ndjson.zst", ArchiveExporter.receiptColumns, receiptsFrom, range, tmp))
-            files += try mediaPack(c, messages: messagesFrom, range: range, dir: tmp)
+            let utf8 = try ArchiveExporter.serverIsUTF8(c)
+            files.append(try ndjson(c, partition, "messages", "messages.ndjson.zst", ArchiveExporter.messageColumns, messagesFrom, range, tmp, utf8: utf8))
+            files.append(try ndjson(c, partition, "receipts", "receipts.ndjson.zst", ArchiveExporter.receiptColumns, receiptsFrom, range, tmp, utf8: utf8))
+            files += try mediaPack(c, messages: messagesFrom, range: range, dir: tmp, utf8: utf8)
             return snap
         }
 
@@ -110,7 +111,7 @@ public struct ArchiveExporter {
     }
 
     private func ndjson(_ conn: PostgresConnection, _ partition: String, _ content: String, _ name: String, _ columns: [(String, CopyToJSON.Kind)],
-                        _ table: String, _ filter: String, _ dir: String) throws -> ArchiveManifest.File {
+                        _ table: String, _ filter: String, _ dir: String, utf8: Bool) throws -> ArchiveManifest.File {
         let w = try AtomicFileWriter(path: dir + "/" + name)
         var hash = SHA256()
         w.observer = { hash.update($0) }
@@ -120,7 +121,6 @@ public struct ArchiveExporter {
         // Text as UTF-8 whatever the database's encoding: in a database that is not UTF-8 the
         // text columns are sent as convert_to(..., 'UTF8') bytes, so the NDJSON never depends
         // on how a send function treats encodings (tested on a LATIN1 database).
-        let utf8 = try ArchiveExporter.serverIsUTF8(conn)
         let cols = columns.map { utf8 || $0.1 != .text ? $0.0 : "convert_to(\($0.0), 'UTF8') AS \($0.0)" }.joined(separator: ", ")
         let phase = "export: \(content)"
         // The planner's row estimate of the range's partition of this table, for a percentage
@@ -158,7 +158,7 @@ public struct ArchiveExporter {
     /// NDJSON is handed to the compressor in blocks of this size (its workers' job size).
     static let blockSize = 1 << 20
 
-    /// Whether the database's text is UTF-8, so that binary COPY's text fields are NDJSON's as they are.
+    /// Whether the database's encoding is UTF-8 (otherwise text columns are selected through convert_to).
     static func serverIsUTF8(_ conn: PostgresConnection) throws -> Bool {
         try conn.scalar(String.self, "SELECT current_setting('server_encoding')") == "UTF8"
     }
@@ -166,7 +166,7 @@ public struct ArchiveExporter {
     /// The media referenced by the range's messages: each distinct content once, as its own zstd
     /// frame (zstd stores incompressible content in raw blocks), plus an NDJSON index with the
     /// frame's offset and length for every (conversation, sha256).
-    private func mediaPack(_ conn: PostgresConnection, messages: String, range: String, dir: String) throws -> [ArchiveManifest.File] {
+    private func mediaPack(_ conn: PostgresConnection, messages: String, range: String, dir: String, utf8: Bool) throws -> [ArchiveManifest.File] {
         let pack = try AtomicFileWriter(path: dir + "/media.pack.zst")
         var packHash = SHA256()
         pack.observer = { packHash.update($0) }
@@ -180,7 +180,6 @@ public struct ArchiveExporter {
         var offset: Int64 = 0
         // One streamed query, ordered for a stable pack: a row (with its bytes) at a time, so
         // memory is one item's. Content shared by several conversations is packed once.
-        let utf8 = try ArchiveExporter.serverIsUTF8(conn)
         func text(_ c: String) -> String { utf8 ? "md." + c : "convert_to(md.\(c), 'UTF8')" }
         var sawHeader = false
         _ = try conn.copyOut(SQL(unsafeRaw: """

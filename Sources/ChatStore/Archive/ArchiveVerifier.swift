@@ -51,6 +51,10 @@ public struct ArchiveVerifier {
             var raw: Int64 = 0
             let phase = "verify: \(f.name)"
             let countLines = f.content != "media_pack"
+            func sizeAndHash() {
+                if size != f.bytes { problems.append("\(fp): \(size) bytes, manifest says \(f.bytes) (truncated or extended)") }
+                if h.finalize().hex != f.sha256 { problems.append("\(fp): sha256 \(h.finalize().hex) does not match the manifest's \(f.sha256)") }
+            }
             do {
                 try ZstdDecompressor.decompressFile(path: fp, compressed: { h.update($0); size += Int64($0.count) }) { chunk in
                     raw += Int64(chunk.count)
@@ -66,10 +70,6 @@ public struct ArchiveVerifier {
                 continue
             } catch {
                 problems.append("\(fp): \(error)"); continue
-            }
-            func sizeAndHash() {
-                if size != f.bytes { problems.append("\(fp): \(size) bytes, manifest says \(f.bytes) (truncated or extended)") }
-                if h.finalize().hex != f.sha256 { problems.append("\(fp): sha256 \(h.finalize().hex) does not match the manifest's \(f.sha256)") }
             }
             sizeAndHash()
             if raw != f.uncompressedBytes { problems.append("\(fp): \(raw) bytes uncompressed, manifest says \(f.uncompressedBytes)") }

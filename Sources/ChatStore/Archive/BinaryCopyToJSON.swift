@@ -10,8 +10,8 @@ import Foundation
 /// divisions. The server's CPU per archived receipt fell from 3.3 s to 2.0 s per 2.4M rows
 /// (BENCHMARKS.md), and the server is one of the two cores the export has.
 ///
-/// Only for a database whose encoding is UTF-8 (binary COPY sends text in the server's
-/// encoding); the exporter falls back to text COPY and `CopyToJSON` otherwise.
+/// Text fields must be UTF-8: in a database of another encoding the exporter selects them as
+/// `convert_to(..., 'UTF8')`.
 struct BinaryCopyToJSON {
     typealias Kind = CopyToJSON.Kind
     /// The `"name":` prefixes and kinds, in memory the row loop reads without a reference count.
@@ -54,17 +54,9 @@ struct BinaryCopyToJSON {
     /// - Returns: the number of rows appended.
     mutating func append(message: UnsafeRawBufferPointer, to out: ByteBuffer) throws -> Int {
         guard let start = message.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return 0 }
-        var p = start
+        var p = UnsafePointer(start)
         let end = start + message.count
-        if !sawHeader {
-            // PGCOPY\n\377\r\n\0, flags (int32), header extension length (int32) and the extension.
-            guard message.count >= 19, memcmp(p, BinaryCopyToJSON.signature, 11) == 0 else {
-                throw FormatError(description: "binary COPY data does not start with the PGCOPY signature")
-            }
-            let ext = Int(BinaryCopyToJSON.int32(p + 15))
-            p += 19 + ext
-            sawHeader = true
-        }
+        try BinaryCopyToJSON.skipHeader(&p, end, &sawHeader)
         var rows = 0
         // Room for the worst case of this message: every byte of text escaped as \u00XX (6 bytes);
         // per row (each at least 2 + 4 bytes a field) its names, `}\n` and up to 48 bytes of
@@ -153,19 +145,27 @@ struct BinaryCopyToJSON {
     }
 
     static let signature: [UInt8] = [80, 71, 67, 79, 80, 89, 10, 255, 13, 10, 0]
+
+    /// Steps over the file header at the start of the first message: PGCOPY\n\377\r\n\0, flags
+    /// (int32), the header extension's length (int32) and the extension.
+    static func skipHeader(_ p: inout UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, _ sawHeader: inout Bool) throws {
+        guard !sawHeader else { return }
+        guard end - p >= 19, memcmp(p, signature, 11) == 0 else {
+            throw FormatError(description: "binary COPY data does not start with the PGCOPY signature")
+        }
+        let ext = Int(int32(p + 15))
+        guard ext >= 0, end - p >= 19 + ext else { throw FormatError(description: "binary COPY header cut short") }
+        p += 19 + ext
+        sawHeader = true
+    }
+
     /// Calls `body` with the fields of each row of one binary CopyData message (nil for NULL),
     /// for the queries whose rows are not turned into NDJSON as they are (the media pack).
     static func rows(of message: UnsafeRawBufferPointer, sawHeader: inout Bool, _ body: ([UnsafeRawBufferPointer?]) throws -> Void) throws {
         guard let start = message.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
-        var p = start
+        var p = UnsafePointer(start)
         let end = start + message.count
-        if !sawHeader {
-            guard message.count >= 19, memcmp(p, signature, 11) == 0 else {
-                throw FormatError(description: "binary COPY data does not start with the PGCOPY signature")
-            }
-            p += 19 + Int(int32(p + 15))
-            sawHeader = true
-        }
+        try skipHeader(&p, end, &sawHeader)
         while p < end {
             guard end - p >= 2 else { throw FormatError(description: "binary COPY row cut short") }
             let n = Int(Int16(bitPattern: UInt16(p[0]) << 8 | UInt16(p[1])))
