@@ -49,6 +49,44 @@ import Testing
         }
     }
 
+    @Test func reconcileSupersedesALateDeliveryAndExpiresAWaitingPairWithoutProbingTheRest() throws {
+        try TestDatabase.migrated { conn, _ in
+            try ChangeOrderTests.seedGroup(conn)
+            try PartitionManager(logger: TestDatabase.logger).ensureRange(conn, from: Date().addingTimeInterval(-30 * 86_400), until: Date())
+            // Three undelivered receipts, 2, 3 and 12 days old.
+            try conn.executeScript("""
+                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body) VALUES
+                  (100, 7101, now() - interval '2 days', 1, 'text', 'a'), (100, 7102, now() - interval '3 days', 1, 'text', 'b'),
+                  (100, 7103, now() - interval '12 days', 1, 'text', 'c');
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id)
+                SELECT 100, message_id, sent_at, 2 FROM chat.messages WHERE message_id BETWEEN 7101 AND 7103;
+                """)
+            var j = ReconcileJob()
+            let first = try j.run(conn, runner: runner)
+            #expect(first.scheduled == 3, "\(first)")
+            // 7101 is delivered after the run (stamped before it), by a writer in commit order.
+            try conn.execute("UPDATE chat.receipts SET status = 2, delivered_at = sent_at + interval '1 minute', change_xid = DEFAULT WHERE message_id = 7101")
+            let second = try j.run(conn, runner: runner)
+            #expect(second.scheduled == 0 && second.waiting == 2, "\(second)")
+            #expect(try conn.scalar(String.self, "SELECT outcome FROM chat.delivery_attempts WHERE message_id = 7101") == "superseded")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.delivery_attempts WHERE attempted_at IS NULL") == 2)
+            // Ten days later nothing has changed: 7103 has aged past max_age while waiting.
+            j.now = Date().addingTimeInterval(10 * 86_400)
+            let third = try j.run(conn, runner: runner)
+            #expect(third.expired == 1 && third.waiting == 1, "\(third)")
+            #expect(try conn.scalar(String.self, "SELECT reason FROM chat.dead_letters WHERE message_id = 7103") == "expired")
+            #expect(try conn.scalar(String.self, "SELECT outcome FROM chat.delivery_attempts WHERE message_id = 7103") == "superseded")
+            // The dry run reports what the run would do, and changes nothing.
+            try conn.execute("UPDATE chat.delivery_attempts SET attempted_at = now(), outcome = 'failed' WHERE message_id = 7102")
+            var dry = j; dry.dryRun = true
+            let plan = try dry.run(conn, runner: runner)
+            #expect(plan.scheduled == 1 && plan.waiting == 0, "\(plan)")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.delivery_attempts WHERE message_id = 7102") == 1)
+            let fourth = try j.run(conn, runner: runner)
+            #expect(fourth.scheduled == 1, "\(fourth)")
+        }
+    }
+
     @Test func lastSeenCountsReadsOfOldMessagesOnTheDayTheyHappen() throws {
         try TestDatabase.migrated { conn, _ in
             try ChangeOrderTests.seedGroup(conn)

@@ -22,6 +22,7 @@ public struct ReconcileJob: Sendable {
     public struct Report: Codable, Sendable {
         public var undelivered: Int
         public var scheduled: Int
+        /// Pairs still waiting on an attempt scheduled by an earlier run (undelivered, not expired).
         public var waiting: Int
         public var expired: Int
         public var poison: Int
@@ -37,16 +38,20 @@ public struct ReconcileJob: Sendable {
         let classifyStatements = 3
         // Candidates: receipts sent since the last run, and receipts written since its snapshot
         // whatever their sent_at; the first run reaches back over the whole history.
-        func statements(watermark: String?, snapshot: String?) throws -> [SQL] {
+        func statements(_ c: PostgresConnection, watermark: String?, snapshot: String?) throws -> [SQL] {
             var vars: [String: any PostgresEncodable] = [
                 "now": PostgresTimestamp.format(now), "grace": String(grace), "max_age": String(maxAge),
                 "max_attempts": String(maxAttempts), "base_seconds": String(baseSeconds),
-                "since": "-infinity", "prev": "1:1:", "prev_xmin": String(Int64.max),
+                "since": "-infinity", "prev": "1:1:", "prev_xmin": String(Int64.max), "first": "true",
+                // The newest pending attempt's message: later runs look for deliveries of pending
+                // attempts' receipts in the partitions up to it only (a constant bound).
+                "pending_until": try c.scalar(String.self, "SELECT coalesce(max(sent_at)::text, '-infinity') FROM chat.delivery_attempts WHERE attempted_at IS NULL"),
             ]
             if let snapshot, let watermark {
                 vars["since"] = watermark
                 vars["prev"] = snapshot
                 vars["prev_xmin"] = String(PGSnapshot.xmin(snapshot))
+                vars["first"] = "false"
             }
             var sql = try QueryFile.named("reconcile.sql").statements(vars)
             // On Citus the plan is made by shard-side reads of each table (Citus refuses the
@@ -66,20 +71,30 @@ public struct ReconcileJob: Sendable {
             for row in try c.query("SELECT action, count(*) AS n FROM pg_temp.reconcile_plan GROUP BY action") {
                 counts[try row.decode(String.self, "action")] = try row.decode(Int.self, "n")
             }
-            return Report(undelivered: counts.values.reduce(0, +), scheduled: counts["retry"] ?? 0, waiting: counts["waiting"] ?? 0,
-                          expired: counts["expired"] ?? 0, poison: counts["poison"] ?? 0, dryRun: dryRun, seconds: 0)
+            for s in statements.dropFirst(classifyStatements) { try c.execute(s) }
+            // Waiting: the pairs with a pending attempt after the run, less the ones it scheduled
+            // (pairs waiting on a pending attempt are not probed each run, so not in the plan).
+            let pending = try c.scalar(Int.self, """
+                SELECT count(*) FROM (SELECT DISTINCT conversation_id, message_id, recipient_id
+                                      FROM chat.delivery_attempts WHERE attempted_at IS NULL) p
+                """)
+            let scheduled = counts["retry"] ?? 0, expired = counts["expired"] ?? 0, poison = counts["poison"] ?? 0
+            let waiting = max(0, pending - scheduled)
+            return Report(undelivered: scheduled + waiting + expired + poison, scheduled: scheduled, waiting: waiting,
+                          expired: expired, poison: poison, dryRun: dryRun, seconds: 0)
         }
         if dryRun {
+            // The whole run, rolled back: the report is the one the run would give.
             let previous = try JobRunner.previousRun("reconcile", on: conn)
-            let sql = try statements(watermark: previous.watermark, snapshot: previous.snapshot)
-            var r = try conn.rolledBack { try classify($0, sql) }
+            var r = try conn.rolledBack { c in
+                try classify(c, try statements(c, watermark: previous.watermark, snapshot: previous.snapshot))
+            }
             r.seconds = Date().timeIntervalSince(t0)
             return r
         }
         let (_, report) = try runner.run("reconcile", on: conn) { ctx -> JobRunner.Outcome<Report> in
-            let sql = try statements(watermark: ctx.previousWatermark, snapshot: ctx.previousSnapshot)
+            let sql = try statements(ctx.connection, watermark: ctx.previousWatermark, snapshot: ctx.previousSnapshot)
             var r = try classify(ctx.connection, sql)
-            for s in sql.dropFirst(classifyStatements) { try ctx.connection.execute(s) }
             r.seconds = Date().timeIntervalSince(t0)
             return JobRunner.Outcome(stats: r, watermark: PostgresTimestamp.format(now))
         }
