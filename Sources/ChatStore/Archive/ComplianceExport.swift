@@ -100,27 +100,26 @@ public struct ComplianceExport {
             var d = Date(timeIntervalSince1970: (a.timeIntervalSince1970 / 86_400).rounded(.down) * 86_400)
             while d <= b { days.append(d); d = d.addingTimeInterval(86_400) }
         }
-        for kind in ["message", "receipt"] {
-            for d in days {
-                let dayLo = PostgresTimestamp.format(max(loDate, d)), dayHi = PostgresTimestamp.format(min(hiDate, d.addingTimeInterval(86_400)))
-                let dayRange = "m.sent_at >= '\(dayLo)' AND m.sent_at < '\(dayHi)'"
-                if kind == "message" {
-                    report.messages += try copyJSON("message", ArchiveExporter.messageColumns, SQL(unsafeRaw: """
-                        SELECT \(msgCols) FROM chat.messages m WHERE m.conversation_id IN (\(ids)) AND \(dayRange) AND \(visible) ORDER BY m.sent_at, m.message_id
-                        """))
-                } else {
-                    let rLo = PostgresTimestamp.format(d.addingTimeInterval(-86_400)), rHi = PostgresTimestamp.format(d.addingTimeInterval(2 * 86_400))
-                    report.receipts += try copyJSON("receipt", ArchiveExporter.receiptColumns, SQL(unsafeRaw: """
-                        SELECT \(rcpCols) FROM chat.receipts r
-                        -- By the message's key, as the archives are read below: a receipt row whose sent_at is
-                        -- a little off its message's (a duplicate 1 µs apart) is the message's all the same.
-                        JOIN chat.messages m ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id
-                         AND r.sent_at >= m.sent_at - interval '1 day' AND r.sent_at <= m.sent_at + interval '1 day'
-                        WHERE r.conversation_id IN (\(ids)) AND \(dayRange) AND r.sent_at >= '\(rLo)' AND r.sent_at < '\(rHi)'
-                          AND \(receiptFilter) AND \(visible) ORDER BY r.sent_at, r.message_id, r.recipient_id
-                        """))
-                }
-            }
+        // The subject's visible messages of day d, within [lo, hi).
+        func dayRange(_ d: Date) -> String {
+            "m.sent_at >= '\(PostgresTimestamp.format(max(loDate, d)))' AND m.sent_at < '\(PostgresTimestamp.format(min(hiDate, d.addingTimeInterval(86_400))))'"
+        }
+        for d in days {
+            report.messages += try copyJSON("message", ArchiveExporter.messageColumns, SQL(unsafeRaw: """
+                SELECT \(msgCols) FROM chat.messages m WHERE m.conversation_id IN (\(ids)) AND \(dayRange(d)) AND \(visible) ORDER BY m.sent_at, m.message_id
+                """))
+        }
+        for d in days {
+            let rLo = PostgresTimestamp.format(d.addingTimeInterval(-86_400)), rHi = PostgresTimestamp.format(d.addingTimeInterval(2 * 86_400))
+            report.receipts += try copyJSON("receipt", ArchiveExporter.receiptColumns, SQL(unsafeRaw: """
+                SELECT \(rcpCols) FROM chat.receipts r
+                -- By the message's key, as the archives are read below: a receipt row whose sent_at is
+                -- a little off its message's (a duplicate 1 µs apart) is the message's all the same.
+                JOIN chat.messages m ON m.conversation_id = r.conversation_id AND m.message_id = r.message_id
+                 AND r.sent_at >= m.sent_at - interval '1 day' AND r.sent_at <= m.sent_at + interval '1 day'
+                WHERE r.conversation_id IN (\(ids)) AND \(dayRange(d)) AND r.sent_at >= '\(rLo)' AND r.sent_at < '\(rHi)'
+                  AND \(receiptFilter) AND \(visible) ORDER BY r.sent_at, r.message_id, r.recipient_id
+                """))
         }
         report.media += try copyJSON("media", [("conversation_id", .number), ("sha256", .bytea), ("size_bytes", .number), ("mime_type", .text),
                                                ("file_name", .text), ("encoding", .text), ("bytes", .bytea), ("external_uri", .text)], SQL(unsafeRaw: """

@@ -59,7 +59,8 @@ public struct ReconcileJob: Sendable {
             if citus { sql[2] = try QueryFile.named("reconcile_plan_citus.sql").statement(vars) }
             return sql
         }
-        func classify(_ c: PostgresConnection, _ statements: [SQL]) throws -> Report {
+        /// Runs the statements (classification, then the actions) and reports the plan's counts.
+        func reconcile(_ c: PostgresConnection, _ statements: [SQL]) throws -> Report {
             // Tracked deliveries are found by their receipts' full keys: index probes into the
             // right partition, never a scan of every receipts partition.
             try c.execute("SET LOCAL enable_hashjoin = off")
@@ -87,14 +88,14 @@ public struct ReconcileJob: Sendable {
             // The whole run, rolled back: the report is the one the run would give.
             let previous = try JobRunner.previousRun("reconcile", on: conn)
             var r = try conn.rolledBack { c in
-                try classify(c, try statements(c, watermark: previous.watermark, snapshot: previous.snapshot))
+                try reconcile(c, try statements(c, watermark: previous.watermark, snapshot: previous.snapshot))
             }
             r.seconds = Date().timeIntervalSince(t0)
             return r
         }
         let (_, report) = try runner.run("reconcile", on: conn) { ctx -> JobRunner.Outcome<Report> in
             let sql = try statements(ctx.connection, watermark: ctx.previousWatermark, snapshot: ctx.previousSnapshot)
-            var r = try classify(ctx.connection, sql)
+            var r = try reconcile(ctx.connection, sql)
             r.seconds = Date().timeIntervalSince(t0)
             return JobRunner.Outcome(stats: r, watermark: PostgresTimestamp.format(now))
         }
