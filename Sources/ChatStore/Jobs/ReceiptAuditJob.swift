@@ -84,7 +84,7 @@ public struct ReceiptAuditJob: Sendable {
                     ON COMMIT DROP
                     """)
                 let chunk = try QueryFile.named("receipt_audit.sql")
-                for d in try c.dayChunks(of: "pg_temp.audit_scope") {
+                for d in try c.dayChunks(of: "pg_temp.audit_scope", probing: !citus) {
                     try c.execute(try chunk.statement(["lo": d.lo, "hi": d.hi, "by_key": d.probeByKey && !citus ? "true" : "false"]))
                 }
                 try c.execute("ANALYZE pg_temp.audit_found")

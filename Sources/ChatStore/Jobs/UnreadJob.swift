@@ -112,7 +112,7 @@ public struct UnreadJob: Sendable {
                 for s in try QueryFile.named("unread_changes.sql").statements(ctx.changeVariables) { try c.execute(s) }
                 // The items' read receipts, a chunk of days at a time (constant partition bounds).
                 let reads = try QueryFile.named("unread_reads.sql")
-                for d in try c.dayChunks(of: "pg_temp.unread_changed_messages") {
+                for d in try c.dayChunks(of: "pg_temp.unread_changed_messages", probing: !citus) {
                     try c.execute(try reads.statement(["lo": d.lo, "hi": d.hi, "by_key": d.probeByKey && !citus ? "true" : "false"]))
                 }
                 try c.execute("ANALYZE pg_temp.unread_item_reads")
