@@ -61,6 +61,9 @@ ANALYZE pg_temp.unread_changed_receipt_keys;
 -- in the one or two partitions its sent_at allows (run-time pruning of the nested loop's inner
 -- side): the planner would otherwise hash them against a scan of every messages partition (at
 -- 70 days: 1.1M rows, 0.6 s, for 627 keys; probed: 8-16 ms). Many keys (a backlog) are hashed.
+-- The session's own settings are saved first and put back after the statement.
+SELECT set_config('chatstore.saved_hashjoin', current_setting('enable_hashjoin'), true),
+       set_config('chatstore.saved_mergejoin', current_setting('enable_mergejoin'), true);
 SELECT set_config('enable_hashjoin', CASE WHEN count(*) <= 20000 THEN 'off' ELSE current_setting('enable_hashjoin') END, true),
        set_config('enable_mergejoin', CASE WHEN count(*) <= 20000 THEN 'off' ELSE current_setting('enable_mergejoin') END, true)
 FROM pg_temp.unread_changed_receipt_keys;
@@ -70,8 +73,8 @@ FROM pg_temp.unread_changed_receipt_keys r
 JOIN chat.messages y
   ON y.conversation_id = r.conversation_id AND y.message_id = r.message_id
  AND y.sent_at >= r.sent_at - interval '1 day' AND y.sent_at <= r.sent_at + interval '1 day';
-RESET enable_hashjoin;
-RESET enable_mergejoin;
+SELECT set_config('enable_hashjoin', current_setting('chatstore.saved_hashjoin'), true),
+       set_config('enable_mergejoin', current_setting('chatstore.saved_mergejoin'), true);
 
 INSERT INTO pg_temp.unread_changed_messages (conversation_id, message_id, sent_at, sender_id, deleted_at, own)
 SELECT DISTINCT y.conversation_id, y.message_id, y.sent_at, y.sender_id, y.deleted_at, false
