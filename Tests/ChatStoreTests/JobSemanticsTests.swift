@@ -65,7 +65,8 @@ import Testing
             let first = try j.run(conn, runner: runner)
             #expect(first.scheduled == 3, "\(first)")
             // 7101 is delivered after the run (stamped before it), by a writer in commit order.
-            try conn.execute("UPDATE chat.receipts SET status = 2, delivered_at = sent_at + interval '1 minute', change_xid = DEFAULT WHERE message_id = 7101")
+            // (The time computed here: Citus refuses stable expressions over columns in UPDATE ... SET.)
+            try conn.execute("UPDATE chat.receipts SET status = 2, delivered_at = \(Date().addingTimeInterval(-2 * 86_400 + 120)), change_xid = DEFAULT WHERE message_id = 7101")
             let second = try j.run(conn, runner: runner)
             #expect(second.scheduled == 0 && second.waiting == 2, "\(second)")
             #expect(try conn.scalar(String.self, "SELECT outcome FROM chat.delivery_attempts WHERE message_id = 7101") == "superseded")
@@ -126,6 +127,75 @@ import Testing
             again.from = Date().addingTimeInterval(-20 * 86_400)
             _ = try again.run(conn, runner: runner, partitions: PartitionManager(logger: TestDatabase.logger))
             #expect(try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day") == before)
+        }
+    }
+
+    /// A client that corrects a time it reported: the receipt's new row says where the read went,
+    /// not where it came from. The receipt cells see it leave its old day too.
+    @Test func aReadOrDeliveryTimeOverwrittenWithAnotherDayLeavesItsOldDay() throws {
+        try TestDatabase.migrated { conn, _ in
+            try ChangeOrderTests.seedGroup(conn)
+            let pm = PartitionManager(logger: TestDatabase.logger)
+            let today = try conn.scalar(Date.self, "SELECT date_trunc('day', now(), 'UTC')")
+            let fiveAgo = today.addingTimeInterval(-5 * 86_400), twoAgo = today.addingTimeInterval(-2 * 86_400)
+            try conn.executeScript("""
+                INSERT INTO chat.conversations (conversation_id, kind, member_limit, created_by) VALUES (400, 'direct', 2, 1);
+                INSERT INTO chat.members (conversation_id, user_id, joined_at) VALUES (400, 1, '2020-01-01'), (400, 6, '2020-01-01');
+                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body)
+                SELECT 400, 8100 + i, '\(PostgresTimestamp.format(fiveAgo))'::timestamptz + make_interval(mins => i), 1, 'text', 'x' FROM generate_series(0, 3) i;
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at)
+                SELECT 400, message_id, sent_at, 6, 3, sent_at + interval '1 hour', sent_at + interval '2 hours' FROM chat.messages WHERE conversation_id = 400;
+                """)
+            _ = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+            func activity(_ day: Date) throws -> (delivered: Int, read: Int) {
+                let row = try conn.queryOne("SELECT receipts_delivered, messages_read FROM chat.daily_activity WHERE user_id = 6 AND day = (\(PostgresTimestamp.format(day))::timestamptz AT TIME ZONE 'UTC')::date")
+                return (try row?.decode(Int.self, "receipts_delivered") ?? 0, try row?.decode(Int.self, "messages_read") ?? 0)
+            }
+            #expect(try activity(fiveAgo) == (4, 4))
+            // Two reads and one delivery corrected to two days ago (times computed here, as on Citus).
+            try conn.execute("""
+                UPDATE chat.receipts SET read_at = \(twoAgo.addingTimeInterval(3600)), change_xid = DEFAULT
+                WHERE conversation_id = 400 AND message_id IN (8100, 8101)
+                """)
+            try conn.execute("""
+                UPDATE chat.receipts SET delivered_at = \(twoAgo.addingTimeInterval(1800)), change_xid = DEFAULT
+                WHERE conversation_id = 400 AND message_id = 8102
+                """)
+            let r = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+            #expect(try activity(fiveAgo) == (3, 2), "\(r)")
+            #expect(try activity(twoAgo) == (1, 2), "\(r)")
+            #expect(try RandomizedJobTests.cellsDifferingFromARecount(conn) == 0)
+            // And the incremental rows equal every day recomputed from scratch.
+            let incremental = try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day")
+            var all = LastSeenJob()
+            all.from = today.addingTimeInterval(-10 * 86_400)
+            _ = try all.run(conn, runner: runner, partitions: pm)
+            #expect(try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day") == incremental)
+            // A run with nothing new recounts no cell and recomputes no day.
+            let quiet = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+            #expect(quiet.receiptCells == 0 && quiet.days == 0, "\(quiet)")
+        }
+    }
+
+    /// A database whose last-seen ran before the receipt cells existed (the upgrade): its next
+    /// run finds receipts by their rows, builds the cells, and later runs use them.
+    @Test func lastSeenBuildsItsCellsOnTheFirstRunAfterTheUpgrade() throws {
+        try TestDatabase.migrated { conn, _ in
+            try ChangeOrderTests.seedGroup(conn)
+            let pm = PartitionManager(logger: TestDatabase.logger)
+            _ = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+            try conn.execute("DELETE FROM chat.last_seen_cells")
+            try conn.execute("DELETE FROM chat.last_seen_state")
+            let today = try conn.scalar(Date.self, "SELECT date_trunc('day', now(), 'UTC')")
+            try conn.execute("""
+                UPDATE chat.receipts SET status = 3, read_at = \(today.addingTimeInterval(60)), change_xid = DEFAULT
+                WHERE (conversation_id, message_id, recipient_id) IN (SELECT conversation_id, message_id, recipient_id FROM chat.receipts WHERE read_at IS NULL LIMIT 3)
+                """)
+            let upgrade = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+            #expect(upgrade.receiptCells > 0 && upgrade.days >= 1, "\(upgrade)")
+            #expect(try RandomizedJobTests.cellsDifferingFromARecount(conn) == 0)
+            let next = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+            #expect(next.receiptCells == 0 && next.days == 0, "\(next)")
         }
     }
 

@@ -30,7 +30,7 @@ setup() { # DB HISTORY_DAYS
   t0=$(date -u -d "-1 days" +%Y-%m-%d)
   psql -qX "$(url "$db")" -v t0="'$t0'" -f scripts/bench/rewind-day.sql -c "VACUUM ANALYZE"
   "$bin" nightly --quiet --now "${t0}T00:00:00Z" --database-url "$(url "$db")" || true
-  psql -qX "$(url "$db")" -f scripts/bench/replay-day.sql -c "ANALYZE"
+  psql -qX "$(url "$db")" -f scripts/bench/replay-day.sql -c "ANALYZE" -c "CREATE TABLE bench_t0 AS SELECT '$t0'::date AS t0"
 }
 
 # Each database is built once and kept as a snapshot (bench_n7_snap, bench_n70_snap); every
@@ -49,7 +49,9 @@ prepare bench_n70 70
 for i in $(seq "$nights"); do
   for n in 7 70; do
     psql -qX "$admin" -c "DROP DATABASE IF EXISTS bench_n$n WITH (FORCE)" -c "CREATE DATABASE bench_n$n TEMPLATE bench_n${n}_snap"
-    read s kb < <(timed "$bin" nightly --quiet --database-url "$(url bench_n$n)")
+    # As of 02:00 the day after the new day, whenever the snapshot was made.
+    now=$(psql -qAtX "$(url bench_n$n)" -c "SELECT to_char(t0 + 1, 'YYYY-MM-DD') || 'T02:00:00Z' FROM bench_t0")
+    read s kb < <(timed "$bin" nightly --quiet --now "$now" --database-url "$(url bench_n$n)")
     echo "$s" >> "$work/night$n"; echo "$kb" >> "$work/kb$n"
     psql -qAtX -F ' ' "$(url bench_n$n)" -c "SELECT job, round(extract(epoch FROM finished_at - started_at)::numeric, 2) FROM chat.job_runs WHERE run_id > (SELECT max(run_id) FROM chat.job_runs WHERE job = 'last-seen') - 5 ORDER BY run_id" >> "$work/jobs$n"
   done

@@ -205,6 +205,13 @@ public struct Retirement {
                     "from": PostgresTimestamp.format(try range.decode(Date.self, "range_start")),
                     "to": PostgresTimestamp.format(try range.decode(Date.self, "range_end")),
                 ]) { try c.execute(s) }
+                // Nor counted by the last-seen rollup's receipt cells: a restore writes them
+                // again, and the rollup then recomputes the days they count on.
+                try c.execute("""
+                    DELETE FROM chat.last_seen_cells
+                    WHERE sent_day >= (\(PostgresTimestamp.format(try range.decode(Date.self, "range_start")))::timestamptz AT TIME ZONE 'UTC')::date
+                      AND sent_day < (\(PostgresTimestamp.format(try range.decode(Date.self, "range_end")))::timestamptz AT TIME ZONE 'UTC')::date
+                    """)
             } }
             steps.append("detach")
         }

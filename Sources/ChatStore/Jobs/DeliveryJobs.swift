@@ -168,7 +168,10 @@ extension PostgresConnection {
 ///
 /// Which days: with `from`/`to`, those days (a run by hand, which leaves the nightly's starting
 /// point alone); otherwise every day touched by a row written since the last run's snapshot
-/// (`Queries/last_seen_days.sql`), and on the first run every day with presence or messages.
+/// (`Queries/last_seen_days.sql`: a message's day, a presence event's day and the next) and every
+/// day whose deliveries or reads moved in the receipt cells that changed (`LastSeenCells`: the
+/// day an overwritten time left as well as the one it reached); on the first run every day with
+/// presence or messages, and the cells are built.
 public struct LastSeenJob: Sendable {
     /// First day to roll up (with `to`: a window given by hand).
     public var from: Date?
@@ -185,6 +188,9 @@ public struct LastSeenJob: Sendable {
         public var days: Int
         public var activityRows: Int
         public var lastSeenUpdated: Int
+        /// Receipt cells recounted to find the days whose deliveries or reads moved (all of
+        /// them on a first run, which builds them; `Migrations/0010_last_seen_cells.sql`).
+        public var receiptCells: Int
         public var presencePartitionsDropped: [String]
         public var seconds: Double
     }
@@ -196,27 +202,39 @@ public struct LastSeenJob: Sendable {
             let c = ctx.connection
             let day = PartitionGranularity.day
             var days: [Date] = []
+            var cellsRecounted = 0
             if from != nil || to != nil {
                 var d = day.floor(from ?? now)
                 let end = to.map { day.floor($0) } ?? day.next(now)
                 while d < end { days.append(d); d = day.next(d) }
             } else if ctx.previousSnapshot != nil {
-                let sql = try QueryFile.named("last_seen_days.sql").statement(ctx.changeVariables)
+                // Receipts are found by their cells once those are built; the first run after
+                // the migration that added them finds them by their rows, then builds the cells.
+                let layout = try LastSeenCells.layout(c)
+                var vars = ctx.changeVariables
+                vars["receipts"] = layout == nil ? "true" : "false"
+                var dirty = Set<Date>()
                 var candidates: [Date] = []
-                for row in try c.query(sql) {
+                for row in try c.query(try QueryFile.named("last_seen_days.sql").statement(vars)) {
                     let d = try row.decode(Date.self, "day")
-                    if try row.decode(Bool.self, "forced") { days.append(d) } else { candidates.append(d) }
+                    if try row.decode(Bool.self, "forced") { dirty.insert(d) } else { candidates.append(d) }
                 }
-                // The other candidate days are recomputed only if their rollup no longer matches,
-                // checked a run of consecutive days per statement.
+                if let layout {
+                    let moved = try LastSeenCells.update(c, layout: layout, changes: ctx.changeVariables, citus: try CitusPlan.isAvailable(c))
+                    dirty.formUnion(moved.days)
+                    cellsRecounted = moved.cells
+                }
+                // The other candidate days (a message's day) are recomputed only if their rollup
+                // no longer matches, checked a run of consecutive days per statement.
                 let check = try QueryFile.named("last_seen_check.sql")
-                for run in LastSeenJob.runs(of: candidates) {
+                for run in LastSeenJob.runs(of: candidates.filter { !dirty.contains($0) }) {
                     let vars = ["lo": PostgresTimestamp.format(run.lowerBound), "hi": PostgresTimestamp.format(day.next(run.upperBound))]
                     for row in try c.query(try check.statement(vars)) where !(try row.decode(Bool.self, "unchanged")) {
-                        days.append(try row.decode(Date.self, "day"))
+                        dirty.insert(try row.decode(Date.self, "day"))
                     }
                 }
-                days.sort()
+                days = dirty.sorted()
+                if layout == nil { cellsRecounted = try LastSeenCells.build(c, partitions: partitions) }
             } else {
                 let range = try c.queryOne("""
                     SELECT least((SELECT min(occurred_at) FROM chat.presence_events), (SELECT min(sent_at) FROM chat.messages)) AS lo,
@@ -228,6 +246,7 @@ public struct LastSeenJob: Sendable {
                     // A session of the last day can carry into the next one.
                     while d <= day.next(hi) { days.append(d); d = day.next(d) }
                 }
+                cellsRecounted = try LastSeenCells.build(c, partitions: partitions)
             }
             // Days whose raw presence retention already dropped keep their sessions.
             let presenceFloor = try partitions.partitions(c, parent: "presence_events").map(\.from).min()
@@ -259,7 +278,7 @@ public struct LastSeenJob: Sendable {
             let report = Report(from: days.first.map { String(PostgresTimestamp.format($0).prefix(10)) } ?? "",
                                 to: days.last.map { String(PostgresTimestamp.format($0).prefix(10)) } ?? "",
                                 days: days.count, activityRows: activity, lastSeenUpdated: lastSeen,
-                                presencePartitionsDropped: dropped, seconds: Date().timeIntervalSince(t0))
+                                receiptCells: cellsRecounted, presencePartitionsDropped: dropped, seconds: Date().timeIntervalSince(t0))
             return JobRunner.Outcome(stats: report, watermark: PostgresTimestamp.format(now), recordSnapshot: from == nil && to == nil)
         }.stats
         // The partitions past retention are dropped after the job's transaction, each in its own

@@ -15,7 +15,7 @@ public enum CitusPlan {
     /// Reference tables (replicated to every node).
     public static let referenceTables = ["users", "partition_config", "daily_summary"]
     /// Tables left on the coordinator.
-    public static let localTables = ["job_runs", "archives", "schema_migrations", "schema_migration_steps"]
+    public static let localTables = ["job_runs", "archives", "schema_migrations", "schema_migration_steps", "last_seen_cells", "last_seen_state"]
 
     /// The statements, in order.
     public static var statements: [String] {

@@ -1,0 +1,17 @@
+-- Recounts the receipt cells of one sent day [:'lo', :'hi') and a few buckets (:'buckets', a
+-- bigint array) into pg_temp.last_seen_recount, as Queries/last_seen_cells.sql does, but reads
+-- each bucket by an index range scan of its conversation ids (the receipts' primary key leads
+-- with conversation_id): a late read of an old message costs the receipts of its bucket, not of
+-- its day. Plain PostgreSQL only (Citus cannot join a distributed table to an array).
+--
+-- By hand (in a transaction): psql -v lo="'2026-11-28'" -v hi="'2026-11-29'" -v shift=0 -v buckets="'{17,42}'" -f Queries/last_seen_cells_by_key.sql
+INSERT INTO pg_temp.last_seen_recount (sent_day, bucket, kind, day, n, s, h)
+SELECT (r.sent_at AT TIME ZONE 'UTC')::date, b.bucket, v.kind, v.day, count(*), sum(r.recipient_id), sum(hashint8(r.recipient_id))
+FROM unnest(:'buckets'::bigint[]) b(bucket)
+JOIN chat.receipts r
+  ON r.conversation_id >= b.bucket << :'shift'::int
+ AND r.conversation_id <= (b.bucket << :'shift'::int) | ((1::bigint << :'shift'::int) - 1)
+ AND r.sent_at >= (:'lo'::date)::timestamp AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::date)::timestamp AT TIME ZONE 'UTC'
+CROSS JOIN LATERAL (VALUES ('d'::"char", (r.delivered_at AT TIME ZONE 'UTC')::date), ('r'::"char", (r.read_at AT TIME ZONE 'UTC')::date)) v(kind, day)
+WHERE v.day IS NOT NULL
+GROUP BY 1, 2, 3, 4

@@ -1,0 +1,16 @@
+-- The receipt cells (sent day, bucket = conversation_id >> :'shift') the last-seen rollup must
+-- recount: every cell holding a receipt written since the previous run's snapshot (:'prev',
+-- :'prev_xmin'), in commit order, whatever its timestamps, and every cell of a receipt the audit
+-- deleted or changed (its old key, from chat.receipt_repairs). Recounted cells are compared with
+-- chat.last_seen_cells (Queries/last_seen_cells_diff.sql).
+--
+-- By hand: psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -v shift=0 -f Queries/last_seen_keys.sql
+SELECT sent_day::timestamptz AS sent_day, bucket FROM (
+    SELECT (sent_at AT TIME ZONE 'UTC')::date AS sent_day, conversation_id >> :'shift'::int AS bucket FROM chat.receipts
+    WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
+    UNION
+    SELECT (receipt_sent_at AT TIME ZONE 'UTC')::date, conversation_id >> :'shift'::int FROM chat.receipt_repairs
+    WHERE receipt_sent_at IS NOT NULL
+      AND change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)
+) k
+ORDER BY 1, 2

@@ -1,0 +1,156 @@
+import ChatStorePostgres
+import Foundation
+
+/// The receipt cells behind the last-seen rollup's change detection
+/// (`Migrations/0010_last_seen_cells.sql`): what the rollup last counted per (sent day,
+/// conversation bucket), so that a run recounts only the cells its changed receipts fall in and
+/// recomputes the days whose totals moved, including the day a receipt's overwritten
+/// `delivered_at` or `read_at` left.
+public enum LastSeenCells {
+    /// About how many buckets the conversation ids present when the cells are built are split into.
+    public static let targetBuckets: Int64 = 4096
+
+    /// The bucket width of a database: bucket = `conversation_id >> shift`.
+    public struct Layout: Sendable, Equatable {
+        public var shift: Int
+        /// How many buckets the ids present at build time spanned.
+        public var buckets: Int64
+    }
+
+    /// The smallest power-of-two width that splits the ids `lo...hi` into at most
+    /// `targetBuckets` buckets. Example: ids 1...4566 give shift 1 (2,284 buckets).
+    public static func layout(lowestID lo: Int64, highestID hi: Int64) -> Layout {
+        var shift = 0
+        while shift < 62 {
+            let (span, overflow) = (hi >> Int64(shift)).subtractingReportingOverflow(lo >> Int64(shift))
+            if !overflow && span < targetBuckets { return Layout(shift: shift, buckets: span + 1) }
+            shift += 1
+        }
+        return Layout(shift: 62, buckets: (hi >> 62) - (lo >> 62) + 1)
+    }
+
+    /// The layout the cells were built with, or nil when they have not been built (the first
+    /// run, or the first run after the migration that added them).
+    static func layout(_ c: PostgresConnection) throws -> Layout? {
+        try c.queryOne("SELECT bucket_shift, buckets FROM chat.last_seen_state").map {
+            Layout(shift: try $0.decode(Int.self, "bucket_shift"), buckets: try $0.decode(Int64.self, "buckets"))
+        }
+    }
+
+    private static func createTemporaryTables(_ c: PostgresConnection) throws {
+        try c.execute("DROP TABLE IF EXISTS pg_temp.last_seen_recount, pg_temp.last_seen_scope")
+        try c.execute("""
+            CREATE TEMP TABLE last_seen_recount (sent_day date, bucket bigint, kind "char", day date, n bigint, s numeric, h bigint)
+            ON COMMIT DROP
+            """)
+        try c.execute("CREATE TEMP TABLE last_seen_scope (sent_day date, bucket bigint) ON COMMIT DROP")
+    }
+
+    /// Builds every cell from the receipts, one partition (or one stretch of the default
+    /// partition) per statement, so memory and temporary space are those of one partition.
+    /// Replaces whatever cells and layout were there. Returns how many cells it wrote.
+    @discardableResult
+    static func build(_ c: PostgresConnection, partitions: PartitionManager) throws -> Int {
+        let ids = try c.queryOne("SELECT min(conversation_id) AS lo, max(conversation_id) AS hi FROM chat.conversations")
+        let layout = LastSeenCells.layout(lowestID: try ids?.decode(Int64?.self, "lo") ?? 0, highestID: try ids?.decode(Int64?.self, "hi") ?? 0)
+        try c.execute("DELETE FROM chat.last_seen_cells")
+        try c.execute("DELETE FROM chat.last_seen_state")
+        try c.execute("INSERT INTO chat.last_seen_state (bucket_shift, buckets) VALUES (\(layout.shift), \(layout.buckets))")
+        try createTemporaryTables(c)
+        let parts = try partitions.partitions(c, parent: "receipts").map { (from: $0.from, to: $0.to) }.sorted { $0.from < $1.from }
+        var spare: (Date, Date)?
+        if let row = try c.queryOne("SELECT min(sent_at) AS lo, max(sent_at) AS hi FROM chat.receipts_default"),
+           let lo = try row.decode(Date?.self, "lo"), let hi = try row.decode(Date?.self, "hi") {
+            spare = (lo, hi)
+        }
+        let ranges = LastSeenCells.ranges(partitions: parts, defaultRows: spare)
+        let recount = try QueryFile.named("last_seen_cells.sql")
+        let store = try QueryFile.named("last_seen_cells_store.sql").statements([:])
+        var written = 0
+        for r in ranges {
+            try c.execute(try recount.statement(["lo": PostgresTimestamp.format(r.from), "hi": PostgresTimestamp.format(r.to),
+                                                  "shift": String(layout.shift), "all": "true", "buckets": "{}"]))
+            written += try c.executeCountingRows(store[2])
+            try c.execute("TRUNCATE pg_temp.last_seen_recount")
+        }
+        return written
+    }
+
+    /// Non-overlapping ranges of `sent_at` that cover every receipt: each partition, and the
+    /// stretches between and around them where the default partition holds rows (its earliest
+    /// and latest `sent_at`), so that no row is counted twice or missed.
+    public static func ranges(partitions: [(from: Date, to: Date)], defaultRows: (Date, Date)?) -> [(from: Date, to: Date)] {
+        var out: [(from: Date, to: Date)] = []
+        let lo = min(partitions.first?.from ?? .distantFuture, defaultRows?.0 ?? .distantFuture)
+        let hi = max(partitions.last?.to ?? .distantPast, (defaultRows?.1).map { $0.addingTimeInterval(1) } ?? .distantPast)
+        guard lo < hi else { return [] }
+        var cursor = lo
+        for p in partitions {
+            if defaultRows != nil && cursor < p.from { out.append((cursor, p.from)) }
+            out.append((p.from, p.to))
+            cursor = max(cursor, p.to)
+        }
+        if defaultRows != nil && cursor < hi { out.append((cursor, hi)) }
+        return out
+    }
+
+    /// Recounts the cells holding receipts written since the previous snapshot (or repaired by
+    /// the audit), compares them with the stored ones and stores the recount. Returns the days
+    /// whose deliveries or reads moved and how many cells were recounted.
+    static func update(_ c: PostgresConnection, layout: Layout, changes: [String: any PostgresEncodable], citus: Bool) throws -> (days: [Date], cells: Int) {
+        var vars = changes
+        vars["shift"] = String(layout.shift)
+        var bySentDay: [Date: [Int64]] = [:]
+        for row in try c.query(try QueryFile.named("last_seen_keys.sql").statement(vars)) {
+            bySentDay[try row.decode(Date.self, "sent_day"), default: []].append(try row.decode(Int64.self, "bucket"))
+        }
+        guard !bySentDay.isEmpty else { return ([], 0) }
+        try createTemporaryTables(c)
+        let onePass = try QueryFile.named("last_seen_cells.sql")
+        let byKey = try QueryFile.named("last_seen_cells_by_key.sql")
+        var cells = 0
+        for (sentDay, buckets) in bySentDay.sorted(by: { $0.key < $1.key }) {
+            let lo = PostgresTimestamp.format(sentDay), hi = PostgresTimestamp.format(sentDay.addingTimeInterval(86_400))
+            let list = "{" + buckets.map(String.init).joined(separator: ",") + "}"
+            let mode = LastSeenCells.mode(changedBuckets: buckets.count, layout: layout, citus: citus)
+            let day = PostgresTimestamp.format(sentDay)
+            switch mode {
+            case .all:
+                try c.execute("INSERT INTO pg_temp.last_seen_scope VALUES ((\(day)::timestamptz AT TIME ZONE 'UTC')::date, NULL)")
+                try c.execute(try onePass.statement(["lo": lo, "hi": hi, "shift": String(layout.shift), "all": "true", "buckets": "{}"]))
+            case .filtered, .byKey:
+                try c.execute("""
+                    INSERT INTO pg_temp.last_seen_scope SELECT (\(day)::timestamptz AT TIME ZONE 'UTC')::date, unnest(\(list)::bigint[])
+                    """)
+                if mode == .byKey {
+                    try c.execute(try byKey.statement(["lo": lo, "hi": hi, "shift": String(layout.shift), "buckets": list]))
+                } else {
+                    try c.execute(try onePass.statement(["lo": lo, "hi": hi, "shift": String(layout.shift), "all": "false", "buckets": list]))
+                }
+            }
+            cells += buckets.count
+        }
+        let days = try c.query(try QueryFile.named("last_seen_cells_diff.sql").statement()).map { try $0.decode(Date.self, "day") }
+        for s in try QueryFile.named("last_seen_cells_store.sql").statements([:]) { try c.execute(s) }
+        return (days, cells)
+    }
+
+    /// How the changed buckets of one sent day are recounted.
+    public enum Mode: Sendable, Equatable {
+        /// Every bucket of the day, in one pass (most of its buckets changed: tonight's new day).
+        case all
+        /// The changed buckets, filtered in one pass over the day (Citus).
+        case filtered
+        /// The changed buckets, each by an index range scan (a few late reads of an old day).
+        case byKey
+    }
+
+    /// Every bucket once more than a quarter of them changed; otherwise by key on plain
+    /// PostgreSQL while at most an eighth changed, and filtered in one pass on Citus.
+    public static func mode(changedBuckets: Int, layout: Layout, citus: Bool) -> Mode {
+        let n = Int64(changedBuckets)
+        if n * 4 > layout.buckets { return .all }
+        if citus { return .filtered }
+        return n * 8 > layout.buckets ? .filtered : .byKey
+    }
+}
