@@ -8,18 +8,17 @@
 -- By hand (in a transaction, after creating pg_temp.last_seen_recount as LastSeenCells.swift does):
 --   psql -v lo="'2026-11-28'" -v hi="'2026-11-29'" -v shift=0 -v all=true -v buckets="'{}'" -f Queries/last_seen_cells.sql
 INSERT INTO pg_temp.last_seen_recount (sent_day, bucket, kind, day, n, s, h)
-SELECT (r.sent_at AT TIME ZONE 'UTC')::date, r.conversation_id >> :'shift'::int, 'd', (r.delivered_at AT TIME ZONE 'UTC')::date,
-       count(*), sum(r.recipient_id), sum(hashint8(r.recipient_id))
-FROM chat.receipts r
-WHERE r.sent_at >= (:'lo'::date)::timestamp AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::date)::timestamp AT TIME ZONE 'UTC'
-  AND r.delivered_at IS NOT NULL
-  AND (:'all'::boolean OR r.conversation_id >> :'shift'::int = ANY(:'buckets'::bigint[]))
-GROUP BY 1, 2, 4
+WITH g AS (
+    -- One pass, grouped by both days (a few groups per cell), then split by kind.
+    SELECT (r.sent_at AT TIME ZONE 'UTC')::date AS sent_day, r.conversation_id >> :'shift'::int AS bucket,
+           (r.delivered_at AT TIME ZONE 'UTC')::date AS dday, (r.read_at AT TIME ZONE 'UTC')::date AS rday,
+           count(*) AS n, sum(r.recipient_id) AS s, sum(hashint8(r.recipient_id)) AS h
+    FROM chat.receipts r
+    WHERE r.sent_at >= :'lo'::timestamptz AND r.sent_at < :'hi'::timestamptz
+      AND (r.delivered_at IS NOT NULL OR r.read_at IS NOT NULL)
+      AND (:'all'::boolean OR r.conversation_id >> :'shift'::int = ANY(:'buckets'::bigint[]))
+    GROUP BY 1, 2, 3, 4
+)
+SELECT sent_day, bucket, 'd', dday, sum(n), sum(s), sum(h) FROM g WHERE dday IS NOT NULL GROUP BY sent_day, bucket, dday
 UNION ALL
-SELECT (r.sent_at AT TIME ZONE 'UTC')::date, r.conversation_id >> :'shift'::int, 'r', (r.read_at AT TIME ZONE 'UTC')::date,
-       count(*), sum(r.recipient_id), sum(hashint8(r.recipient_id))
-FROM chat.receipts r
-WHERE r.sent_at >= (:'lo'::date)::timestamp AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::date)::timestamp AT TIME ZONE 'UTC'
-  AND r.read_at IS NOT NULL
-  AND (:'all'::boolean OR r.conversation_id >> :'shift'::int = ANY(:'buckets'::bigint[]))
-GROUP BY 1, 2, 4
+SELECT sent_day, bucket, 'r', rday, sum(n), sum(s), sum(h) FROM g WHERE rday IS NOT NULL GROUP BY sent_day, bucket, rday

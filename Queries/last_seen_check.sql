@@ -4,7 +4,10 @@
 -- recomputing: one pass over the run's messages partitions and one BRIN-driven pass over
 -- receipts, planned once for the whole run rather than once per day.
 --
--- By hand: psql -v lo="'2026-11-28'" -v hi="'2026-11-30'" -f Queries/last_seen_check.sql
+-- With :'receipts' false (the receipt cells are built, and they find the days whose deliveries or
+-- reads moved: Queries/last_seen_cells_diff.sql) only the messages are compared.
+--
+-- By hand: psql -v lo="'2026-11-28'" -v hi="'2026-11-30'" -v receipts=true -f Queries/last_seen_check.sql
 WITH days AS (
     SELECT d::date AS day FROM generate_series(:'lo'::date, :'hi'::date - 1, interval '1 day') d
 ), m AS (
@@ -18,8 +21,9 @@ WITH days AS (
                 THEN (read_at AT TIME ZONE 'UTC')::date END AS rday,
            recipient_id
     FROM chat.receipts
-    WHERE (delivered_at >= (:'lo'::date)::timestamp AT TIME ZONE 'UTC' AND delivered_at < (:'hi'::date)::timestamp AT TIME ZONE 'UTC')
-       OR (read_at >= (:'lo'::date)::timestamp AT TIME ZONE 'UTC' AND read_at < (:'hi'::date)::timestamp AT TIME ZONE 'UTC')
+    WHERE :'receipts'::boolean
+      AND ((delivered_at >= (:'lo'::date)::timestamp AT TIME ZONE 'UTC' AND delivered_at < (:'hi'::date)::timestamp AT TIME ZONE 'UTC')
+       OR (read_at >= (:'lo'::date)::timestamp AT TIME ZONE 'UTC' AND read_at < (:'hi'::date)::timestamp AT TIME ZONE 'UTC'))
 ), g AS (
     -- Grouped by the pair of days (a few dozen groups, hashed), then by either day.
     SELECT dday, rday, count(*) AS n, sum(recipient_id) AS s FROM rc GROUP BY dday, rday
@@ -35,8 +39,9 @@ WITH days AS (
 )
 SELECT days.day::timestamptz AS day,
        coalesce(m.n, 0) = coalesce(a.mn, 0) AND coalesce(m.s, 0) = coalesce(a.ms, 0)
-   AND coalesce(dl.n, 0) = coalesce(a.dn, 0) AND coalesce(dl.s, 0) = coalesce(a.ds, 0)
-   AND coalesce(rd.n, 0) = coalesce(a.rn, 0) AND coalesce(rd.s, 0) = coalesce(a.rs, 0) AS unchanged
+   AND (NOT :'receipts'::boolean OR (
+       coalesce(dl.n, 0) = coalesce(a.dn, 0) AND coalesce(dl.s, 0) = coalesce(a.ds, 0)
+   AND coalesce(rd.n, 0) = coalesce(a.rn, 0) AND coalesce(rd.s, 0) = coalesce(a.rs, 0))) AS unchanged
 FROM days
 LEFT JOIN m ON m.day = days.day
 LEFT JOIN dl ON dl.day = days.day

@@ -34,4 +34,32 @@ import Testing
         let gap = JobChunking.dayChunks([(day: day(0), rows: 1), (day: day(3), rows: 1)])
         #expect(gap.count == 1 && gap[0].from == day(0) && gap[0].to == day(4))
     }
+
+    /// Last seen's receipt cells: the bucket width, and how a sent day's changed cells are recounted.
+    @Test func receiptCellLayoutAndRecountMode() {
+        #expect(LastSeenCells.layout(lowestID: 1, highestID: 4566) == .init(shift: 1, buckets: 2284))
+        #expect(LastSeenCells.layout(lowestID: 100, highestID: 529) == .init(shift: 0, buckets: 430))
+        let wide = LastSeenCells.layout(lowestID: Int64.min, highestID: Int64.max)
+        #expect(wide.buckets <= LastSeenCells.targetBuckets && wide.shift <= 62)
+        let l = LastSeenCells.Layout(shift: 1, buckets: 2284)
+        // A sent day without cells yet (tonight's new day) is recounted whole.
+        #expect(LastSeenCells.mode(changedBuckets: 3, changedReceipts: 0, receipts: 0, layout: l, citus: false) == .all)
+        #expect(LastSeenCells.mode(changedBuckets: 600, changedReceipts: 10, receipts: 100_000, layout: l, citus: false) == .all)
+        #expect(LastSeenCells.mode(changedBuckets: 4, changedReceipts: 30_000, receipts: 100_000, layout: l, citus: false) == .all)
+        // A few late reads in big groups: one pass; in small conversations: by key (not on Citus).
+        #expect(LastSeenCells.mode(changedBuckets: 4, changedReceipts: 15_000, receipts: 100_000, layout: l, citus: false) == .filtered)
+        #expect(LastSeenCells.mode(changedBuckets: 40, changedReceipts: 2_000, receipts: 100_000, layout: l, citus: false) == .byKey)
+        #expect(LastSeenCells.mode(changedBuckets: 40, changedReceipts: 2_000, receipts: 100_000, layout: l, citus: true) == .filtered)
+    }
+
+    /// The build's ranges cover every receipt once: each partition, and around them only where
+    /// the default partition holds rows.
+    @Test func receiptCellBuildRangesCoverTheDefaultPartitionOnce() {
+        let d = { (i: Double) in Date(timeIntervalSince1970: 1_800_000_000 + i * 86_400) }
+        let parts = [(from: d(1), to: d(2)), (from: d(2), to: d(3)), (from: d(5), to: d(6))]
+        #expect(LastSeenCells.ranges(partitions: parts, defaultRows: nil).map { [$0.from, $0.to] } == parts.map { [$0.from, $0.to] })
+        let r = LastSeenCells.ranges(partitions: parts, defaultRows: (d(0), d(7)))
+        #expect(r.map { [$0.from, $0.to] } == [[d(0), d(1)], [d(1), d(2)], [d(2), d(3)], [d(3), d(5)], [d(5), d(6)], [d(6), d(7).addingTimeInterval(1)]])
+        #expect(LastSeenCells.ranges(partitions: [], defaultRows: nil).isEmpty)
+    }
 }

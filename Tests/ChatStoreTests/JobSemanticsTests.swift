@@ -145,6 +145,15 @@ import Testing
                 SELECT 400, 8100 + i, '\(PostgresTimestamp.format(fiveAgo))'::timestamptz + make_interval(mins => i), 1, 'text', 'x' FROM generate_series(0, 3) i;
                 INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at)
                 SELECT 400, message_id, sent_at, 6, 3, sent_at + interval '1 hour', sent_at + interval '2 hours' FROM chat.messages WHERE conversation_id = 400;
+                -- Thirty other conversations the same day, so that conversation 400's cell holds a
+                -- small share of the day's receipts and is recounted by key (filtered on Citus).
+                INSERT INTO chat.conversations (conversation_id, kind, member_limit, created_by) SELECT 500 + c, 'direct', 2, 2 FROM generate_series(0, 29) c;
+                INSERT INTO chat.members (conversation_id, user_id, joined_at) SELECT 500 + c, u, '2020-01-01' FROM generate_series(0, 29) c, (VALUES (2), (3)) v(u);
+                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body)
+                SELECT 500 + c, 9000 + 10 * c + i, '\(PostgresTimestamp.format(fiveAgo))'::timestamptz + make_interval(mins => i), 2, 'text', 'y'
+                FROM generate_series(0, 29) c, generate_series(0, 3) i;
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at)
+                SELECT conversation_id, message_id, sent_at, 3, 3, sent_at + interval '1 hour', sent_at + interval '2 hours' FROM chat.messages WHERE conversation_id >= 500;
                 """)
             _ = try LastSeenJob().run(conn, runner: runner, partitions: pm)
             func activity(_ day: Date) throws -> (delivered: Int, read: Int) {

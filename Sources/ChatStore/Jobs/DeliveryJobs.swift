@@ -228,7 +228,8 @@ public struct LastSeenJob: Sendable {
                 // no longer matches, checked a run of consecutive days per statement.
                 let check = try QueryFile.named("last_seen_check.sql")
                 for run in LastSeenJob.runs(of: candidates.filter { !dirty.contains($0) }) {
-                    let vars = ["lo": PostgresTimestamp.format(run.lowerBound), "hi": PostgresTimestamp.format(day.next(run.upperBound))]
+                    let vars = ["lo": PostgresTimestamp.format(run.lowerBound), "hi": PostgresTimestamp.format(day.next(run.upperBound)),
+                                "receipts": layout == nil ? "true" : "false"]
                     for row in try c.query(try check.statement(vars)) where !(try row.decode(Bool.self, "unchanged")) {
                         dirty.insert(try row.decode(Date.self, "day"))
                     }

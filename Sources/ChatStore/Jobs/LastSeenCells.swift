@@ -15,6 +15,7 @@ public enum LastSeenCells {
         public var shift: Int
         /// How many buckets the ids present at build time spanned.
         public var buckets: Int64
+        public init(shift: Int, buckets: Int64) { self.shift = shift; self.buckets = buckets }
     }
 
     /// The smallest power-of-two width that splits the ids `lo...hi` into at most
@@ -106,27 +107,39 @@ public enum LastSeenCells {
         }
         guard !bySentDay.isEmpty else { return ([], 0) }
         try createTemporaryTables(c)
+        // Every changed cell, then per sent day the share of its receipts they hold (from the
+        // stored delivery counts: conversations differ a lot in size, buckets with them).
+        let keys = bySentDay.flatMap { d, bs in bs.map { (PostgresTimestamp.format(d), $0) } }
+        try c.execute("""
+            INSERT INTO pg_temp.last_seen_scope
+            SELECT (d AT TIME ZONE 'UTC')::date, b FROM unnest(\("{" + keys.map { "\"\($0.0)\"" }.joined(separator: ",") + "}")::timestamptz[],
+                                                         \("{" + keys.map { String($0.1) }.joined(separator: ",") + "}")::bigint[]) x(d, b)
+            """)
+        var share: [Date: (changed: Int64, total: Int64)] = [:]
+        for row in try c.query("""
+            SELECT k.sent_day::timestamptz AS sent_day,
+                   coalesce(sum((SELECT sum(n) FROM chat.last_seen_cells c WHERE c.sent_day = k.sent_day AND c.bucket = k.bucket AND c.kind = 'd')), 0)::bigint AS changed,
+                   coalesce((SELECT sum(n) FROM chat.last_seen_cells c WHERE c.sent_day = k.sent_day AND c.kind = 'd'), 0)::bigint AS total
+            FROM pg_temp.last_seen_scope k GROUP BY k.sent_day
+            """) {
+            share[try row.decode(Date.self, "sent_day")] = (try row.decode(Int64.self, "changed"), try row.decode(Int64.self, "total"))
+        }
         let onePass = try QueryFile.named("last_seen_cells.sql")
         let byKey = try QueryFile.named("last_seen_cells_by_key.sql")
         var cells = 0
         for (sentDay, buckets) in bySentDay.sorted(by: { $0.key < $1.key }) {
             let lo = PostgresTimestamp.format(sentDay), hi = PostgresTimestamp.format(sentDay.addingTimeInterval(86_400))
             let list = "{" + buckets.map(String.init).joined(separator: ",") + "}"
-            let mode = LastSeenCells.mode(changedBuckets: buckets.count, layout: layout, citus: citus)
-            let day = PostgresTimestamp.format(sentDay)
-            switch mode {
+            let rows = share[sentDay] ?? (0, 0)
+            switch LastSeenCells.mode(changedBuckets: buckets.count, changedReceipts: rows.changed, receipts: rows.total, layout: layout, citus: citus) {
             case .all:
-                try c.execute("INSERT INTO pg_temp.last_seen_scope VALUES ((\(day)::timestamptz AT TIME ZONE 'UTC')::date, NULL)")
+                try c.execute("DELETE FROM pg_temp.last_seen_scope WHERE sent_day = (\(lo)::timestamptz AT TIME ZONE 'UTC')::date")
+                try c.execute("INSERT INTO pg_temp.last_seen_scope VALUES ((\(lo)::timestamptz AT TIME ZONE 'UTC')::date, NULL)")
                 try c.execute(try onePass.statement(["lo": lo, "hi": hi, "shift": String(layout.shift), "all": "true", "buckets": "{}"]))
-            case .filtered, .byKey:
-                try c.execute("""
-                    INSERT INTO pg_temp.last_seen_scope SELECT (\(day)::timestamptz AT TIME ZONE 'UTC')::date, unnest(\(list)::bigint[])
-                    """)
-                if mode == .byKey {
-                    try c.execute(try byKey.statement(["lo": lo, "hi": hi, "shift": String(layout.shift), "buckets": list]))
-                } else {
-                    try c.execute(try onePass.statement(["lo": lo, "hi": hi, "shift": String(layout.shift), "all": "false", "buckets": list]))
-                }
+            case .filtered:
+                try c.execute(try onePass.statement(["lo": lo, "hi": hi, "shift": String(layout.shift), "all": "false", "buckets": list]))
+            case .byKey:
+                try c.execute(try byKey.statement(["lo": lo, "hi": hi, "shift": String(layout.shift), "buckets": list]))
             }
             cells += buckets.count
         }
@@ -137,20 +150,23 @@ public enum LastSeenCells {
 
     /// How the changed buckets of one sent day are recounted.
     public enum Mode: Sendable, Equatable {
-        /// Every bucket of the day, in one pass (most of its buckets changed: tonight's new day).
+        /// Every bucket of the day, in one pass (tonight's new day, or most of a day changed).
         case all
-        /// The changed buckets, filtered in one pass over the day (Citus).
+        /// The changed buckets, filtered in one pass over the day (Citus, or a large share of it).
         case filtered
-        /// The changed buckets, each by an index range scan (a few late reads of an old day).
+        /// The changed buckets, each by an index range scan (a few late reads of an old day, in
+        /// conversations that hold a small share of its receipts).
         case byKey
     }
 
-    /// Every bucket once more than a quarter of them changed; otherwise by key on plain
-    /// PostgreSQL while at most an eighth changed, and filtered in one pass on Citus.
-    public static func mode(changedBuckets: Int, layout: Layout, citus: Bool) -> Mode {
-        let n = Int64(changedBuckets)
-        if n * 4 > layout.buckets { return .all }
-        if citus { return .filtered }
-        return n * 8 > layout.buckets ? .filtered : .byKey
+    /// Every bucket when the day has no cells yet (tonight's new day) or more than a quarter of
+    /// its buckets or of its receipts (by the stored delivery counts) changed; otherwise by key
+    /// on plain PostgreSQL while the changed buckets hold at most a tenth of its receipts (an
+    /// index range scan costs several times a sequential read per row), and filtered in one
+    /// pass on Citus or above that.
+    public static func mode(changedBuckets: Int, changedReceipts: Int64, receipts: Int64, layout: Layout, citus: Bool) -> Mode {
+        if receipts == 0 || Int64(changedBuckets) * 4 > layout.buckets || changedReceipts * 4 > receipts { return .all }
+        if citus || changedReceipts * 10 > receipts { return .filtered }
+        return .byKey
     }
 }
