@@ -208,6 +208,36 @@ import Testing
         }
     }
 
+    /// Cells built on an empty database (a deployment that runs the nightly from its first day)
+    /// are rebuilt with a wider bucket once the conversation ids outgrow them.
+    @Test func lastSeenCellsAreRebuiltWiderWhenTheConversationIdsOutgrowThem() throws {
+        try TestDatabase.migrated { conn, _ in
+            let pm = PartitionManager(logger: TestDatabase.logger)
+            _ = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+            #expect(try conn.scalar(Int.self, "SELECT bucket_shift FROM chat.last_seen_state") == 0)
+            try ChangeOrderTests.seedGroup(conn)
+            try conn.executeScript("""
+                INSERT INTO chat.conversations (conversation_id, kind, member_limit, created_by) VALUES (1000000, 'direct', 2, 1);
+                INSERT INTO chat.members (conversation_id, user_id, joined_at) VALUES (1000000, 1, '2020-01-01'), (1000000, 6, '2020-01-01');
+                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body) VALUES (1000000, 1, now() - interval '1 day', 1, 'text', 'x');
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at)
+                SELECT 1000000, 1, sent_at, 6, 3, sent_at, sent_at FROM chat.messages WHERE conversation_id = 1000000;
+                """)
+            let r = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+            let shift = try conn.scalar(Int.self, "SELECT bucket_shift FROM chat.last_seen_state")
+            #expect(shift == LastSeenCells.layout(lowestID: 100, highestID: 1_000_000).shift, "\(r)")
+            #expect(try RandomizedJobTests.cellsDifferingFromARecount(conn) == 0)
+            let next = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+            #expect(next.receiptCells == 0 && next.days == 0, "\(next)")
+            // And every day equals its recompute.
+            let incremental = try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day")
+            var all = LastSeenJob()
+            all.from = Date().addingTimeInterval(-30 * 86_400)
+            _ = try all.run(conn, runner: runner, partitions: pm)
+            #expect(try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day") == incremental)
+        }
+    }
+
     @Test func sessionsSplitAtMidnightKeepTheFirstStartAndEndWithTheirDay() throws {
         try TestDatabase.migrated { conn, _ in
             try ChangeOrderTests.seedGroup(conn)

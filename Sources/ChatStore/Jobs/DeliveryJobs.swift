@@ -209,8 +209,10 @@ public struct LastSeenJob: Sendable {
                 while d < end { days.append(d); d = day.next(d) }
             } else if ctx.previousSnapshot != nil {
                 // Receipts are found by their cells once those are built; the first run after
-                // the migration that added them finds them by their rows, then builds the cells.
-                let layout = try LastSeenCells.layout(c)
+                // the migration that added them finds them by their rows, then builds the cells,
+                // and so does a run whose cells' bucket width the conversation ids outgrew.
+                var layout = try LastSeenCells.layout(c)
+                if let l = layout, try LastSeenCells.outgrown(c, l) { layout = nil }
                 var vars = ctx.changeVariables
                 vars["receipts"] = layout == nil ? "true" : "false"
                 var dirty = Set<Date>()

@@ -38,6 +38,16 @@ public enum LastSeenCells {
         }
     }
 
+    /// Whether the conversation ids now span four times the buckets the layout was chosen for
+    /// (cells built on a young or empty database): the cells are then rebuilt with a wider
+    /// bucket, so that their number stays near `targetBuckets` per sent day as the service grows
+    /// (a rebuild each time the id span quadruples).
+    static func outgrown(_ c: PostgresConnection, _ layout: Layout) throws -> Bool {
+        guard let ids = try c.queryOne("SELECT min(conversation_id) AS lo, max(conversation_id) AS hi FROM chat.conversations"),
+              let lo = try ids.decode(Int64?.self, "lo"), let hi = try ids.decode(Int64?.self, "hi") else { return false }
+        return LastSeenCells.layout(lowestID: lo, highestID: hi).shift >= layout.shift + 2
+    }
+
     private static func createTemporaryTables(_ c: PostgresConnection) throws {
         try c.execute("DROP TABLE IF EXISTS pg_temp.last_seen_recount, pg_temp.last_seen_scope")
         try c.execute("""
