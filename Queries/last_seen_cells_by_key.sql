@@ -11,7 +11,7 @@ FROM unnest(:'buckets'::bigint[]) b(bucket)
 JOIN chat.receipts r
   ON r.conversation_id >= b.bucket << :'shift'::int
  AND r.conversation_id <= (b.bucket << :'shift'::int) | ((1::bigint << :'shift'::int) - 1)
- AND r.sent_at >= (:'lo'::date)::timestamp AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::date)::timestamp AT TIME ZONE 'UTC'
+ AND r.sent_at >= :'lo'::timestamptz AND r.sent_at < :'hi'::timestamptz
 CROSS JOIN LATERAL (VALUES ('d'::"char", (r.delivered_at AT TIME ZONE 'UTC')::date), ('r'::"char", (r.read_at AT TIME ZONE 'UTC')::date)) v(kind, day)
 WHERE v.day IS NOT NULL
 GROUP BY 1, 2, 3, 4

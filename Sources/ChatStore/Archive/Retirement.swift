@@ -201,16 +201,14 @@ public struct Retirement {
                 try c.execute("UPDATE chat.archives SET detached_at = now(), dropped_at = NULL, restored_at = NULL WHERE archive_id = \(archiveID)")
                 // The detached messages are no longer unread.
                 let range = try c.queryOne("SELECT range_start, range_end FROM chat.archives WHERE archive_id = \(archiveID)")!
-                for s in try QueryFile.named("unread_retire.sql").statements([
-                    "from": PostgresTimestamp.format(try range.decode(Date.self, "range_start")),
-                    "to": PostgresTimestamp.format(try range.decode(Date.self, "range_end")),
-                ]) { try c.execute(s) }
+                let from = PostgresTimestamp.format(try range.decode(Date.self, "range_start"))
+                let to = PostgresTimestamp.format(try range.decode(Date.self, "range_end"))
+                for s in try QueryFile.named("unread_retire.sql").statements(["from": from, "to": to]) { try c.execute(s) }
                 // Nor counted by the last-seen rollup's receipt cells: a restore writes them
                 // again, and the rollup then recomputes the days they count on.
                 try c.execute("""
                     DELETE FROM chat.last_seen_cells
-                    WHERE sent_day >= (\(PostgresTimestamp.format(try range.decode(Date.self, "range_start")))::timestamptz AT TIME ZONE 'UTC')::date
-                      AND sent_day < (\(PostgresTimestamp.format(try range.decode(Date.self, "range_end")))::timestamptz AT TIME ZONE 'UTC')::date
+                    WHERE sent_day >= (\(from)::timestamptz AT TIME ZONE 'UTC')::date AND sent_day < (\(to)::timestamptz AT TIME ZONE 'UTC')::date
                     """)
             } }
             steps.append("detach")

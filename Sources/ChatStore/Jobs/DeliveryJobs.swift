@@ -209,10 +209,8 @@ public struct LastSeenJob: Sendable {
                 while d < end { days.append(d); d = day.next(d) }
             } else if ctx.previousSnapshot != nil {
                 // Receipts are found by their cells once those are built; the first run after
-                // the migration that added them finds them by their rows, then builds the cells,
-                // and so does a run whose cells' bucket width the conversation ids outgrew.
-                var layout = try LastSeenCells.layout(c)
-                if let l = layout, try LastSeenCells.outgrown(c, l) { layout = nil }
+                // the migration that added them finds them by their rows, then builds the cells.
+                let layout = try LastSeenCells.layout(c)
                 var vars = ctx.changeVariables
                 vars["receipts"] = layout == nil ? "true" : "false"
                 var dirty = Set<Date>()
@@ -237,7 +235,10 @@ public struct LastSeenJob: Sendable {
                     }
                 }
                 days = dirty.sorted()
-                if layout == nil { cellsRecounted = try LastSeenCells.build(c, partitions: partitions) }
+                // Cells the conversation ids outgrew are used once more, then rebuilt wider.
+                if try layout.map({ try LastSeenCells.outgrown(c, $0) }) ?? true {
+                    cellsRecounted = try LastSeenCells.build(c, partitions: partitions)
+                }
             } else {
                 let range = try c.queryOne("""
                     SELECT least((SELECT min(occurred_at) FROM chat.presence_events), (SELECT min(sent_at) FROM chat.messages)) AS lo,

@@ -43,9 +43,13 @@ public enum LastSeenCells {
     /// bucket, so that their number stays near `targetBuckets` per sent day as the service grows
     /// (a rebuild each time the id span quadruples).
     static func outgrown(_ c: PostgresConnection, _ layout: Layout) throws -> Bool {
-        guard let ids = try c.queryOne("SELECT min(conversation_id) AS lo, max(conversation_id) AS hi FROM chat.conversations"),
-              let lo = try ids.decode(Int64?.self, "lo"), let hi = try ids.decode(Int64?.self, "hi") else { return false }
-        return LastSeenCells.layout(lowestID: lo, highestID: hi).shift >= layout.shift + 2
+        try layoutForPresentIDs(c).shift >= layout.shift + 2
+    }
+
+    /// The layout for the conversation ids present now (one bucket when there are none).
+    private static func layoutForPresentIDs(_ c: PostgresConnection) throws -> Layout {
+        let ids = try c.queryOne("SELECT min(conversation_id) AS lo, max(conversation_id) AS hi FROM chat.conversations")
+        return layout(lowestID: try ids?.decode(Int64?.self, "lo") ?? 0, highestID: try ids?.decode(Int64?.self, "hi") ?? 0)
     }
 
     private static func createTemporaryTables(_ c: PostgresConnection) throws {
@@ -62,8 +66,7 @@ public enum LastSeenCells {
     /// Replaces whatever cells and layout were there. Returns how many cells it wrote.
     @discardableResult
     static func build(_ c: PostgresConnection, partitions: PartitionManager) throws -> Int {
-        let ids = try c.queryOne("SELECT min(conversation_id) AS lo, max(conversation_id) AS hi FROM chat.conversations")
-        let layout = LastSeenCells.layout(lowestID: try ids?.decode(Int64?.self, "lo") ?? 0, highestID: try ids?.decode(Int64?.self, "hi") ?? 0)
+        let layout = try layoutForPresentIDs(c)
         try c.execute("DELETE FROM chat.last_seen_cells")
         try c.execute("DELETE FROM chat.last_seen_state")
         try c.execute("INSERT INTO chat.last_seen_state (bucket_shift, buckets) VALUES (\(layout.shift), \(layout.buckets))")
@@ -81,7 +84,9 @@ public enum LastSeenCells {
         for r in ranges {
             try c.execute(try recount.statement(["lo": PostgresTimestamp.format(r.from), "hi": PostgresTimestamp.format(r.to),
                                                   "shift": String(layout.shift), "all": "true", "buckets": "{}"]))
-            written += try c.executeCountingRows(store[2])
+            // The scope is empty here, so the store's deletions delete nothing: what it counts
+            // is the cells it inserts.
+            for statement in store { written += try c.executeCountingRows(statement) }
             try c.execute("TRUNCATE pg_temp.last_seen_recount")
         }
         return written
