@@ -13,7 +13,14 @@ SET LOCAL enable_nestloop = off;
 CREATE TEMP TABLE unread_item_state ON COMMIT DROP AS
 SELECT i.conversation_id, i.user_id, i.message_id, i.sent_at,
        coalesce(i.sent_at >= c.joined_at, false) AS in_membership,
-       coalesce(i.sent_at >= c.joined_at AND m.sender_id <> i.user_id AND m.deleted_at IS NULL AND x.message_id IS NULL, false) AS unread
+       coalesce(i.sent_at >= c.joined_at AND m.sender_id <> i.user_id AND m.deleted_at IS NULL AND x.message_id IS NULL, false) AS unread,
+       -- Whether the item can have a row in chat.unread_messages now: every row there has a
+       -- counts row whose last_message_at is at or after the row's sent_at (each run that
+       -- writes a row moves its pair's last_message_at up to it, and a pair taken whole gets
+       -- the latest message since its join, which is the latest of its rows or later). A
+       -- message sent after its pair's last_message_at (tonight's new messages) has no row to
+       -- delete, and is not probed for one.
+       coalesce(i.sent_at <= u.last_message_at, false) AS may_have_row
 FROM pg_temp.unread_changed_items i
 JOIN pg_temp.unread_changed_messages m
   ON m.conversation_id = i.conversation_id AND m.message_id = i.message_id AND m.sent_at = i.sent_at
@@ -23,6 +30,8 @@ LEFT JOIN pg_temp.unread_item_reads x
 LEFT JOIN (SELECT conversation_id, user_id, max(joined_at) AS joined_at FROM chat.members
            WHERE left_at IS NULL GROUP BY conversation_id, user_id) c
   ON c.conversation_id = i.conversation_id AND c.user_id = i.user_id
+LEFT JOIN chat.unread_counts u
+  ON u.conversation_id = i.conversation_id AND u.user_id = i.user_id
 WHERE NOT EXISTS (SELECT 1 FROM pg_temp.unread_changed_pairs p
                   WHERE p.conversation_id = i.conversation_id AND p.user_id = i.user_id);
 SET LOCAL enable_nestloop = on;
@@ -56,7 +65,7 @@ CREATE TEMP TABLE unread_set_delta (conversation_id bigint, user_id bigint, delt
 WITH gone AS (
     DELETE FROM chat.unread_messages u
     USING pg_temp.unread_item_state s
-    WHERE NOT s.unread AND u.conversation_id = s.conversation_id AND u.user_id = s.user_id
+    WHERE NOT s.unread AND s.may_have_row AND u.conversation_id = s.conversation_id AND u.user_id = s.user_id
       AND u.message_id = s.message_id AND u.sent_at = s.sent_at
     RETURNING u.conversation_id, u.user_id
 )

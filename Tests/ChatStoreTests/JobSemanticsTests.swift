@@ -186,6 +186,96 @@ import Testing
         }
     }
 
+    /// Receipts on either side of every window boundary of a day (one microsecond before, on,
+    /// and after each 90-minute mark, and the day's last microsecond), all read again on another
+    /// day: each is recounted in its own cell (by key: conversation 400 holds a small share of the
+    /// day), so the old day loses every read and the cells equal a recount of every receipt.
+    @Test func readsMovedAtTheEdgesOfTheCellWindowsLeaveTheirOldDay() throws {
+        try TestDatabase.migrated { conn, _ in
+            try ChangeOrderTests.seedGroup(conn)
+            let pm = PartitionManager(logger: TestDatabase.logger)
+            let today = try conn.scalar(Date.self, "SELECT date_trunc('day', now(), 'UTC')")
+            let fiveAgo = PostgresTimestamp.format(today.addingTimeInterval(-5 * 86_400))
+            try conn.executeScript("""
+                INSERT INTO chat.conversations (conversation_id, kind, member_limit, created_by) VALUES (400, 'direct', 2, 1);
+                INSERT INTO chat.members (conversation_id, user_id, joined_at) VALUES (400, 1, '2020-01-01'), (400, 6, '2020-01-01');
+                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body)
+                SELECT 400, 8000 + row_number() OVER (), t, 1, 'text', 'x' FROM (
+                    SELECT '\(fiveAgo)'::timestamptz + make_interval(secs => k * 5400) + o * interval '1 microsecond' AS t
+                    FROM generate_series(1, 15) k, (VALUES (-1), (0), (1)) v(o)
+                    UNION ALL SELECT '\(fiveAgo)'::timestamptz
+                    UNION ALL SELECT '\(fiveAgo)'::timestamptz + interval '1 day' - interval '1 microsecond') x;
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at)
+                SELECT 400, message_id, sent_at, 6, 3, sent_at + interval '1 minute', sent_at + interval '2 minutes' FROM chat.messages WHERE conversation_id = 400;
+                INSERT INTO chat.conversations (conversation_id, kind, member_limit, created_by) SELECT 500 + c, 'direct', 2, 2 FROM generate_series(0, 29) c;
+                INSERT INTO chat.members (conversation_id, user_id, joined_at) SELECT 500 + c, u, '2020-01-01' FROM generate_series(0, 29) c, (VALUES (2), (3)) v(u);
+                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body)
+                SELECT 500 + c, 9000 + 100 * c + i, '\(fiveAgo)'::timestamptz + make_interval(mins => 20 * i), 2, 'text', 'y'
+                FROM generate_series(0, 29) c, generate_series(0, 60) i;
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status, delivered_at, read_at)
+                SELECT conversation_id, message_id, sent_at, 3, 3, sent_at + interval '1 hour', sent_at + interval '2 hours' FROM chat.messages WHERE conversation_id >= 500;
+                """)
+            _ = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+            #expect(try conn.scalar(Int.self, "SELECT window_bits FROM chat.last_seen_state") == LastSeenCells.windowBits)
+            let moved = today.addingTimeInterval(-2 * 86_400 + 3600)
+            func reads(_ sql: String) throws -> Int {
+                try conn.scalar(Int.self, "SELECT coalesce(sum(messages_read), 0)::int FROM chat.daily_activity WHERE user_id = 6 AND \(unsafeRaw: sql)")
+            }
+            let before = try reads("day = ('\(fiveAgo)'::timestamptz AT TIME ZONE 'UTC')::date")
+            #expect(before >= 45)
+            try conn.execute("UPDATE chat.receipts SET read_at = \(moved), change_xid = DEFAULT WHERE conversation_id = 400")
+            let r = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+            #expect(try reads("day = ('\(fiveAgo)'::timestamptz AT TIME ZONE 'UTC')::date") == 0, "\(r)")
+            #expect(try reads("day = ('\(PostgresTimestamp.format(moved))'::timestamptz AT TIME ZONE 'UTC')::date") == 47, "\(r)")
+            #expect(try RandomizedJobTests.cellsDifferingFromARecount(conn) == 0)
+            let incremental = try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day")
+            var all = LastSeenJob()
+            all.from = today.addingTimeInterval(-10 * 86_400)
+            _ = try all.run(conn, runner: runner, partitions: pm)
+            #expect(try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day") == incremental)
+        }
+    }
+
+    /// Cells built before the windows of the day existed (migration 0011 leaves them with
+    /// window_bits 0) still detect the next run's changes, and are then rebuilt with windows.
+    @Test func cellsWithoutWindowsDetectOnceMoreThenAreRebuiltWithThem() throws {
+        try TestDatabase.migrated { conn, _ in
+            try ChangeOrderTests.seedGroup(conn)
+            let pm = PartitionManager(logger: TestDatabase.logger)
+            _ = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+            // The cells as migration 0010 built them: conversation ranges only, one per day.
+            try conn.executeScript("""
+                DELETE FROM chat.last_seen_cells;
+                UPDATE chat.last_seen_state SET bucket_shift = 0, window_bits = 0;
+                INSERT INTO chat.last_seen_cells (sent_day, bucket, kind, day, n, s, h)
+                SELECT (sent_at AT TIME ZONE 'UTC')::date, conversation_id, k, d, count(*), sum(recipient_id), sum(hashint8(recipient_id))
+                FROM (SELECT sent_at, conversation_id, recipient_id, 'd'::"char" AS k, (delivered_at AT TIME ZONE 'UTC')::date AS d FROM chat.receipts WHERE delivered_at IS NOT NULL
+                      UNION ALL
+                      SELECT sent_at, conversation_id, recipient_id, 'r', (read_at AT TIME ZONE 'UTC')::date FROM chat.receipts WHERE read_at IS NOT NULL) x
+                GROUP BY 1, 2, 3, 4;
+                """)
+            // A read moved from its day to today: the old cells must see it leave its day.
+            let target = try conn.queryOne("SELECT conversation_id, message_id, recipient_id, read_at FROM chat.receipts WHERE read_at < date_trunc('day', now(), 'UTC') ORDER BY read_at LIMIT 1")!
+            let oldDay = try target.decode(Date.self, "read_at")
+            let today = try conn.scalar(Date.self, "SELECT date_trunc('day', now(), 'UTC')")
+            try conn.execute("""
+                UPDATE chat.receipts SET read_at = \(today.addingTimeInterval(60)), change_xid = DEFAULT
+                WHERE conversation_id = \(try target.decode(Int64.self, "conversation_id")) AND message_id = \(try target.decode(Int64.self, "message_id"))
+                  AND recipient_id = \(try target.decode(Int64.self, "recipient_id"))
+                """)
+            let r = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+            #expect(try conn.scalar(Int.self, "SELECT window_bits FROM chat.last_seen_state") == LastSeenCells.windowBits, "\(r)")
+            #expect(try RandomizedJobTests.cellsDifferingFromARecount(conn) == 0)
+            let incremental = try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day")
+            var all = LastSeenJob()
+            all.from = oldDay.addingTimeInterval(-86_400)
+            _ = try all.run(conn, runner: runner, partitions: pm)
+            #expect(try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day") == incremental)
+            let next = try LastSeenJob().run(conn, runner: runner, partitions: pm)
+            #expect(next.receiptCells == 0 && next.days == 0, "\(next)")
+        }
+    }
+
     /// A database whose last-seen ran before the receipt cells existed (the upgrade): its next
     /// run finds receipts by their rows, builds the cells, and later runs use them.
     @Test func lastSeenBuildsItsCellsOnTheFirstRunAfterTheUpgrade() throws {

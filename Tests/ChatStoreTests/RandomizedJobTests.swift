@@ -53,7 +53,11 @@ import Testing
     /// How many of last-seen's receipt cells differ from a recount of every receipt (0 right
     /// after a run, when nothing was written since).
     static func cellsDifferingFromARecount(_ conn: PostgresConnection) throws -> Int {
-        guard let shift = try conn.queryOne("SELECT bucket_shift FROM chat.last_seen_state")?.decode(Int.self, "bucket_shift") else { return -1 }
+        guard let state = try conn.queryOne("SELECT bucket_shift, window_bits FROM chat.last_seen_state") else { return -1 }
+        let shift = try state.decode(Int.self, "bucket_shift"), wbits = try state.decode(Int.self, "window_bits")
+        // The bucket as Migrations/0011_last_seen_cell_windows.sql defines it: the conversation
+        // range, then the window of the UTC day (written out here, not taken from the queries).
+        let bucket = "((conversation_id >> \(shift)) << \(wbits)) | ((extract(epoch FROM (sent_at AT TIME ZONE 'UTC')::time) * 1000000)::bigint / (86400000000 >> \(wbits)))"
         // Read apart and compared here: on Citus the cells are a coordinator table and the
         // receipts are distributed.
         func rows(_ sql: SQL) throws -> Set<String> {
@@ -65,11 +69,11 @@ import Testing
         }
         let recount = try rows("""
             SELECT sent_day::text, bucket, kind, day::text, sum(n)::bigint AS n, sum(s)::text AS s, sum(h)::bigint AS h FROM (
-                SELECT (sent_at AT TIME ZONE 'UTC')::date AS sent_day, conversation_id >> \(shift)::int AS bucket, 'd' AS kind,
+                SELECT (sent_at AT TIME ZONE 'UTC')::date AS sent_day, \(unsafeRaw: bucket) AS bucket, 'd' AS kind,
                        (delivered_at AT TIME ZONE 'UTC')::date AS day, 1 AS n, recipient_id AS s, hashint8(recipient_id) AS h
                 FROM chat.receipts WHERE delivered_at IS NOT NULL
                 UNION ALL
-                SELECT (sent_at AT TIME ZONE 'UTC')::date, conversation_id >> \(shift)::int, 'r', (read_at AT TIME ZONE 'UTC')::date, 1, recipient_id, hashint8(recipient_id)
+                SELECT (sent_at AT TIME ZONE 'UTC')::date, \(unsafeRaw: bucket), 'r', (read_at AT TIME ZONE 'UTC')::date, 1, recipient_id, hashint8(recipient_id)
                 FROM chat.receipts WHERE read_at IS NOT NULL
             ) x GROUP BY 1, 2, 3, 4
             """)

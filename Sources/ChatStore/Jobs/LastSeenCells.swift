@@ -2,29 +2,46 @@ import ChatStorePostgres
 import Foundation
 
 /// The receipt cells behind the last-seen rollup's change detection
-/// (`Migrations/0010_last_seen_cells.sql`): what the rollup last counted per (sent day,
-/// conversation bucket), so that a run recounts only the cells its changed receipts fall in and
+/// (`Migrations/0010_last_seen_cells.sql`, `0011_last_seen_cell_windows.sql`): what the rollup
+/// last counted per (sent day, bucket), a bucket being one range of conversation ids and one
+/// window of the day, so that a run recounts only the cells its changed receipts fall in and
 /// recomputes the days whose totals moved, including the day a receipt's overwritten
 /// `delivered_at` or `read_at` left.
 public enum LastSeenCells {
-    /// About how many buckets the conversation ids present when the cells are built are split into.
+    /// About how many cells (conversation ranges x windows of the day) each sent day is split into.
     public static let targetBuckets: Int64 = 4096
+    /// Each sent day is split into 2^windowBits windows of its UTC time (16 of 90 minutes): a
+    /// large group's receipts of a day are spread over 16 cells, so a late read in it costs the
+    /// recount of one window's share of them (a whole day's share was up to half of a day's
+    /// receipts in the nightly benchmark).
+    public static let windowBits = 4
 
-    /// The bucket width of a database: bucket = `conversation_id >> shift`.
+    /// The bucket of a receipt: `(conversation_id >> shift) << windowBits | window`, where the
+    /// window is the receipt's UTC time of day divided into 2^windowBits equal parts.
     public struct Layout: Sendable, Equatable {
         public var shift: Int
-        /// How many buckets the ids present at build time spanned.
+        /// How many conversation ranges the ids present at build time spanned.
         public var buckets: Int64
-        public init(shift: Int, buckets: Int64) { self.shift = shift; self.buckets = buckets }
+        /// Windows per day: 2^windowBits (0 for cells built before windows existed).
+        public var windowBits: Int
+        /// Cells per sent day.
+        public var cells: Int64 { buckets << Int64(windowBits) }
+        public init(shift: Int, buckets: Int64, windowBits: Int = LastSeenCells.windowBits) {
+            self.shift = shift; self.buckets = buckets; self.windowBits = windowBits
+        }
+        /// The variables the cell queries take (:'shift', :'wbits').
+        var variables: [String: any PostgresEncodable] { ["shift": String(shift), "wbits": String(windowBits)] }
     }
 
     /// The smallest power-of-two width that splits the ids `lo...hi` into at most
-    /// `targetBuckets` buckets. Example: ids 1...4566 give shift 1 (2,284 buckets).
+    /// `targetBuckets >> windowBits` ranges. Example: ids 1...4566 give shift 5 (143 ranges,
+    /// 2,288 cells a day).
     public static func layout(lowestID lo: Int64, highestID hi: Int64) -> Layout {
+        let ranges = targetBuckets >> Int64(windowBits)
         var shift = 0
         while shift < 62 {
             let (span, overflow) = (hi >> Int64(shift)).subtractingReportingOverflow(lo >> Int64(shift))
-            if !overflow && span < targetBuckets { return Layout(shift: shift, buckets: span + 1) }
+            if !overflow && span < ranges { return Layout(shift: shift, buckets: span + 1) }
             shift += 1
         }
         return Layout(shift: 62, buckets: (hi >> 62) - (lo >> 62) + 1)
@@ -33,17 +50,19 @@ public enum LastSeenCells {
     /// The layout the cells were built with, or nil when they have not been built (the first
     /// run, or the first run after the migration that added them).
     static func layout(_ c: PostgresConnection) throws -> Layout? {
-        try c.queryOne("SELECT bucket_shift, buckets FROM chat.last_seen_state").map {
-            Layout(shift: try $0.decode(Int.self, "bucket_shift"), buckets: try $0.decode(Int64.self, "buckets"))
+        try c.queryOne("SELECT bucket_shift, buckets, window_bits FROM chat.last_seen_state").map {
+            Layout(shift: try $0.decode(Int.self, "bucket_shift"), buckets: try $0.decode(Int64.self, "buckets"),
+                   windowBits: try $0.decode(Int.self, "window_bits"))
         }
     }
 
     /// Whether the conversation ids now span four times the buckets the layout was chosen for
-    /// (cells built on a young or empty database): the cells are then rebuilt with a wider
-    /// bucket, so that their number stays near `targetBuckets` per sent day as the service grows
-    /// (a rebuild each time the id span quadruples).
+    /// (cells built on a young or empty database), or the cells were built without windows of
+    /// the day (before migration 0011): the cells are then rebuilt, so that their number stays
+    /// near `targetBuckets` per sent day as the service grows (a rebuild each time the id span
+    /// quadruples).
     static func outgrown(_ c: PostgresConnection, _ layout: Layout) throws -> Bool {
-        try layoutForPresentIDs(c).shift >= layout.shift + 2
+        try layout.windowBits != windowBits || layoutForPresentIDs(c).shift >= layout.shift + 2
     }
 
     /// The layout for the conversation ids present now (one bucket when there are none).
@@ -69,7 +88,7 @@ public enum LastSeenCells {
         let layout = try layoutForPresentIDs(c)
         try c.execute("DELETE FROM chat.last_seen_cells")
         try c.execute("DELETE FROM chat.last_seen_state")
-        try c.execute("INSERT INTO chat.last_seen_state (bucket_shift, buckets) VALUES (\(layout.shift), \(layout.buckets))")
+        try c.execute("INSERT INTO chat.last_seen_state (bucket_shift, buckets, window_bits) VALUES (\(layout.shift), \(layout.buckets), \(layout.windowBits))")
         try createTemporaryTables(c)
         let parts = try partitions.partitions(c, parent: "receipts").map { (from: $0.from, to: $0.to) }.sorted { $0.from < $1.from }
         var spare: (Date, Date)?
@@ -82,8 +101,8 @@ public enum LastSeenCells {
         let store = try QueryFile.named("last_seen_cells_store.sql").statements([:])
         var written = 0
         for r in ranges {
-            try c.execute(try recount.statement(["lo": PostgresTimestamp.format(r.from), "hi": PostgresTimestamp.format(r.to),
-                                                  "shift": String(layout.shift), "all": "true", "buckets": "{}"]))
+            try c.execute(try recount.statement(layout.variables.merging(["lo": PostgresTimestamp.format(r.from), "hi": PostgresTimestamp.format(r.to),
+                                                                          "all": "true", "buckets": "{}"]) { $1 }))
             // The scope is empty here, so the store's deletions delete nothing: what it counts
             // is the cells it inserts.
             for statement in store { written += try c.executeCountingRows(statement) }
@@ -114,8 +133,7 @@ public enum LastSeenCells {
     /// the audit), compares them with the stored ones and stores the recount. Returns the days
     /// whose deliveries or reads moved and how many cells were recounted.
     static func update(_ c: PostgresConnection, layout: Layout, changes: [String: any PostgresEncodable], citus: Bool) throws -> (days: [Date], cells: Int) {
-        var vars = changes
-        vars["shift"] = String(layout.shift)
+        let vars = changes.merging(layout.variables) { $1 }
         var bySentDay: [Date: [Int64]] = [:]
         for row in try c.query(try QueryFile.named("last_seen_keys.sql").statement(vars)) {
             bySentDay[try row.decode(Date.self, "sent_day"), default: []].append(try row.decode(Int64.self, "bucket"))
@@ -150,11 +168,11 @@ public enum LastSeenCells {
             case .all:
                 try c.execute("DELETE FROM pg_temp.last_seen_scope WHERE sent_day = (\(lo)::timestamptz AT TIME ZONE 'UTC')::date")
                 try c.execute("INSERT INTO pg_temp.last_seen_scope VALUES ((\(lo)::timestamptz AT TIME ZONE 'UTC')::date, NULL)")
-                try c.execute(try onePass.statement(["lo": lo, "hi": hi, "shift": String(layout.shift), "all": "true", "buckets": "{}"]))
+                try c.execute(try onePass.statement(layout.variables.merging(["lo": lo, "hi": hi, "all": "true", "buckets": "{}"]) { $1 }))
             case .filtered:
-                try c.execute(try onePass.statement(["lo": lo, "hi": hi, "shift": String(layout.shift), "all": "false", "buckets": list]))
+                try c.execute(try onePass.statement(layout.variables.merging(["lo": lo, "hi": hi, "all": "false", "buckets": list]) { $1 }))
             case .byKey:
-                try c.execute(try byKey.statement(["lo": lo, "hi": hi, "shift": String(layout.shift), "buckets": list]))
+                try c.execute(try byKey.statement(layout.variables.merging(["lo": lo, "hi": hi, "buckets": list]) { $1 }))
             }
             cells += buckets.count
         }
@@ -180,7 +198,7 @@ public enum LastSeenCells {
     /// index range scan costs several times a sequential read per row), and filtered in one
     /// pass on Citus or above that.
     public static func mode(changedBuckets: Int, changedReceipts: Int64, receipts: Int64, layout: Layout, citus: Bool) -> Mode {
-        if receipts == 0 || Int64(changedBuckets) * 4 > layout.buckets || changedReceipts * 4 > receipts { return .all }
+        if receipts == 0 || Int64(changedBuckets) * 4 > layout.cells || changedReceipts * 4 > receipts { return .all }
         if citus || changedReceipts * 10 > receipts { return .filtered }
         return .byKey
     }
