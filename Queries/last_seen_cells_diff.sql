@@ -1,6 +1,7 @@
 -- The days whose deliveries or reads moved: the recounted cells (pg_temp.last_seen_recount)
 -- against what chat.last_seen_cells holds for the same cells (pg_temp.last_seen_scope: a sent day
--- and a bucket, or a NULL bucket for every bucket of the day). A receipt that left a day shows
+-- and a bucket; the sent days recounted whole are :'whole_days', a date array, read by the
+-- primary key whatever the history). A receipt that left a day shows
 -- there as much as one that arrived; a day is recomputed when its count, sum of recipient ids or
 -- sum of their hashes differs.
 SELECT day::timestamptz AS day FROM (
@@ -9,7 +10,7 @@ SELECT day::timestamptz AS day FROM (
         JOIN pg_temp.last_seen_scope k ON k.sent_day = c.sent_day AND k.bucket = c.bucket
         UNION ALL
         SELECT c.kind, c.day, -c.n, -c.s, -c.h FROM chat.last_seen_cells c
-        WHERE c.sent_day IN (SELECT sent_day FROM pg_temp.last_seen_scope WHERE bucket IS NULL)
+        WHERE c.sent_day = ANY(:'whole_days'::date[])
         UNION ALL
         SELECT kind, day, n, s, h FROM pg_temp.last_seen_recount
     ) x

@@ -37,13 +37,13 @@ import Testing
 
     /// Last seen's receipt cells: the bucket width, and how a sent day's changed cells are recounted.
     @Test func receiptCellLayoutAndRecountMode() {
-        // 256 conversation ranges at most, each split into 16 windows of the day.
-        #expect(LastSeenCells.layout(lowestID: 1, highestID: 4566) == .init(shift: 5, buckets: 143, windowBits: 4))
-        #expect(LastSeenCells.layout(lowestID: 1, highestID: 4566).cells == 2288)
-        #expect(LastSeenCells.layout(lowestID: 100, highestID: 300) == .init(shift: 0, buckets: 201))
+        // 64 conversation ranges at most, each split into 64 windows of the day.
+        #expect(LastSeenCells.layout(lowestID: 1, highestID: 4566) == .init(shift: 7, buckets: 36, windowBits: 6))
+        #expect(LastSeenCells.layout(lowestID: 1, highestID: 4566).cells == 2304)
+        #expect(LastSeenCells.layout(lowestID: 100, highestID: 300) == .init(shift: 2, buckets: 51))
         let wide = LastSeenCells.layout(lowestID: Int64.min, highestID: Int64.max)
         #expect(wide.cells <= LastSeenCells.targetBuckets && wide.shift <= 62)
-        let l = LastSeenCells.Layout(shift: 5, buckets: 143)
+        let l = LastSeenCells.Layout(shift: 7, buckets: 36)
         // A sent day without cells yet (tonight's new day) is recounted whole.
         #expect(LastSeenCells.mode(changedBuckets: 3, changedReceipts: 0, receipts: 0, layout: l, citus: false) == .all)
         #expect(LastSeenCells.mode(changedBuckets: 600, changedReceipts: 10, receipts: 100_000, layout: l, citus: false) == .all)

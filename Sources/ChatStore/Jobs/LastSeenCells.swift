@@ -10,11 +10,12 @@ import Foundation
 public enum LastSeenCells {
     /// About how many cells (conversation ranges x windows of the day) each sent day is split into.
     public static let targetBuckets: Int64 = 4096
-    /// Each sent day is split into 2^windowBits windows of its UTC time (16 of 90 minutes): a
-    /// large group's receipts of a day are spread over 16 cells, so a late read in it costs the
-    /// recount of one window's share of them (a whole day's share was up to half of a day's
-    /// receipts in the nightly benchmark).
-    public static let windowBits = 4
+    /// Each sent day is split into 2^windowBits windows of its UTC time (64 of 22.5 minutes): a
+    /// large group's receipts of a day are spread over 64 cells, so a late read in it costs the
+    /// recount of one window's share of them (one cell per range and day held up to half of a
+    /// day's receipts in the nightly benchmark; 16 windows still left 13,397 receipts to recount
+    /// for 10 late reads of one day).
+    public static let windowBits = 6
 
     /// The bucket of a receipt: `(conversation_id >> shift) << windowBits | window`, where the
     /// window is the receipt's UTC time of day divided into 2^windowBits equal parts.
@@ -34,8 +35,8 @@ public enum LastSeenCells {
     }
 
     /// The smallest power-of-two width that splits the ids `lo...hi` into at most
-    /// `targetBuckets >> windowBits` ranges. Example: ids 1...4566 give shift 5 (143 ranges,
-    /// 2,288 cells a day).
+    /// `targetBuckets >> windowBits` ranges. Example: ids 1...4566 give shift 7 (36 ranges,
+    /// 2,304 cells a day).
     public static func layout(lowestID lo: Int64, highestID hi: Int64) -> Layout {
         let ranges = targetBuckets >> Int64(windowBits)
         var shift = 0
@@ -98,7 +99,7 @@ public enum LastSeenCells {
         }
         let ranges = LastSeenCells.ranges(partitions: parts, defaultRows: spare)
         let recount = try QueryFile.named("last_seen_cells.sql")
-        let store = try QueryFile.named("last_seen_cells_store.sql").statements([:])
+        let store = try QueryFile.named("last_seen_cells_store.sql").statements(["whole_days": "{}"])
         var written = 0
         for r in ranges {
             try c.execute(try recount.statement(layout.variables.merging(["lo": PostgresTimestamp.format(r.from), "hi": PostgresTimestamp.format(r.to),
@@ -160,6 +161,7 @@ public enum LastSeenCells {
         let onePass = try QueryFile.named("last_seen_cells.sql")
         let byKey = try QueryFile.named("last_seen_cells_by_key.sql")
         var cells = 0
+        var wholeDays: [String] = []
         for (sentDay, buckets) in bySentDay.sorted(by: { $0.key < $1.key }) {
             let lo = PostgresTimestamp.format(sentDay), hi = PostgresTimestamp.format(sentDay.addingTimeInterval(86_400))
             let list = "{" + buckets.map(String.init).joined(separator: ",") + "}"
@@ -167,7 +169,7 @@ public enum LastSeenCells {
             switch LastSeenCells.mode(changedBuckets: buckets.count, changedReceipts: rows.changed, receipts: rows.total, layout: layout, citus: citus) {
             case .all:
                 try c.execute("DELETE FROM pg_temp.last_seen_scope WHERE sent_day = (\(lo)::timestamptz AT TIME ZONE 'UTC')::date")
-                try c.execute("INSERT INTO pg_temp.last_seen_scope VALUES ((\(lo)::timestamptz AT TIME ZONE 'UTC')::date, NULL)")
+                wholeDays.append(String(lo.prefix(10)))
                 try c.execute(try onePass.statement(layout.variables.merging(["lo": lo, "hi": hi, "all": "true", "buckets": "{}"]) { $1 }))
             case .filtered:
                 try c.execute(try onePass.statement(layout.variables.merging(["lo": lo, "hi": hi, "all": "false", "buckets": list]) { $1 }))
@@ -176,8 +178,9 @@ public enum LastSeenCells {
             }
             cells += buckets.count
         }
-        let days = try c.query(try QueryFile.named("last_seen_cells_diff.sql").statement()).map { try $0.decode(Date.self, "day") }
-        for s in try QueryFile.named("last_seen_cells_store.sql").statements([:]) { try c.execute(s) }
+        let whole: [String: any PostgresEncodable] = ["whole_days": "{" + wholeDays.joined(separator: ",") + "}"]
+        let days = try c.query(try QueryFile.named("last_seen_cells_diff.sql").statement(whole)).map { try $0.decode(Date.self, "day") }
+        for s in try QueryFile.named("last_seen_cells_store.sql").statements(whole) { try c.execute(s) }
         return (days, cells)
     }
 
