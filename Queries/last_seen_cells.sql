@@ -12,17 +12,21 @@
 -- holds every microsecond exactly, and the cast to bigint rounds to the nearest one.
 --
 -- By hand (in a transaction, after creating pg_temp.last_seen_recount as LastSeenCells.swift does):
---   psql -v lo="'2026-11-28'" -v hi="'2026-11-29'" -v shift=0 -v wbits=4 -v all=true -v buckets="'{}'" -f Queries/last_seen_cells.sql
+--   psql -v lo="'2026-11-28'" -v hi="'2026-11-29'" -v shift=0 -v wbits=6 -v all=true -v buckets="'{}'" -f Queries/last_seen_cells.sql
 INSERT INTO pg_temp.last_seen_recount (sent_day, bucket, kind, day, n, s, h)
-WITH g AS (
-    -- One pass, grouped by both days (a few groups per cell), then split by kind.
-    SELECT (r.sent_at AT TIME ZONE 'UTC')::date AS sent_day, ((r.conversation_id >> :'shift'::int) << :'wbits'::int) | ((date_part('epoch', (r.sent_at AT TIME ZONE 'UTC')::time) * 1000000)::bigint / (86400000000 >> :'wbits'::int)) AS bucket,
-           (r.delivered_at AT TIME ZONE 'UTC')::date AS dday, (r.read_at AT TIME ZONE 'UTC')::date AS rday,
-           count(*) AS n, sum(r.recipient_id) AS s, sum(hashint8(r.recipient_id)) AS h
+WITH b AS (
+    -- Each receipt with its cell's bucket (the formula above, written once).
+    SELECT (r.sent_at AT TIME ZONE 'UTC')::date AS sent_day,
+           ((r.conversation_id >> :'shift'::int) << :'wbits'::int) | ((date_part('epoch', (r.sent_at AT TIME ZONE 'UTC')::time) * 1000000)::bigint / (86400000000 >> :'wbits'::int)) AS bucket,
+           (r.delivered_at AT TIME ZONE 'UTC')::date AS dday, (r.read_at AT TIME ZONE 'UTC')::date AS rday, r.recipient_id
     FROM chat.receipts r
     WHERE r.sent_at >= :'lo'::timestamptz AND r.sent_at < :'hi'::timestamptz
       AND (r.delivered_at IS NOT NULL OR r.read_at IS NOT NULL)
-      AND (:'all'::boolean OR ((r.conversation_id >> :'shift'::int) << :'wbits'::int) | ((date_part('epoch', (r.sent_at AT TIME ZONE 'UTC')::time) * 1000000)::bigint / (86400000000 >> :'wbits'::int)) = ANY(:'buckets'::bigint[]))
+), g AS (
+    -- One pass, grouped by both days (a few groups per cell), then split by kind.
+    SELECT sent_day, bucket, dday, rday, count(*) AS n, sum(recipient_id) AS s, sum(hashint8(recipient_id)) AS h
+    FROM b
+    WHERE :'all'::boolean OR bucket = ANY(:'buckets'::bigint[])
     GROUP BY 1, 2, 3, 4
 )
 SELECT sent_day, bucket, 'd', dday, sum(n), sum(s), sum(h) FROM g WHERE dday IS NOT NULL GROUP BY sent_day, bucket, dday

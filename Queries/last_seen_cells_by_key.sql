@@ -10,7 +10,7 @@
 -- the window b & (2^wbits - 1) of the day, (86,400 s >> wbits) long: the receipts whose bucket
 -- by the formula of Queries/last_seen_cells.sql is b, exactly.
 --
--- By hand (in a transaction): psql -v lo="'2026-11-28'" -v hi="'2026-11-29'" -v shift=0 -v wbits=4 -v buckets="'{17,42}'" -f Queries/last_seen_cells_by_key.sql
+-- By hand (in a transaction): psql -v lo="'2026-11-28'" -v hi="'2026-11-29'" -v shift=0 -v wbits=6 -v buckets="'{17,42}'" -f Queries/last_seen_cells_by_key.sql
 INSERT INTO pg_temp.last_seen_recount (sent_day, bucket, kind, day, n, s, h)
 SELECT (r.sent_at AT TIME ZONE 'UTC')::date, b.bucket, v.kind, v.day, count(*), sum(r.recipient_id), sum(hashint8(r.recipient_id))
 FROM unnest(:'buckets'::bigint[]) b(bucket)

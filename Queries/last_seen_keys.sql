@@ -4,7 +4,7 @@
 -- deleted or changed (its old key, from chat.receipt_repairs). Recounted cells are compared with
 -- chat.last_seen_cells (Queries/last_seen_cells_diff.sql).
 --
--- By hand: psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -v shift=0 -v wbits=4 -f Queries/last_seen_keys.sql
+-- By hand: psql -v prev="'1234:1240:1236'" -v prev_xmin=1234 -v shift=0 -v wbits=6 -f Queries/last_seen_keys.sql
 SELECT sent_day::timestamptz AS sent_day, bucket FROM (
     SELECT (sent_at AT TIME ZONE 'UTC')::date AS sent_day, ((conversation_id >> :'shift'::int) << :'wbits'::int) | ((date_part('epoch', (sent_at AT TIME ZONE 'UTC')::time) * 1000000)::bigint / (86400000000 >> :'wbits'::int)) AS bucket FROM chat.receipts
     WHERE change_xid >= :'prev_xmin'::bigint AND NOT pg_visible_in_snapshot(change_xid::text::xid8, :'prev'::pg_snapshot)

@@ -130,6 +130,16 @@ import Testing
         }
     }
 
+    /// Whether `chat.daily_activity` as the incremental runs left it equals every day since
+    /// `since` recomputed from scratch (`jobs last-seen --from`).
+    func dailyActivityEqualsARecompute(_ conn: PostgresConnection, since: Date, partitions pm: PartitionManager) throws -> Bool {
+        let incremental = try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day")
+        var all = LastSeenJob()
+        all.from = since
+        _ = try all.run(conn, runner: runner, partitions: pm)
+        return try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day") == incremental
+    }
+
     /// A client that corrects a time it reported: the receipt's new row says where the read went,
     /// not where it came from. The receipt cells see it leave its old day too.
     @Test func aReadOrDeliveryTimeOverwrittenWithAnotherDayLeavesItsOldDay() throws {
@@ -175,11 +185,7 @@ import Testing
             #expect(try activity(twoAgo) == (1, 2), "\(r)")
             #expect(try RandomizedJobTests.cellsDifferingFromARecount(conn) == 0)
             // And the incremental rows equal every day recomputed from scratch.
-            let incremental = try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day")
-            var all = LastSeenJob()
-            all.from = today.addingTimeInterval(-10 * 86_400)
-            _ = try all.run(conn, runner: runner, partitions: pm)
-            #expect(try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day") == incremental)
+            #expect(try dailyActivityEqualsARecompute(conn, since: today.addingTimeInterval(-10 * 86_400), partitions: pm))
             // A run with nothing new recounts no cell and recomputes no day.
             let quiet = try LastSeenJob().run(conn, runner: runner, partitions: pm)
             #expect(quiet.receiptCells == 0 && quiet.days == 0, "\(quiet)")
@@ -229,11 +235,7 @@ import Testing
             #expect(try reads("day = ('\(fiveAgo)'::timestamptz AT TIME ZONE 'UTC')::date") == 0, "\(r)")
             #expect(try reads("day = ('\(PostgresTimestamp.format(moved))'::timestamptz AT TIME ZONE 'UTC')::date") == 3 * (windows - 1) + 2, "\(r)")
             #expect(try RandomizedJobTests.cellsDifferingFromARecount(conn) == 0)
-            let incremental = try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day")
-            var all = LastSeenJob()
-            all.from = today.addingTimeInterval(-10 * 86_400)
-            _ = try all.run(conn, runner: runner, partitions: pm)
-            #expect(try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day") == incremental)
+            #expect(try dailyActivityEqualsARecompute(conn, since: today.addingTimeInterval(-10 * 86_400), partitions: pm))
         }
     }
 
@@ -267,11 +269,7 @@ import Testing
             let r = try LastSeenJob().run(conn, runner: runner, partitions: pm)
             #expect(try conn.scalar(Int.self, "SELECT window_bits FROM chat.last_seen_state") == LastSeenCells.windowBits, "\(r)")
             #expect(try RandomizedJobTests.cellsDifferingFromARecount(conn) == 0)
-            let incremental = try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day")
-            var all = LastSeenJob()
-            all.from = oldDay.addingTimeInterval(-86_400)
-            _ = try all.run(conn, runner: runner, partitions: pm)
-            #expect(try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day") == incremental)
+            #expect(try dailyActivityEqualsARecompute(conn, since: oldDay.addingTimeInterval(-86_400), partitions: pm))
             let next = try LastSeenJob().run(conn, runner: runner, partitions: pm)
             #expect(next.receiptCells == 0 && next.days == 0, "\(next)")
         }
@@ -321,11 +319,7 @@ import Testing
             let next = try LastSeenJob().run(conn, runner: runner, partitions: pm)
             #expect(next.receiptCells == 0 && next.days == 0, "\(next)")
             // And every day equals its recompute.
-            let incremental = try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day")
-            var all = LastSeenJob()
-            all.from = Date().addingTimeInterval(-30 * 86_400)
-            _ = try all.run(conn, runner: runner, partitions: pm)
-            #expect(try TestDatabase.checksum(conn, "chat.daily_activity", orderBy: "user_id, day") == incremental)
+            #expect(try dailyActivityEqualsARecompute(conn, since: Date().addingTimeInterval(-30 * 86_400), partitions: pm))
         }
     }
 

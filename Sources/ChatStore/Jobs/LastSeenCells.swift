@@ -169,7 +169,7 @@ public enum LastSeenCells {
             switch LastSeenCells.mode(changedBuckets: buckets.count, changedReceipts: rows.changed, receipts: rows.total, layout: layout, citus: citus) {
             case .all:
                 try c.execute("DELETE FROM pg_temp.last_seen_scope WHERE sent_day = (\(lo)::timestamptz AT TIME ZONE 'UTC')::date")
-                wholeDays.append(String(lo.prefix(10)))
+                wholeDays.append(String(lo.split(separator: " ")[0]))  // the date of the UTC midnight
                 try c.execute(try onePass.statement(layout.variables.merging(["lo": lo, "hi": hi, "all": "true", "buckets": "{}"]) { $1 }))
             case .filtered:
                 try c.execute(try onePass.statement(layout.variables.merging(["lo": lo, "hi": hi, "all": "false", "buckets": list]) { $1 }))
@@ -195,9 +195,9 @@ public enum LastSeenCells {
         case byKey
     }
 
-    /// Every bucket when the day has no cells yet (tonight's new day) or more than a quarter of
-    /// its buckets or of its receipts (by the stored delivery counts) changed; otherwise by key
-    /// on plain PostgreSQL while the changed buckets hold at most a tenth of its receipts (an
+    /// Every cell when the day has no cells yet (tonight's new day) or more than a quarter of
+    /// its cells or of its receipts (by the stored delivery counts) changed; otherwise by key
+    /// on plain PostgreSQL while the changed cells hold at most a tenth of its receipts (an
     /// index range scan costs several times a sequential read per row), and filtered in one
     /// pass on Citus or above that.
     public static func mode(changedBuckets: Int, changedReceipts: Int64, receipts: Int64, layout: Layout, citus: Bool) -> Mode {
