@@ -8,7 +8,7 @@ extension ChatStoreCommand {
         static let configuration = CommandConfiguration(
             commandName: "nightly",
             abstract: "Partition upkeep, reconcile, receipt audit, unread counts, last-seen and (when configured) retention, in that order, then a summary.",
-            discussion: Examples.text("chatstore nightly", "chatstore nightly --quiet --archive-dir /srv/archive --metrics-file m.prom", "chatstore nightly --json --report /var/www/chatstore.html", prefix: "Exit 0 when all jobs succeeded and found nothing; 2 when anomalies were found; 4 when partition coverage is low or rows sit in a default partition; 1 when a job failed; 3 when another nightly run is in progress. Quiet with --quiet (for cron), JSON with --json."))
+            discussion: Examples.text("chatstore nightly", "chatstore nightly --quiet --jobs 2 --metrics-file m.prom", "chatstore nightly --quiet --archive-dir /srv/archive", "chatstore nightly --json --report /var/www/chatstore.html", prefix: "Exit 0 when all jobs succeeded and found nothing; 2 when anomalies were found; 4 when partition coverage is low or rows sit in a default partition; 1 when a job failed; 3 when another nightly run is in progress. Quiet with --quiet (for cron), JSON with --json."))
         @OptionGroup var global: GlobalOptions
         @OptionGroup var job: JobOptions
         @Flag(name: .long, help: "Repair the fixable receipt anomalies (recorded in chat.receipt_repairs).") var repairReceipts = false
@@ -16,6 +16,11 @@ extension ChatStoreCommand {
         @Option(name: .long, help: "Archive directory for retention: when chat.partition_config has a retention for messages, partitions older than it are archived, verified and dropped.") var archiveDir: String?
         @Option(name: .long, help: "After the run, write the operator's HTML report (14 days) to this file.") var report: String?
         @Option(name: .long, help: "Write the summary in Prometheus text format to this file (atomically), for node_exporter's textfile collector.") var metricsFile: String?
+        @Option(name: .long, help: "Run up to N of reconcile, the receipt audit, unread and last-seen at once, each on its own connection (default 1: one after another). Each statement uses one server core, so on a server with a spare core --jobs 2 shortens a long night; with --repair-receipts the other jobs wait for the repairs. Example: --jobs 2") var jobs = 1
+
+        func validate() throws {
+            guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1 (got \(jobs))") }
+        }
 
         /// Whether this run wrote its metrics file (a class: `run()` is not mutating).
         final class Wrote: @unchecked Sendable { var metrics = false }
@@ -49,6 +54,8 @@ extension ChatStoreCommand {
                 n.repairReceipts = repairReceipts
                 n.now = try parseDate(now, "--now")
                 n.archiveDirectory = archiveDir
+                n.parallelJobs = jobs
+                n.connectionSettings = global.connectionSettings()
                 let s = try n.run(conn)
                 if let metricsFile {
                     let w = try AtomicFileWriter(path: metricsFile)

@@ -275,6 +275,78 @@ import Testing
             #expect(clean.status == 0, "\(clean.stderr)")
         }
     }
+
+    /// `nightly --jobs 2`: while one lane waits for unread's lock (held here), the other runs the
+    /// audit, last-seen and reconcile; with --repair-receipts every job that reads receipts waits
+    /// for the repairs. The results are those of a run one job after another.
+    @Test func nightlyWithTwoJobsAtOnceRunsTheOthersWhileOneWaits() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 120, days: 3)
+            let unreadLock = JobRunner.lockKey("unread")
+            #expect(try conn.tryAdvisoryLock(unreadLock))
+            let box = CommandBox()
+            let url = settings.conninfo
+            let t = Thread { box.set(try? runCommand(TestPaths.binary, ["nightly", "--json", "--jobs", "2", "--lock-wait", "60", "--database-url", url])) }
+            t.start()
+            // Until the other lane has run everything else (or 30 s).
+            var others = 0
+            for _ in 0..<300 where others < 3 {
+                Thread.sleep(forTimeInterval: 0.1)
+                others = try conn.scalar(Int.self, "SELECT count(*) FROM chat.job_runs WHERE job IN ('receipts', 'last-seen', 'reconcile') AND status = 'succeeded'")
+            }
+            #expect(others == 3, "the other jobs did not run while unread waited for its lock")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.job_runs WHERE job = 'unread'") == 0)
+            _ = try conn.advisoryUnlock(unreadLock)
+            let r = try box.wait()
+            #expect(r.status == 2, "\(r.stderr)")   // planted anomalies were found
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            let summary = try decoder.decode(Nightly.Summary.self, from: Data(r.stdout.utf8))
+            #expect(summary.jobs.map(\.job) == ["partitions", "reconcile", "receipts", "unread", "last-seen"])
+            #expect(summary.jobs.allSatisfy { $0.status == "succeeded" }, "\(summary.jobs)")
+            #expect(summary.unreadTotal == (try conn.scalar(Int.self, "SELECT coalesce(sum(unread), 0)::int FROM chat.unread_counts")))
+            #expect(try UnreadJob(mode: .verify).run(conn, runner: runner).driftCount == 0)
+            // What the audit found equals a full audit of the same window by hand.
+            let open = try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipt_anomalies")
+            #expect(open > 0)
+            let byHand = try runCommand(TestPaths.binary, ["jobs", "receipts", "--json", "--from", "2000-01-01", "--to", "2100-01-01", "--database-url", url])
+            #expect(byHand.status == 2, "\(byHand.stderr)")
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipt_anomalies") == open)
+            // With repairs, the jobs that read receipts start after the audit committed.
+            try conn.execute("UPDATE chat.receipts SET read_at = NULL, updated_at = now(), change_xid = DEFAULT WHERE status = 3 AND (message_id % 7) = 0")
+            let before = try conn.scalar(Int64.self, "SELECT max(run_id) FROM chat.job_runs")
+            let rep = try runCommand(TestPaths.binary, ["nightly", "--quiet", "--jobs", "2", "--repair-receipts", "--database-url", url])
+            #expect([0, 2].contains(rep.status), "\(rep.stderr)")
+            let order = try conn.query("""
+                SELECT job, started_at >= (SELECT finished_at FROM chat.job_runs WHERE job = 'receipts' AND run_id > \(before)) AS after_audit
+                FROM chat.job_runs WHERE run_id > \(before) AND job IN ('reconcile', 'unread', 'last-seen')
+                """)
+            #expect(order.count == 3)
+            for row in order {
+                let job = try row.decode(String.self, "job")
+                #expect(try row.decode(Bool.self, "after_audit"), "\(job) started before the repairs committed")
+            }
+            #expect(try UnreadJob(mode: .verify).run(conn, runner: runner).driftCount == 0)
+            // A bad value is a usage error.
+            let bad = try runCommand(TestPaths.binary, ["nightly", "--jobs", "0", "--database-url", url])
+            #expect(bad.status == 64)
+            #expect(bad.stderr.contains("--jobs must be at least 1"))
+        }
+    }
+}
+
+/// A command's result handed from the thread that ran it.
+final class CommandBox: @unchecked Sendable {
+    private var result: CommandResult?
+    private var done = false
+    private let cond = NSCondition()
+    func set(_ r: CommandResult?) { cond.lock(); result = r; done = true; cond.broadcast(); cond.unlock() }
+    func wait() throws -> CommandResult {
+        cond.lock(); defer { cond.unlock() }
+        while !done { cond.wait() }
+        guard let result else { throw CocoaError(.executableLoad) }
+        return result
+    }
 }
 
 /// `promtool check metrics` (Debian's prometheus package, installed by scripts/test.sh) accepts

@@ -13,12 +13,14 @@
 #   PHASES=generate,first-nightly,...  run only these phases (default: all, in order)
 #   REUSE=1  keep the database and the results of phases already done (rerun the rest)
 #   SCALE_DIR=/path  the private cluster's directory (default /tmp/chatstore-scale-UID)
+#   NIGHTLY_JOBS=N   the nightly runs' --jobs (default 2: one lane per core here)
 # Results: SCALE_DIR/results.md (a markdown table, one row per phase, appended as phases finish).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 users=${1:-20000}
 days=${2:-31}
 mpud=${3:-45}
+jobs=${NIGHTLY_JOBS:-2}
 all="generate first-nightly nightly unread-full audit-full export retire restore compliance report partitions-status"
 phases=${PHASES:-$all}; phases=${phases//,/ }
 swift build -c release >/dev/null
@@ -92,13 +94,13 @@ if want generate; then
   psql -qX "$db" -v t0="'$t0'" -f scripts/bench/rewind-day.sql -c "VACUUM ANALYZE" >/dev/null
 fi
 if want first-nightly; then
-  measure first-nightly "SELECT count(*) FROM chat.messages" -- "$bin" nightly --quiet --now "${t0}T00:00:00Z" --database-url "$db"
+  measure first-nightly "SELECT count(*) FROM chat.messages" -- "$bin" nightly --quiet --jobs "$jobs" --now "${t0}T00:00:00Z" --database-url "$db"
   echo "first nightly per job: $(per_job 0)" >> "$dir/notes"
 fi
 if want nightly; then
   psql -qX "$db" -f scripts/bench/replay-day.sql -c "ANALYZE" >/dev/null
   last=$(q "SELECT coalesce(max(run_id), 0) FROM chat.job_runs")
-  measure nightly "SELECT count(*) FROM bench_new_messages" -- "$bin" nightly --quiet --database-url "$db"
+  measure nightly "SELECT count(*) FROM bench_new_messages" -- "$bin" nightly --quiet --jobs "$jobs" --database-url "$db"
   echo "nightly for one new day per job: $(per_job "$last")" >> "$dir/notes"
 fi
 if want unread-full; then

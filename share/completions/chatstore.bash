@@ -866,7 +866,7 @@ _chatstore_nightly() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --repair-receipts --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --database-url-file --lock-timeout --statement-timeout --lock-wait --archive-dir --report --metrics-file)
+    non_repeating_options=(--database-url --database-url-file --lock-timeout --statement-timeout --lock-wait --archive-dir --report --metrics-file --jobs)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
@@ -893,6 +893,9 @@ _chatstore_nightly() {
         return
         ;;
     '--metrics-file')
+        return
+        ;;
+    '--jobs')
         return
         ;;
     esac

@@ -87,7 +87,7 @@ function __chatstore_parse_tokens -S
                 __chatstore_parse_subcommand 0 'database-url=' 'database-url-file=' 'json' 'q/quiet' 'v/verbose' 'lock-timeout=' 'statement-timeout=' 'lock-wait=' 'dry-run' 'limit=' 'reason=' 'version' 'h/help'
             end
         case 'nightly'
-            __chatstore_parse_subcommand 0 'database-url=' 'database-url-file=' 'json' 'q/quiet' 'v/verbose' 'lock-timeout=' 'statement-timeout=' 'lock-wait=' 'repair-receipts' 'archive-dir=' 'report=' 'metrics-file=' 'version' 'h/help'
+            __chatstore_parse_subcommand 0 'database-url=' 'database-url-file=' 'json' 'q/quiet' 'v/verbose' 'lock-timeout=' 'statement-timeout=' 'lock-wait=' 'repair-receipts' 'archive-dir=' 'report=' 'metrics-file=' 'jobs=' 'version' 'h/help'
         case 'archive'
             __chatstore_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
@@ -437,6 +437,7 @@ complete -c 'chatstore' -n '__chatstore_should_offer_completions_for_flags_or_op
 complete -c 'chatstore' -n '__chatstore_should_offer_completions_for_flags_or_options "chatstore nightly" archive-dir' -l 'archive-dir' -d 'Archive directory for retention: when chat.partition_config has a retention for messages, partitions older than it are archived, verified and dropped.' -rfka ''
 complete -c 'chatstore' -n '__chatstore_should_offer_completions_for_flags_or_options "chatstore nightly" report' -l 'report' -d 'After the run, write the operator\'s HTML report (14 days) to this file.' -rfka ''
 complete -c 'chatstore' -n '__chatstore_should_offer_completions_for_flags_or_options "chatstore nightly" metrics-file' -l 'metrics-file' -d 'Write the summary in Prometheus text format to this file (atomically), for node_exporter\'s textfile collector.' -rfka ''
+complete -c 'chatstore' -n '__chatstore_should_offer_completions_for_flags_or_options "chatstore nightly" jobs' -l 'jobs' -d 'Run up to N of reconcile, the receipt audit, unread and last-seen at once, each on its own connection (default 1: one after another). Each statement uses one server core, so on a server with a spare core --jobs 2 shortens a long night; with --repair-receipts the other jobs wait for the repairs. Example: --jobs 2' -rfka ''
 complete -c 'chatstore' -n '__chatstore_should_offer_completions_for_flags_or_options "chatstore nightly" version' -l 'version' -d 'Show the version.'
 complete -c 'chatstore' -n '__chatstore_should_offer_completions_for_flags_or_options "chatstore nightly" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'chatstore' -n '__chatstore_should_offer_completions_for_flags_or_options "chatstore archive" version' -l 'version' -d 'Show the version.'

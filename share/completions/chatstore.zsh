@@ -668,6 +668,7 @@ _chatstore_nightly() {
         '--archive-dir[Archive directory for retention\: when chat.partition_config has a retention for messages, partitions older than it are archived, verified and dropped.]:archive-dir:'
         '--report[After the run, write the operator'\''s HTML report (14 days) to this file.]:report:'
         '--metrics-file[Write the summary in Prometheus text format to this file (atomically), for node_exporter'\''s textfile collector.]:metrics-file:'
+        '--jobs[Run up to N of reconcile, the receipt audit, unread and last-seen at once, each on its own connection (default 1\: one after another). Each statement uses one server core, so on a server with a spare core --jobs 2 shortens a long night; with --repair-receipts the other jobs wait for the repairs. Example\: --jobs 2]:jobs:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

@@ -16,6 +16,12 @@ public struct Nightly: Sendable {
     public var archiveDirectory: String?
     /// Seconds between full unread recomputes with repair (default a week).
     public var fullRepairEvery: Double = 7 * 86_400
+    /// How many of reconcile, the receipt audit, unread and last-seen run at once, each on its own
+    /// connection (opened with `connectionSettings`); 1 (the default) runs them one after
+    /// another. Partition upkeep runs before them and retention after them, alone.
+    public var parallelJobs = 1
+    /// Where the further connections of `parallelJobs` go (the same server and role as the run's).
+    public var connectionSettings: ConnectionSettings?
 
     public init(logger: Logger) {
         self.logger = logger
@@ -49,29 +55,17 @@ public struct Nightly: Sendable {
         public var seconds: Double
     }
 
-    public func run(_ conn: PostgresConnection, progress: ((String) -> Void)? = nil) throws -> Summary {
+    public func run(_ conn: PostgresConnection, progress: (@Sendable (String) -> Void)? = nil) throws -> Summary {
         let t0 = Date()
         let key = JobRunner.lockKey("nightly")
         try JobRunner.acquire(key, job: "nightly", on: conn, waiting: runner.lockWait)
         defer { _ = try? conn.advisoryUnlock(key) }
         var jobs: [JobSummary] = []
+        let total: Int64 = archiveDirectory == nil ? 5 : 6
         func step(_ name: String, _ body: () throws -> JobSummary) {
             progress?(name)
-            Progress.report("nightly: \(name)", done: Int64(jobs.count), total: archiveDirectory == nil ? 5 : 6, unit: "jobs")
-            let s = Date()
-            do {
-                var r = try body()
-                r.seconds = Date().timeIntervalSince(s)
-                jobs.append(r)
-            } catch let e as JobBusy {
-                jobs.append(JobSummary(job: name, status: "busy", seconds: Date().timeIntervalSince(s), examined: 0, changed: 0, anomalies: [:], error: e.description))
-            } catch {
-                // One line (the SQLSTATE and statement at debug level, shown with --verbose).
-                let line = (error as? PostgresError)?.summary ?? String(describing: error)
-                logger.error("\(name) failed: \(line)")
-                logger.debug("\(name) failed: \(error)")
-                jobs.append(JobSummary(job: name, status: "failed", seconds: Date().timeIntervalSince(s), examined: 0, changed: 0, anomalies: [:], error: line))
-            }
+            Progress.report("nightly: \(name)", done: Int64(jobs.count), total: total, unit: "jobs")
+            jobs.append(Nightly.perform(name, logger: logger, body))
         }
         let pm = PartitionManager(logger: logger)
         var warnings: [String] = []
@@ -82,39 +76,65 @@ public struct Nightly: Sendable {
             return JobSummary(job: "partitions", status: "succeeded", seconds: 0, examined: r.status.tables.map(\.partitions.count).reduce(0, +),
                               changed: r.created.count, anomalies: inDefault > 0 ? ["rows_in_default_partition": inDefault] : [:])
         }
-        step("reconcile") {
-            var j = ReconcileJob(); j.now = now
-            let r = try j.run(conn, runner: runner)
-            return JobSummary(job: "reconcile", status: "succeeded", seconds: 0, examined: r.undelivered,
-                              changed: r.scheduled + r.expired + r.poison, anomalies: [:])
+        // Reconcile, the audit, unread and last-seen: one after another, or `parallelJobs` at a
+        // time (JobLanes). Repairs change the receipts the others read, so with
+        // `repairReceipts` they wait for the audit.
+        let results = Results()
+        let order = ["reconcile", "receipts", "unread", "last-seen"]
+        let afterRepair: Set<String> = repairReceipts ? ["receipts"] : []
+        let me = self
+        func job(_ name: String, _ body: @escaping @Sendable (PostgresConnection) throws -> JobSummary) -> JobLanes.Job {
+            JobLanes.Job(name: name, after: name == "receipts" ? [] : afterRepair) { c in
+                progress?(name)
+                Progress.report("nightly: \(name)", done: Int64(1 + results.count), total: total, unit: "jobs")
+                results.set(name, Nightly.perform(name, logger: me.logger) { try body(c) })
+            }
         }
-        step("receipts") {
-            let j = ReceiptAuditJob(repair: repairReceipts)
-            let r = try j.run(conn, runner: runner)
-            var a: [String: Int] = [:]
-            for f in r.findings where f.found > 0 { a[f.category] = f.found }
-            return JobSummary(job: "receipts", status: "succeeded", seconds: 0, examined: r.messagesExamined, changed: r.repaired, anomalies: a)
+        var middle = [
+            job("reconcile") { c in
+                var j = ReconcileJob(); j.now = me.now
+                let r = try j.run(c, runner: me.runner)
+                return JobSummary(job: "reconcile", status: "succeeded", seconds: 0, examined: r.undelivered,
+                                  changed: r.scheduled + r.expired + r.poison, anomalies: [:])
+            },
+            job("receipts") { c in
+                let j = ReceiptAuditJob(repair: me.repairReceipts)
+                let r = try j.run(c, runner: me.runner)
+                var a: [String: Int] = [:]
+                for f in r.findings where f.found > 0 { a[f.category] = f.found }
+                return JobSummary(job: "receipts", status: "succeeded", seconds: 0, examined: r.messagesExamined, changed: r.repaired, anomalies: a)
+            },
+            job("unread") { c in
+                // Incremental every night; a full recompute with repair when none ran in the last
+                // `fullRepairEvery`, a safety net for changes made without updating updated_at.
+                let recent = try c.scalar(Bool.self, """
+                    SELECT EXISTS (SELECT 1 FROM chat.job_runs WHERE job = 'unread' AND status = 'succeeded'
+                                   AND stats->>'mode' IN ('full', 'repair') AND started_at > now() - make_interval(secs => \(me.fullRepairEvery)))
+                    """)
+                let ever = try c.scalar(Bool.self, "SELECT EXISTS (SELECT 1 FROM chat.job_runs WHERE job = 'unread' AND status = 'succeeded')")
+                var j = UnreadJob(mode: !ever ? .full : recent ? .incremental : .repair); j.now = me.now
+                let r = try j.run(c, runner: me.runner)
+                results.setUnreadTotal(r.totalUnread)
+                return JobSummary(job: "unread", status: "succeeded", seconds: 0, examined: r.pairsWithUnread, changed: r.rowsChanged,
+                                  anomalies: r.driftCount > 0 ? ["unread_drift_repaired": r.driftCount] : [:])
+            },
+            job("last-seen") { c in
+                var j = LastSeenJob(); j.now = me.now
+                let r = try j.run(c, runner: me.runner, partitions: pm)
+                return JobSummary(job: "last-seen", status: "succeeded", seconds: 0, examined: r.days, changed: r.activityRows + r.lastSeenUpdated, anomalies: [:])
+            },
+        ]
+        if parallelJobs > 1 {
+            // The longest first, so that the others fill the other lane: the audit is the
+            // longest job of a night (and of a first run over a long history), then unread.
+            let first = ["receipts", "unread", "last-seen", "reconcile"]
+            middle.sort { first.firstIndex(of: $0.name)! < first.firstIndex(of: $1.name)! }
         }
-        var unreadTotal: Int?
-        step("unread") {
-            // Incremental every night; a full recompute with repair when none ran in the last
-            // `fullRepairEvery`, a safety net for changes made without updating updated_at.
-            let recent = try conn.scalar(Bool.self, """
-                SELECT EXISTS (SELECT 1 FROM chat.job_runs WHERE job = 'unread' AND status = 'succeeded'
-                               AND stats->>'mode' IN ('full', 'repair') AND started_at > now() - make_interval(secs => \(fullRepairEvery)))
-                """)
-            let ever = try conn.scalar(Bool.self, "SELECT EXISTS (SELECT 1 FROM chat.job_runs WHERE job = 'unread' AND status = 'succeeded')")
-            var j = UnreadJob(mode: !ever ? .full : recent ? .incremental : .repair); j.now = now
-            let r = try j.run(conn, runner: runner)
-            unreadTotal = r.totalUnread
-            return JobSummary(job: "unread", status: "succeeded", seconds: 0, examined: r.pairsWithUnread, changed: r.rowsChanged,
-                              anomalies: r.driftCount > 0 ? ["unread_drift_repaired": r.driftCount] : [:])
-        }
-        step("last-seen") {
-            var j = LastSeenJob(); j.now = now
-            let r = try j.run(conn, runner: runner, partitions: pm)
-            return JobSummary(job: "last-seen", status: "succeeded", seconds: 0, examined: r.days, changed: r.activityRows + r.lastSeenUpdated, anomalies: [:])
-        }
+        let settings = connectionSettings
+        JobLanes(lanes: parallelJobs, connect: settings.map { s in { @Sendable in try PostgresConnection(settings: s, logger: me.logger) } }, logger: logger)
+            .run(middle, on: conn)
+        jobs += order.compactMap { results.get($0) }
+        let unreadTotal = results.unreadTotal
         if let retention = try conn.queryOne("SELECT extract(epoch FROM retention)::float8 AS s FROM chat.partition_config WHERE parent_table = 'messages'")?.decode(Double?.self, "s") {
             if let dir = archiveDirectory {
                 step("retire") {
@@ -141,6 +161,37 @@ public struct Nightly: Sendable {
                        partitionsAhead: Dictionary(uniqueKeysWithValues: st.tables.map { ($0.table, $0.intervalsAhead) }),
                        rowsInDefault: Dictionary(uniqueKeysWithValues: st.tables.map { ($0.table, $0.rowsInDefault) }),
                        seconds: Date().timeIntervalSince(t0))
+    }
+
+    /// Runs one job's body: its summary, with the time it took; a failure or a busy lock becomes
+    /// the job's status (the other jobs go on).
+    static func perform(_ name: String, logger: Logger, _ body: () throws -> JobSummary) -> JobSummary {
+        let s = Date()
+        do {
+            var r = try body()
+            r.seconds = Date().timeIntervalSince(s)
+            return r
+        } catch let e as JobBusy {
+            return JobSummary(job: name, status: "busy", seconds: Date().timeIntervalSince(s), examined: 0, changed: 0, anomalies: [:], error: e.description)
+        } catch {
+            // One line (the SQLSTATE and statement at debug level, shown with --verbose).
+            let line = (error as? PostgresError)?.summary ?? String(describing: error)
+            logger.error("\(name) failed: \(line)")
+            logger.debug("\(name) failed: \(error)")
+            return JobSummary(job: name, status: "failed", seconds: Date().timeIntervalSince(s), examined: 0, changed: 0, anomalies: [:], error: line)
+        }
+    }
+
+    /// The summaries of jobs that may run on other threads, under a lock.
+    final class Results: @unchecked Sendable {
+        private var byName: [String: JobSummary] = [:]
+        private var total: Int?
+        private let lock = NSLock()
+        var count: Int { lock.withLock { byName.count } }
+        var unreadTotal: Int? { lock.withLock { total } }
+        func set(_ name: String, _ s: JobSummary) { lock.withLock { byName[name] = s } }
+        func get(_ name: String) -> JobSummary? { lock.withLock { byName[name] } }
+        func setUnreadTotal(_ t: Int) { lock.withLock { total = t } }
     }
 
     /// The summary in Prometheus text exposition format (for node_exporter's textfile collector;
