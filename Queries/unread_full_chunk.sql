@@ -12,6 +12,12 @@
 --
 -- By hand, per chunk: psql -v lo="'2026-11-29'" -v hi="'2026-11-30'" -f Queries/unread_full_chunk.sql
 
+-- A day's messages are joined to the members by hash or merge, never by a nested loop: the planner
+-- chose an index probe of the day's messages per member (Memoize keyed on the member: no hits),
+-- 13.8 s for a day of 188,489 messages and 24,172 members, against 3.1 s merged (4,000 users, 45
+-- messages a day). The session's own setting is saved first and put back after the statement.
+SELECT set_config('chatstore.saved_nestloop', current_setting('enable_nestloop'), true),
+       set_config('enable_nestloop', 'off', true);
 INSERT INTO pg_temp.unread_expected_messages (conversation_id, user_id, message_id, sent_at)
 SELECT m.conversation_id, c.user_id, m.message_id, m.sent_at
 FROM pg_temp.unread_current c
@@ -24,6 +30,7 @@ WHERE m.sent_at >= :'lo'::timestamptz AND m.sent_at < :'hi'::timestamptz
         AND r.sent_at >= m.sent_at - interval '1 day' AND r.sent_at <= m.sent_at + interval '1 day'
         AND r.sent_at >= (:'lo'::timestamptz AT TIME ZONE 'UTC' - interval '1 day') AT TIME ZONE 'UTC' AND r.sent_at < (:'hi'::timestamptz AT TIME ZONE 'UTC' + interval '1 day') AT TIME ZONE 'UTC'
         AND (r.status = 3 OR r.read_at IS NOT NULL));
+SELECT set_config('enable_nestloop', current_setting('chatstore.saved_nestloop'), true);
 
 INSERT INTO pg_temp.unread_expected_last (conversation_id, user_id, last_message_at)
 SELECT c.conversation_id, c.user_id, max(m.sent_at)

@@ -82,12 +82,17 @@ extension ChatStoreCommand.Jobs {
 
     struct Receipts: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Audit receipts category by category (exit 2 when anything is found); --repair fixes the safe categories and records each change.",
-            discussion: Examples.text("chatstore jobs receipts --json", "chatstore jobs receipts --repair"))
+            discussion: Examples.text("chatstore jobs receipts --json", "chatstore jobs receipts --repair", "chatstore jobs receipts --from 2026-11-01 --to 2026-12-01 --jobs 2"))
         @OptionGroup var global: GlobalOptions
         @OptionGroup var job: JobOptions
         @Flag(name: .long, help: "Fix the fixable categories in one transaction, recording every change in chat.receipt_repairs.") var repair = false
         @Option(name: .long, help: "Audit the messages sent from this date (default: every message touched by a row written since the last run, in commit order; all on the first run). A run with --from/--to leaves the nightly's starting point alone. Example: --from 2026-11-01") var from: String?
         @Option(name: .long, help: "... until this date (default with --from: now). Example: --to 2026-12-01") var to: String?
+        @Option(name: .long, help: "Audit a first run or a --from/--to window on up to 2 connections at once, the later half of its days on the second (it reads the same snapshot); 1 (the default) audits on one. Example: --jobs 2") var jobs = 1
+
+        func validate() throws {
+            guard (1...2).contains(jobs) else { throw ValidationError("--jobs must be 1 or 2 (got \(jobs))") }
+        }
 
         func run() throws {
             try runJobCommand {
@@ -95,6 +100,10 @@ extension ChatStoreCommand.Jobs {
                 var j = ReceiptAuditJob(repair: repair)
                 j.from = try parseDate(from, "--from")
                 j.to = try parseDate(to, "--to")
+                if jobs > 1 {
+                    let settings = global.connectionSettings(), logger = global.makeLogger()
+                    j.helper = { try PostgresConnection(settings: settings, logger: logger) }
+                }
                 let r = try j.run(conn, runner: job.runner(global))
                 if global.json { try printJSON(r) } else if !global.quiet {
                     print("receipt audit (\(r.scope)): \(r.messagesExamined) messages examined, \(r.anomalies) anomalies found, \(r.open) open\(repair ? ", \(r.repaired) rows repaired (run \(r.runID))" : "")")

@@ -728,7 +728,7 @@ _chatstore_jobs_receipts() {
     repeating_flags=()
     non_repeating_flags=(--json -q --quiet -v --verbose --repair --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --database-url-file --lock-timeout --statement-timeout --lock-wait --from --to)
+    non_repeating_options=(--database-url --database-url-file --lock-timeout --statement-timeout --lock-wait --from --to --jobs)
     __chatstore_offer_flags_options 0
 
     # Offer option value completions
@@ -752,6 +752,9 @@ _chatstore_jobs_receipts() {
         return
         ;;
     '--to')
+        return
+        ;;
+    '--jobs')
         return
         ;;
     esac

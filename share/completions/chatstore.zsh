@@ -578,6 +578,7 @@ _chatstore_jobs_receipts() {
         '--repair[Fix the fixable categories in one transaction, recording every change in chat.receipt_repairs.]'
         '--from[Audit the messages sent from this date (default\: every message touched by a row written since the last run, in commit order; all on the first run). A run with --from/--to leaves the nightly'\''s starting point alone. Example\: --from 2026-11-01]:from:'
         '--to[... until this date (default with --from\: now). Example\: --to 2026-12-01]:to:'
+        '--jobs[Audit a first run or a --from/--to window on up to 2 connections at once, the later half of its days on the second (it reads the same snapshot); 1 (the default) audits on one. Example\: --jobs 2]:jobs:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

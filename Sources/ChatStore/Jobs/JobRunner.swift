@@ -25,6 +25,17 @@ public struct JobRunner: Sendable {
 
     public init(logger: Logger) { self.logger = logger }
 
+    /// The session settings of a job's connection (and of a helper connection working for it):
+    /// timeouts, JIT, the statistics target of the temporary tables' ANALYZE.
+    public func configure(_ conn: PostgresConnection) throws {
+        try conn.setTimeouts(statement: statementTimeout, lock: lockTimeout)
+        try conn.execute("SELECT set_config('jit', \(jit ? "on" : "off"), false)")
+        // The jobs ANALYZE only their temporary tables, to give the planner their sizes and
+        // distinct counts; a sample of 3,000 rows does that (the default 30,000 took 60-80 ms per
+        // table of 100,000s of rows, a tenth of a night's unread job).
+        try conn.execute("SELECT set_config('default_statistics_target', '10', false)")
+    }
+
     /// The advisory lock of a job.
     public static func lockKey(_ job: String) -> AdvisoryLockKey { AdvisoryLockKey("chatstore.job.\(job)") }
 
@@ -99,12 +110,7 @@ public struct JobRunner: Sendable {
         let key = JobRunner.lockKey(job)
         try JobRunner.acquire(key, job: job, on: conn, waiting: lockWait)
         defer { _ = try? conn.advisoryUnlock(key) }
-        try conn.setTimeouts(statement: statementTimeout, lock: lockTimeout)
-        try conn.execute("SELECT set_config('jit', \(jit ? "on" : "off"), false)")
-        // The jobs ANALYZE only their temporary tables, to give the planner their sizes and
-        // distinct counts; a sample of 3,000 rows does that (the default 30,000 took 60-80 ms per
-        // table of 100,000s of rows, a tenth of a night's unread job).
-        try conn.execute("SELECT set_config('default_statistics_target', '10', false)")
+        try configure(conn)
         // Runs left 'running' can only be interrupted ones: we hold the lock.
         try JobLedger().markInterrupted([job], on: conn)
         let ledger = JobLedger()

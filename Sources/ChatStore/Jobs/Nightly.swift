@@ -98,7 +98,11 @@ public struct Nightly: Sendable {
                                   changed: r.scheduled + r.expired + r.poison, anomalies: [:])
             },
             job("receipts") { c in
-                let j = ReceiptAuditJob(repair: me.repairReceipts)
+                var j = ReceiptAuditJob(repair: me.repairReceipts)
+                // A first run (the whole history) splits its days over a second connection.
+                if me.parallelJobs > 1, let s = me.connectionSettings {
+                    j.helper = { try PostgresConnection(settings: s, logger: me.logger) }
+                }
                 let r = try j.run(c, runner: me.runner)
                 var a: [String: Int] = [:]
                 for f in r.findings where f.found > 0 { a[f.category] = f.found }

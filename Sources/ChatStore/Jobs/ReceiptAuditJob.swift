@@ -18,6 +18,12 @@ public struct ReceiptAuditJob: Sendable {
     public var to: Date?
     /// Fix the fixable categories.
     public var repair = false
+    /// Opens a second connection for a first run or a window (nil: one connection). The day
+    /// chunks are then split between the job's connection and this one, which imports the job's
+    /// snapshot (`pg_export_snapshot`), so both read the same rows; what it finds is copied into
+    /// the job's transaction before anything is applied. Not used on Citus, nor for the nightly's
+    /// changes (a night's scope is small).
+    public var helper: (@Sendable () throws -> PostgresConnection)?
 
     public init(repair: Bool = false) { self.repair = repair }
 
@@ -52,6 +58,8 @@ public struct ReceiptAuditJob: Sendable {
         public var messagesExamined: Int
         public var runID: Int64
         public var seconds: Double
+        /// The connections the audit ran on (2 when a helper took half of the days).
+        public var connections = 1
     }
 
     public func run(_ conn: PostgresConnection, runner: JobRunner) throws -> Report {
@@ -63,10 +71,9 @@ public struct ReceiptAuditJob: Sendable {
             // every chunk takes the hash path (which it runs on the shards).
             let citus = try CitusPlan.isAvailable(c)
             // The window given by hand (else everything): the first run's scope and the repair's.
-            let window: [String: any PostgresEncodable] = [
-                "from": from.map(PostgresTimestamp.format) ?? "-infinity",
-                "to": to.map(PostgresTimestamp.format) ?? (manual ? PostgresTimestamp.format(Date()) : "infinity"),
-            ]
+            let windowFrom = from.map(PostgresTimestamp.format) ?? "-infinity"
+            let windowTo = to.map(PostgresTimestamp.format) ?? (manual ? PostgresTimestamp.format(Date()) : "infinity")
+            let window: [String: any PostgresEncodable] = ["from": windowFrom, "to": windowTo]
             let scope: String
             if manual || ctx.previousSnapshot == nil {
                 scope = manual ? "[\(window["from"]!), \(window["to"]!))" : "all"
@@ -78,15 +85,18 @@ public struct ReceiptAuditJob: Sendable {
             try c.execute("ANALYZE pg_temp.audit_scope")
             let examined = try c.scalar(Int.self, "SELECT count(*) FROM pg_temp.audit_scope")
             // The audit goes a day of the scope at a time (each day reads three receipts partitions).
+            var connections = 1
+            var repeated = false   // the second audit, of the repaired messages (its scope is theirs)
             func audit() throws {
                 try c.execute("""
                     CREATE TEMP TABLE audit_found (category text, conversation_id bigint, message_id bigint, recipient_id bigint, sent_at timestamptz)
                     ON COMMIT DROP
                     """)
-                let chunk = try QueryFile.named("receipt_audit.sql")
-                for d in try c.dayChunks(of: "pg_temp.audit_scope", probing: !citus) {
-                    try c.execute(try chunk.statement(["lo": d.lo, "hi": d.hi, "by_key": d.probeByKey && !citus ? "true" : "false"]))
-                }
+                let chunks = try c.dayChunks(of: "pg_temp.audit_scope", probing: !citus)
+                let windowed = scope != "changes" && !citus
+                connections = try ReceiptAuditJob.auditChunks(chunks, on: c, helper: windowed && !repeated ? helper : nil, runner: runner,
+                                                window: (windowFrom, windowTo),
+                                                citus: citus, logger: ctx.logger)
                 try c.execute("ANALYZE pg_temp.audit_found")
                 for s in try QueryFile.named("receipt_audit_apply.sql").statements(["run_id": String(ctx.runID)]) { try c.execute(s) }
             }
@@ -120,6 +130,7 @@ public struct ReceiptAuditJob: Sendable {
                     LEFT JOIN chat.messages m ON m.conversation_id = s.conversation_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
                     """)
                 try c.execute("ANALYZE pg_temp.audit_scope")
+                repeated = true
                 try audit()
             }
             var open: [String: Int] = [:]
@@ -130,7 +141,7 @@ public struct ReceiptAuditJob: Sendable {
                 Finding(category: $0, found: found[$0]?.0 ?? 0, samples: found[$0]?.1 ?? [], repaired: repairedBy[$0] ?? 0, open: open[$0] ?? 0)
             }
             let report = Report(scope: scope, findings: findings, repaired: repairedBy.values.reduce(0, +),
-                                messagesExamined: examined, runID: ctx.runID, seconds: Date().timeIntervalSince(t0))
+                                messagesExamined: examined, runID: ctx.runID, seconds: Date().timeIntervalSince(t0), connections: connections)
             return JobRunner.Outcome(stats: report, watermark: PostgresTimestamp.format(Date()), recordSnapshot: !manual)
         }
         return report
