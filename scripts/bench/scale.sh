@@ -53,7 +53,8 @@ sampler() {
       a=$(awk '/^RssAnon/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
       [ "${a:-0}" -gt "$max" ] && max=$a
     done
-    t=$(du -sk "$dir/data/base/pgsql_tmp" 2>/dev/null | cut -f1 || echo 0)
+    # (du exits 1 when a file vanishes while it walks: its total is still the first line)
+    t=$(du -sk "$dir/data/base/pgsql_tmp" 2>/dev/null | head -1 | cut -f1 || true); t=${t:-0}
     [ "${t:-0}" -gt "$tmp" ] && tmp=$t
     sleep 1 & wait $!
   done
