@@ -13,7 +13,7 @@
 #   PHASES=generate,first-nightly,...  run only these phases (default: all, in order)
 #   REUSE=1  keep the database and the results of phases already done (rerun the rest)
 #   SCALE_DIR=/path  the private cluster's directory (default /tmp/chatstore-scale-UID)
-#   NIGHTLY_JOBS=N   --jobs of the nightly runs and the full audit (default 2: one per core here)
+#   NIGHTLY_JOBS=N   --jobs of the nightly runs and the full audit (at most 2 there; default 2: one per core here)
 # Results: SCALE_DIR/results.md (a markdown table, one row per phase, appended as phases finish).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -108,7 +108,7 @@ if want unread-full; then
   measure unread-full "SELECT count(*) FROM chat.members" -- "$bin" jobs unread --full --quiet --database-url "$db"
 fi
 if want audit-full; then
-  measure audit-full "SELECT count(*) FROM chat.receipts" -- "$bin" jobs receipts --quiet --jobs "$jobs" --from "$start" --to "$(date -u -d tomorrow +%Y-%m-%d)" --database-url "$db"
+  measure audit-full "SELECT count(*) FROM chat.receipts" -- "$bin" jobs receipts --quiet --jobs "$((jobs > 2 ? 2 : jobs))" --from "$start" --to "$(date -u -d tomorrow +%Y-%m-%d)" --database-url "$db"
 fi
 day=$(q "SELECT (min(sent_at) AT TIME ZONE 'UTC')::date + 1 FROM chat.messages")   # a full day (not the oldest)
 part="messages_p$(echo "$day" | tr -d -)"

@@ -83,6 +83,8 @@ public struct Nightly: Sendable {
         let order = ["reconcile", "receipts", "unread", "last-seen"]
         let afterRepair: Set<String> = repairReceipts ? ["receipts"] : []
         let me = self
+        // Each further connection (a lane's, the audit's helper): the same server and role.
+        let connect = connectionSettings.map { s in { @Sendable in try PostgresConnection(settings: s, logger: me.logger) } }
         func job(_ name: String, _ body: @escaping @Sendable (PostgresConnection) throws -> JobSummary) -> JobLanes.Job {
             JobLanes.Job(name: name, after: name == "receipts" ? [] : afterRepair) { c in
                 progress?(name)
@@ -100,9 +102,7 @@ public struct Nightly: Sendable {
             job("receipts") { c in
                 var j = ReceiptAuditJob(repair: me.repairReceipts)
                 // A first run (the whole history) splits its days over a second connection.
-                if me.parallelJobs > 1, let s = me.connectionSettings {
-                    j.helper = { try PostgresConnection(settings: s, logger: me.logger) }
-                }
+                if me.parallelJobs > 1 { j.helper = connect }
                 let r = try j.run(c, runner: me.runner)
                 var a: [String: Int] = [:]
                 for f in r.findings where f.found > 0 { a[f.category] = f.found }
@@ -134,9 +134,7 @@ public struct Nightly: Sendable {
             let first = ["receipts", "unread", "last-seen", "reconcile"]
             middle.sort { first.firstIndex(of: $0.name)! < first.firstIndex(of: $1.name)! }
         }
-        let settings = connectionSettings
-        JobLanes(lanes: parallelJobs, connect: settings.map { s in { @Sendable in try PostgresConnection(settings: s, logger: me.logger) } }, logger: logger)
-            .run(middle, on: conn)
+        JobLanes(lanes: parallelJobs, connect: connect, logger: logger).run(middle, on: conn)
         jobs += order.compactMap { results.get($0) }
         let unreadTotal = results.unreadTotal
         if let retention = try conn.queryOne("SELECT extract(epoch FROM retention)::float8 AS s FROM chat.partition_config WHERE parent_table = 'messages'")?.decode(Double?.self, "s") {

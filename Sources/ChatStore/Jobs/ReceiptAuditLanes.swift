@@ -98,8 +98,9 @@ extension ReceiptAuditJob {
 
     /// The helper's error, read after it signalled.
     final class Failure: @unchecked Sendable {
-        private(set) var error: Error?
+        private var stored: Error?
         private let lock = NSLock()
-        func set(_ e: Error) { lock.withLock { error = e } }
+        var error: Error? { lock.withLock { stored } }
+        func set(_ e: Error) { lock.withLock { stored = e } }
     }
 }
