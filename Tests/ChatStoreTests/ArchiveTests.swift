@@ -196,6 +196,29 @@ import Testing
         }
     }
 
+    /// Retirement takes the retired range's messages out of the unread state in the detach's
+    /// transaction: afterwards the counts, the unread rows and each pair's last message time are
+    /// those of a full recompute over what is still live (pairs whose last message was in the
+    /// range included), and the next incremental run still agrees.
+    @Test func retireLeavesTheUnreadStateOfAFullRecompute() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 120, days: 3)
+            let runner = JobRunner(logger: logger)
+            _ = try UnreadJob().run(conn, runner: runner)
+            let cutoff = TestDatabase.generatorStart.addingTimeInterval(86_400)
+            let lo = PostgresTimestamp.format(TestDatabase.generatorStart), hi = PostgresTimestamp.format(cutoff)
+            let inRange = try conn.scalar(Int.self, "SELECT count(*) FROM chat.unread_messages WHERE sent_at < \(hi)::timestamptz")
+            let lastInRange = try conn.scalar(Int.self, "SELECT count(*) FROM chat.unread_counts WHERE last_message_at >= \(lo)::timestamptz AND last_message_at < \(hi)::timestamptz")
+            #expect(inRange > 0 && lastInRange > 0, "the retired day holds unread rows (\(inRange)) and pairs' last messages (\(lastInRange))")
+            _ = try Retirement(logger: logger).retire(conn, olderThan: cutoff, directory: try TestPaths.temporaryDirectory(), keepTables: false)
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.unread_messages WHERE sent_at < \(hi)::timestamptz") == 0)
+            let verify = try UnreadJob(mode: .verify).run(conn, runner: runner)
+            #expect(verify.driftCount == 0, "\(verify.drift.prefix(5))")
+            _ = try UnreadJob().run(conn, runner: runner)
+            #expect(try UnreadJob(mode: .verify).run(conn, runner: runner).driftCount == 0)
+        }
+    }
+
     @Test func retireKilledBetweenEachStepAndRerunLosesNothing() throws {
         try TestDatabase.migrated { conn, settings in
             try TestDatabase.generate(settings, users: 120, days: 3)

@@ -53,21 +53,35 @@ public struct Report {
         let dayG = PartitionGranularity.day
         let to = dayG.next(now), from = to.addingTimeInterval(-Double(days) * 86_400)
         let vars: [String: any PostgresEncodable] = ["from": String(PostgresTimestamp.format(from).prefix(10)), "to": String(PostgresTimestamp.format(to).prefix(10))]
-        let dayRows = try conn.query(try QueryFile.named(reportStep(0, of: 6, "report_daily")).statement(vars)).map { r in
-            Day(day: try r.decode(String.self, "day"), text: try r.decode(Int.self, "text"), media: try r.decode(Int.self, "media"),
-                system: try r.decode(Int.self, "system"), newConversations: try r.decode(Int.self, "new_conversations"),
-                activeUsers: try r.decode(Int.self, "active_users"),
-                deliveredP50: try r.decode(Double?.self, "delivered_p50"), deliveredP90: try r.decode(Double?.self, "delivered_p90"),
-                deliveredP99: try r.decode(Double?.self, "delivered_p99"), readP50: try r.decode(Double?.self, "read_p50"),
-                readP90: try r.decode(Double?.self, "read_p90"), readP99: try r.decode(Double?.self, "read_p99"))
+        // The per-day figures one day per statement (Queries/report_daily.sql, report_delivery.sql):
+        // each reads one day's partitions, so memory and temporary files do not grow with `days`.
+        let steps = 2 * days + 4
+        var dayRows: [Day] = [], delivery: [DeliveryDay] = []
+        let daily = try QueryFile.named("report_daily.sql"), deliveryQuery = try QueryFile.named("report_delivery.sql")
+        for i in 0..<days {
+            let day: [String: any PostgresEncodable] = ["day": String(PostgresTimestamp.format(from.addingTimeInterval(Double(i) * 86_400)).prefix(10))]
+            Progress.report("report: report_daily", done: Int64(2 * i), total: Int64(steps), unit: "queries")
+            dayRows += try conn.query(try daily.statement(day)).map { r in
+                Day(day: try r.decode(String.self, "day"), text: try r.decode(Int.self, "text"), media: try r.decode(Int.self, "media"),
+                    system: try r.decode(Int.self, "system"), newConversations: try r.decode(Int.self, "new_conversations"),
+                    activeUsers: try r.decode(Int.self, "active_users"),
+                    deliveredP50: try r.decode(Double?.self, "delivered_p50"), deliveredP90: try r.decode(Double?.self, "delivered_p90"),
+                    deliveredP99: try r.decode(Double?.self, "delivered_p99"), readP50: try r.decode(Double?.self, "read_p50"),
+                    readP90: try r.decode(Double?.self, "read_p90"), readP99: try r.decode(Double?.self, "read_p99"))
+            }
+            Progress.report("report: report_delivery", done: Int64(2 * i + 1), total: Int64(steps), unit: "queries")
+            delivery += try conn.query(try deliveryQuery.statement(day)).map {
+                DeliveryDay(day: try $0.decode(String.self, "day"), undelivered: try $0.decode(Int.self, "undelivered"), attempts: try $0.decode(Int.self, "attempts"),
+                            expired: try $0.decode(Int.self, "expired"), poison: try $0.decode(Int.self, "poison"))
+            }
         }
-        let buckets = try conn.query(try QueryFile.named(reportStep(1, of: 6, "report_unread")).statement()).map { Bucket(bucket: try $0.decode(String.self, "bucket"), users: try $0.decode(Int.self, "users")) }
-        let top = try conn.query(try QueryFile.named(reportStep(2, of: 6, "report_top_unread")).statement()).map {
+        let buckets = try conn.query(try QueryFile.named(reportStep(2 * days, of: steps, "report_unread")).statement()).map { Bucket(bucket: try $0.decode(String.self, "bucket"), users: try $0.decode(Int.self, "users")) }
+        let top = try conn.query(try QueryFile.named(reportStep(2 * days + 1, of: steps, "report_top_unread")).statement()).map {
             TopConversation(conversationId: try $0.decode(Int64.self, "conversation_id"), kind: try $0.decode(String.self, "kind"), title: try $0.decode(String.self, "title"),
                             unread: try $0.decode(Int.self, "unread"), membersWithUnread: try $0.decode(Int.self, "members_with_unread"))
         }
         var audits: [AuditRun] = [], runs: [JobRun] = []
-        for r in try conn.query(try QueryFile.named(reportStep(3, of: 6, "report_runs")).statement(vars)) {
+        for r in try conn.query(try QueryFile.named(reportStep(2 * days + 2, of: steps, "report_runs")).statement(vars)) {
             let job = try r.decode(String.self, "job")
             let run = JobRun(runId: try r.decode(Int64.self, "run_id"), job: job, startedAt: PostgresTimestamp.iso8601(try r.decode(Date.self, "started_at")),
                              seconds: try r.decode(Double?.self, "seconds"), status: try r.decode(String.self, "status"))
@@ -81,12 +95,8 @@ public struct Report {
                 audits.append(AuditRun(runId: run.runId, startedAt: run.startedAt, anomalies: a, repaired: stats["repaired"] as? Int ?? 0))
             }
         }
-        let repairs = try conn.query(try QueryFile.named(reportStep(4, of: 6, "report_repairs")).statement()).map {
+        let repairs = try conn.query(try QueryFile.named(reportStep(2 * days + 3, of: steps, "report_repairs")).statement()).map {
             Repair(runId: try $0.decode(Int64.self, "run_id"), category: try $0.decode(String.self, "category"), action: try $0.decode(String.self, "action"), changes: try $0.decode(Int.self, "changes"))
-        }
-        let delivery = try conn.query(try QueryFile.named(reportStep(5, of: 6, "report_delivery")).statement(vars)).map {
-            DeliveryDay(day: try $0.decode(String.self, "day"), undelivered: try $0.decode(Int.self, "undelivered"), attempts: try $0.decode(Int.self, "attempts"),
-                        expired: try $0.decode(Int.self, "expired"), poison: try $0.decode(Int.self, "poison"))
         }
         let pm = PartitionManager(logger: logger)
         let st = try pm.status(conn, now: now)
