@@ -13,4 +13,8 @@ ANALYZE pg_temp.unread_current;
 
 CREATE TEMP TABLE unread_expected_messages (conversation_id bigint, user_id bigint, message_id bigint, sent_at timestamptz) ON COMMIT DROP;
 CREATE TEMP TABLE unread_expected_last (conversation_id bigint, user_id bigint, last_message_at timestamptz) ON COMMIT DROP;
+-- Per chunk, each pair's number of unread messages in it (the chunk's rows are then written or
+-- compared, and dropped before the next chunk), and the pairs whose rows differ (--verify).
+CREATE TEMP TABLE unread_expected_counts (conversation_id bigint, user_id bigint, unread bigint) ON COMMIT DROP;
+CREATE TEMP TABLE unread_rows_drift (conversation_id bigint, user_id bigint) ON COMMIT DROP;
 

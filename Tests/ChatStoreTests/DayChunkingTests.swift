@@ -64,4 +64,10 @@ import Testing
         #expect(r.map { [$0.from, $0.to] } == [[d(0), d(1)], [d(1), d(2)], [d(2), d(3)], [d(3), d(5)], [d(5), d(6)], [d(6), d(7).addingTimeInterval(1)]])
         #expect(LastSeenCells.ranges(partitions: [], defaultRows: nil).isEmpty)
     }
+
+    @Test func theStretchesNoChunkCoversRunFromMinusToPlusInfinity() {
+        #expect(JobChunking.gaps([]).map { "\($0.lo)|\($0.hi)" } == ["-infinity|infinity"])
+        let gaps = JobChunking.gaps([("a", "b"), ("b", "c"), ("e", "f")])
+        #expect(gaps.map { "\($0.lo)|\($0.hi)" } == ["-infinity|a", "c|e", "f|infinity"])
+    }
 }

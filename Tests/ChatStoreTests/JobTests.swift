@@ -71,6 +71,36 @@ import Testing
         }
     }
 
+    /// The full recompute compares and writes the unread rows a chunk of days at a time: a row
+    /// missing from a day, a row too many in a day with messages and one in a stretch of time
+    /// with none (before every chunk) are each found by --verify and put right by --repair.
+    @Test func verifyAndRepairCompareTheUnreadRowsChunkByChunk() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 120, days: 3)
+            try UnreadJob(mode: .full).run(conn, runner: runner)
+            let pairs = try conn.query("SELECT DISTINCT conversation_id, user_id FROM chat.unread_messages ORDER BY 1, 2 LIMIT 3").map {
+                (try $0.decode(Int64.self, "conversation_id"), try $0.decode(Int64.self, "user_id"))
+            }
+            #expect(pairs.count == 3)
+            let before = try TestDatabase.checksum(conn, "chat.unread_messages", orderBy: "conversation_id, user_id, message_id, sent_at")
+            try conn.execute("""
+                DELETE FROM chat.unread_messages WHERE (conversation_id, user_id, message_id) =
+                    (SELECT conversation_id, user_id, message_id FROM chat.unread_messages WHERE conversation_id = \(pairs[0].0) AND user_id = \(pairs[0].1) ORDER BY message_id LIMIT 1)
+                """)
+            try conn.execute("""
+                INSERT INTO chat.unread_messages (conversation_id, user_id, message_id, sent_at)
+                SELECT \(pairs[1].0), \(pairs[1].1), -1, max(sent_at) FROM chat.messages
+                """)
+            try conn.execute("INSERT INTO chat.unread_messages VALUES (\(pairs[2].0), \(pairs[2].1), -2, '2001-01-01 00:00:00+00')")
+            let v = try UnreadJob(mode: .verify).run(conn, runner: runner)
+            #expect(v.driftCount == 3, "\(v.drift)")
+            #expect(Set(v.drift.map { "\($0.conversationId):\($0.userId)" }) == Set(pairs.map { "\($0.0):\($0.1)" }))
+            _ = try UnreadJob(mode: .repair).run(conn, runner: runner)
+            #expect(try UnreadJob(mode: .verify).run(conn, runner: runner).driftCount == 0)
+            #expect(try TestDatabase.checksum(conn, "chat.unread_messages", orderBy: "conversation_id, user_id, message_id, sent_at") == before)
+        }
+    }
+
     @Test func receiptRepairLeavesTheAuditCleanAndRecordsEveryChange() throws {
         try TestDatabase.migrated { conn, settings in
             let key = try TestDatabase.generate(settings, users: 200, days: 3, anomalyRate: 0.02)

@@ -63,4 +63,19 @@ public enum JobChunking {
         }
         return chunks
     }
+
+    /// The stretches of time that `chunks` (in order, as `[lo, hi)` timestamps) leave out,
+    /// from `-infinity` to `infinity`: before the first, between two that do not touch, and
+    /// after the last. Example: `[(a, b), (c, d)]` with `b < c` gives `(-infinity, a)`,
+    /// `(b, c)` and `(d, infinity)`; no chunks give the whole line.
+    public static func gaps(_ chunks: [(lo: String, hi: String)]) -> [(lo: String, hi: String)] {
+        var out: [(lo: String, hi: String)] = []
+        var from = "-infinity"
+        for c in chunks {
+            if c.lo != from { out.append((from, c.lo)) }
+            from = c.hi
+        }
+        out.append((from, "infinity"))
+        return out
+    }
 }

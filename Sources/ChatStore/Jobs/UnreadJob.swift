@@ -58,38 +58,43 @@ public struct UnreadJob: Sendable {
             var driftCount = 0
             // The full recompute, a chunk of days of messages at a time (Queries/unread_full_*.sql:
             // the definitions of Queries/unread_full.sql, computed partition by partition).
-            func recompute() throws {
+            // Per chunk, its rows are written (`--full`, `--repair`) or compared (`--verify`) before
+            // the next chunk, so no statement and no table holds the whole history's unread rows.
+            func recompute(rows: [String]) throws {
                 for s in try QueryFile.named("unread_full_setup.sql").statements([:]) { try c.execute(s) }
-                let chunk = try QueryFile.named("unread_full_chunk.sql")
+                let chunk = try QueryFile.named("unread_full_chunk.sql"), perChunk = try rows.map { try QueryFile.named($0) }
                 // Up to a week of messages per chunk: each receipts partition is hashed by about
                 // one chunk instead of three (a day per chunk took 490 ms a day at 70 days).
-                for d in try c.dayChunks(of: "chat.messages", maxRows: 200_000) {
+                let chunks = try c.dayChunks(of: "chat.messages", maxRows: 200_000)
+                for d in chunks {
                     for s in try chunk.statements(["lo": d.lo, "hi": d.hi]) { try c.execute(s) }
+                    for f in perChunk { for s in try f.statements(["lo": d.lo, "hi": d.hi]) { try c.execute(s) } }
+                }
+                // The stretches no chunk covers hold no message: whatever unread rows they have
+                // go (or are drift), compared with an empty expected table.
+                try c.execute("TRUNCATE pg_temp.unread_expected_messages")
+                for (lo, hi) in JobChunking.gaps(chunks.map { ($0.lo, $0.hi) }) {
+                    for f in perChunk { for s in try f.statements(["lo": lo, "hi": hi]) { try c.execute(s) } }
                 }
                 for s in try QueryFile.named("unread_full_counts.sql").statements([:]) { try c.execute(s) }
             }
             func applyFull() throws -> Int {
                 var n = 0
-                for (i, s) in try QueryFile.named("unread_apply_full.sql").statements([:]).enumerated() {
-                    if i >= 2 { n += try c.executeCountingRows(s) } else { try c.execute(s) }  // the counts; the unread messages are their detail
-                }
+                for s in try QueryFile.named("unread_apply_full.sql").statements([:]) { n += try c.executeCountingRows(s) }  // the counts; the unread messages are their detail
                 return n
             }
             switch mode {
             case .full:
-                try recompute()
+                try recompute(rows: ["unread_apply_full_rows.sql"])
                 changed = try applyFull()
             case .verify, .repair:
-                try recompute()
+                // Repair compares each chunk's rows first (the drift reported), then writes them.
+                try recompute(rows: mode == .repair ? ["unread_verify_rows.sql", "unread_apply_full_rows.sql"] : ["unread_verify_rows.sql"])
                 // A pair drifts when its count or last message time differs, or when its unread
                 // messages (chat.unread_messages, which the incremental runs keep) differ.
                 let rows = try c.query("""
                     WITH rows_drift AS (
-                        SELECT DISTINCT coalesce(e.conversation_id, u.conversation_id) AS conversation_id, coalesce(e.user_id, u.user_id) AS user_id
-                        FROM pg_temp.unread_expected_messages e
-                        FULL JOIN chat.unread_messages u
-                          ON u.conversation_id = e.conversation_id AND u.user_id = e.user_id AND u.message_id = e.message_id AND u.sent_at = e.sent_at
-                        WHERE e.conversation_id IS NULL OR u.conversation_id IS NULL
+                        SELECT DISTINCT conversation_id, user_id FROM pg_temp.unread_rows_drift
                     ), counts_drift AS (
                         SELECT coalesce(e.conversation_id, u.conversation_id) AS conversation_id, coalesce(e.user_id, u.user_id) AS user_id
                         FROM pg_temp.unread_expected e
