@@ -243,7 +243,8 @@ public struct LastSeenJob: Sendable {
                 let range = try c.queryOne("""
                     SELECT least((SELECT min(occurred_at) FROM chat.presence_events), (SELECT min(sent_at) FROM chat.messages)) AS lo,
                            greatest((SELECT max(occurred_at) FROM chat.presence_events), (SELECT max(sent_at) FROM chat.messages),
-                                    (SELECT max(read_at) FROM chat.receipts), (SELECT max(delivered_at) FROM chat.receipts)) AS hi
+                                    -- one pass over the receipts for both times (two were two full scans)
+                                    (SELECT max(greatest(read_at, delivered_at)) FROM chat.receipts)) AS hi
                     """)
                 if let lo = try range?.decode(Date?.self, "lo"), let hi = try range?.decode(Date?.self, "hi") {
                     var d = day.floor(lo)
