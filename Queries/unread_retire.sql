@@ -3,8 +3,8 @@
 -- go, and the pairs they touched move by the rows they lost; a pair whose last message was in
 -- the range gets its last message time again from the messages still live. Runs in the
 -- detach's transaction, which holds the partitioned tables' locks: every statement here is a
--- pass over the range's unread rows or over a few pairs, never a recount per pair (which took
--- 4 minutes at 26.6M unread rows while writers waited).
+-- pass over the range's unread rows or over a few pairs, never a recount per pair (retire took
+-- 260 s on the scale run's month with 26.6M unread rows, against 17 s with none).
 --
 -- By hand, in that transaction: psql -v from="'2026-08-01'" -v to="'2026-08-02'" -f Queries/unread_retire.sql
 

@@ -80,7 +80,8 @@ public struct UnreadJob: Sendable {
             }
             func applyFull() throws -> Int {
                 var n = 0
-                for s in try QueryFile.named("unread_apply_full.sql").statements([:]) { n += try c.executeCountingRows(s) }  // the counts; the unread messages are their detail
+                // The counts (the unread rows were written chunk by chunk, as their detail).
+                for s in try QueryFile.named("unread_apply_full.sql").statements([:]) { n += try c.executeCountingRows(s) }
                 return n
             }
             switch mode {

@@ -57,11 +57,9 @@ public struct Report {
         // each reads one day's partitions, so memory and temporary files do not grow with `days`.
         let steps = 2 * days + 4
         var dayRows: [Day] = [], delivery: [DeliveryDay] = []
-        let daily = try QueryFile.named("report_daily.sql"), deliveryQuery = try QueryFile.named("report_delivery.sql")
         for i in 0..<days {
             let day: [String: any PostgresEncodable] = ["day": String(PostgresTimestamp.format(from.addingTimeInterval(Double(i) * 86_400)).prefix(10))]
-            Progress.report("report: report_daily", done: Int64(2 * i), total: Int64(steps), unit: "queries")
-            dayRows += try conn.query(try daily.statement(day)).map { r in
+            dayRows += try conn.query(try QueryFile.named(reportStep(2 * i, of: steps, "report_daily")).statement(day)).map { r in
                 Day(day: try r.decode(String.self, "day"), text: try r.decode(Int.self, "text"), media: try r.decode(Int.self, "media"),
                     system: try r.decode(Int.self, "system"), newConversations: try r.decode(Int.self, "new_conversations"),
                     activeUsers: try r.decode(Int.self, "active_users"),
@@ -69,8 +67,7 @@ public struct Report {
                     deliveredP99: try r.decode(Double?.self, "delivered_p99"), readP50: try r.decode(Double?.self, "read_p50"),
                     readP90: try r.decode(Double?.self, "read_p90"), readP99: try r.decode(Double?.self, "read_p99"))
             }
-            Progress.report("report: report_delivery", done: Int64(2 * i + 1), total: Int64(steps), unit: "queries")
-            delivery += try conn.query(try deliveryQuery.statement(day)).map {
+            delivery += try conn.query(try QueryFile.named(reportStep(2 * i + 1, of: steps, "report_delivery")).statement(day)).map {
                 DeliveryDay(day: try $0.decode(String.self, "day"), undelivered: try $0.decode(Int.self, "undelivered"), attempts: try $0.decode(Int.self, "attempts"),
                             expired: try $0.decode(Int.self, "expired"), poison: try $0.decode(Int.self, "poison"))
             }
