@@ -1,15 +1,14 @@
 -- After Queries/receipt_audit.sql has filled pg_temp.audit_found for every day of the scope:
 -- chat.receipt_anomalies gets what was found for the scope's messages.
 --
--- By hand: psql -v run_id=0 -f Queries/receipt_audit_apply.sql
+-- By hand: psql -f Queries/receipt_audit_known.sql, then psql -v run_id=0 -f Queries/receipt_audit_apply.sql
 
 -- What is known of these messages is replaced by what was found; an anomaly still open keeps
 -- the run that found it first. In two steps whose joins involve temporary tables only (Citus
 -- refuses a join of a distributed table with a local one, but takes `IN (SELECT ...)` of one):
 -- the stored anomalies of the scope's messages, then those no longer found are deleted.
-CREATE TEMP TABLE audit_known ON COMMIT DROP AS
-SELECT conversation_id, message_id, recipient_id, category FROM chat.receipt_anomalies
-WHERE (conversation_id, message_id) IN (SELECT conversation_id, message_id FROM pg_temp.audit_scope);
+-- (pg_temp.audit_known: Queries/receipt_audit_known.sql, the stored anomalies of the scope's
+-- messages, or for a window Queries/receipt_audit_known_window.sql, those sent in it.)
 
 DELETE FROM chat.receipt_anomalies
 WHERE (conversation_id, message_id, recipient_id, category) IN (

@@ -1,4 +1,5 @@
 import ChatStore
+import ChatStorePostgres
 import Foundation
 import Testing
 
@@ -69,5 +70,24 @@ import Testing
         #expect(JobChunking.gaps([]).map { "\($0.lo)|\($0.hi)" } == ["-infinity|infinity"])
         let gaps = JobChunking.gaps([("a", "b"), ("b", "c"), ("e", "f")])
         #expect(gaps.map { "\($0.lo)|\($0.hi)" } == ["-infinity|a", "c|e", "f|infinity"])
+    }
+
+    /// A window's chunks cover it exactly, in order: the days with rows (clipped to the window)
+    /// and the stretches without, so every receipt filed in the window is in one chunk.
+    @Test func aWindowsChunksCoverItExactlyInOrder() {
+        let mon = Date(timeIntervalSince1970: 1_764_547_200)   // 2025-12-01 00:00 UTC (a Monday)
+        let day = 86_400.0
+        let f = { (d: Date) in PostgresTimestamp.format(d) }
+        let chunks = JobChunking.windowChunks([(mon, 50_000), (mon.addingTimeInterval(3 * day), 40_000)],
+                                              from: mon.addingTimeInterval(-day / 2), to: mon.addingTimeInterval(3.5 * day))
+        #expect(chunks.map { "\($0.lo)|\($0.hi)|\($0.rows)" } == [
+            "\(f(mon.addingTimeInterval(-day / 2)))|\(f(mon))|0",
+            "\(f(mon))|\(f(mon.addingTimeInterval(day)))|50000",
+            "\(f(mon.addingTimeInterval(day)))|\(f(mon.addingTimeInterval(3 * day)))|0",
+            "\(f(mon.addingTimeInterval(3 * day)))|\(f(mon.addingTimeInterval(3.5 * day)))|40000",
+        ])
+        let open = JobChunking.windowChunks([(mon, 5)], from: nil, to: nil)
+        #expect(open.map { "\($0.lo)|\($0.hi)|\($0.rows)" } == ["-infinity|\(f(mon))|0", "\(f(mon))|\(f(mon.addingTimeInterval(day)))|5", "\(f(mon.addingTimeInterval(day)))|infinity|0"])
+        #expect(JobChunking.windowChunks([], from: nil, to: nil).map { "\($0.lo)|\($0.hi)" } == ["-infinity|infinity"])
     }
 }

@@ -364,6 +364,41 @@ import Testing
         }
     }
 
+    /// A window's audit reads each day's messages where they are and keeps the day's unmatched
+    /// receipts as orphan candidates: a receipt filed across midnight from its message (within
+    /// a day) belongs to that message, not an orphan, while a receipt with no message is one.
+    @Test func aReceiptFiledAcrossMidnightIsNotAnOrphanInAWindow() throws {
+        try TestDatabase.migrated { conn, settings in
+            try TestDatabase.generate(settings, users: 100, days: 4, anomalyRate: 0)
+            try conn.executeScript("""
+                CREATE TEMP TABLE t AS
+                SELECT c.conversation_id, (SELECT max(message_id) + 1 FROM chat.messages m WHERE m.conversation_id = c.conversation_id) AS message_id,
+                       (SELECT date_trunc('day', min(sent_at), 'UTC') + interval '2 days' - interval '10 minutes' FROM chat.messages) AS sent_at,
+                       (SELECT min(user_id) FROM chat.members x WHERE x.conversation_id = c.conversation_id AND x.left_at IS NULL) AS sender_id
+                FROM (SELECT conversation_id FROM chat.members WHERE left_at IS NULL GROUP BY 1 HAVING count(*) >= 3 ORDER BY 1 LIMIT 1) c;
+                INSERT INTO chat.messages (conversation_id, message_id, sent_at, sender_id, kind, body)
+                SELECT conversation_id, message_id, sent_at, sender_id, 'text', 'late at night' FROM t;
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status)
+                SELECT DISTINCT t.conversation_id, t.message_id, t.sent_at + interval '20 minutes', x.user_id, 1
+                FROM t JOIN chat.members x ON x.conversation_id = t.conversation_id AND x.user_id <> t.sender_id
+                     AND x.joined_at <= t.sent_at AND (x.left_at IS NULL OR t.sent_at < x.left_at);
+                INSERT INTO chat.receipts (conversation_id, message_id, sent_at, recipient_id, status)
+                SELECT conversation_id, message_id + 1000, sent_at + interval '20 minutes', sender_id, 1 FROM t;
+                """)
+            let key = try conn.scalar(String.self, "SELECT conversation_id || ':' || message_id FROM t")
+            let crossing = try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipts r JOIN t USING (conversation_id, message_id)")
+            #expect(crossing >= 2)
+            let r = try runCommand(TestPaths.binary, ["jobs", "receipts", "--json", "--from", "2000-01-01", "--to", "2100-01-01", "--database-url", settings.conninfo])
+            #expect([0, 2].contains(r.status), "\(r.stderr)")
+            let report = try JSONDecoder().decode(ReceiptAuditJob.Report.self, from: Data(r.stdout.utf8))
+            let orphans = report.findings.first { $0.category == "orphan_receipt" }
+            #expect(orphans?.found == 1, "\(report.findings)")
+            #expect(orphans?.samples.allSatisfy { !$0.hasPrefix(key + ":") } == true)
+            // Nothing at all is open for the message whose receipts crossed midnight.
+            #expect(try conn.scalar(Int.self, "SELECT count(*) FROM chat.receipt_anomalies a JOIN t USING (conversation_id, message_id)") == 0)
+        }
+    }
+
     /// `jobs receipts --jobs 2` audits the later half of a window's days on a second connection
     /// in the same snapshot, and finds exactly what one connection finds: orphans (receipts with
     /// no message, also one whose receipts span two days) on either side of the split included.

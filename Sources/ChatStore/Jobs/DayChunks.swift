@@ -37,6 +37,21 @@ extension PostgresConnection {
     }
 }
 
+extension PostgresConnection {
+    /// The chunks of a window `[from, to)` (nil: unbounded) for the receipt audit: the UTC days
+    /// that hold messages (counted), then the stretches between and around them (no messages:
+    /// their receipts can only be orphans), clipped to the window, in order, so that every
+    /// receipt filed in the window falls in exactly one chunk.
+    func windowDayChunks(from: Date?, to: Date?) throws -> [DayChunk] {
+        let lo = from.map(PostgresTimestamp.format) ?? "-infinity", hi = to.map(PostgresTimestamp.format) ?? "infinity"
+        let days = try query("""
+            SELECT date_trunc('day', sent_at, 'UTC') AS day, count(*) AS n FROM chat.messages
+            WHERE sent_at >= \(lo)::timestamptz AND sent_at < \(hi)::timestamptz GROUP BY 1 ORDER BY 1
+            """).map { (day: try $0.decode(Date.self, "day"), rows: try $0.decode(Int.self, "n")) }
+        return JobChunking.windowChunks(days, from: from, to: to).map { DayChunk(lo: $0.lo, hi: $0.hi, rows: $0.rows) }
+    }
+}
+
 /// How the nightly jobs split the days their changed rows fall on into statements
 /// (`PostgresConnection.dayChunks`), as a pure function so that the rule can be tested alone.
 public enum JobChunking {
@@ -62,6 +77,28 @@ public enum JobChunking {
             }
         }
         return chunks
+    }
+
+    /// A window's chunks: the days that hold rows, `(day, rows)` sorted by day (UTC
+    /// midnights), as chunks (`dayChunks`), clipped to `[from, to)` (nil: unbounded), with the
+    /// stretches between and around them as chunks of no rows, so that the chunks cover the
+    /// window exactly, in order. Example: rows on Monday only, window from Sunday noon to
+    /// Tuesday noon: `[Sun 12:00, Mon)` 0 rows, `[Mon, Tue)`, `[Tue, Tue 12:00)` 0 rows.
+    public static func windowChunks(_ days: [(day: Date, rows: Int)], from: Date?, to: Date?) -> [(lo: String, hi: String, rows: Int)] {
+        let fmt = { (d: Date) -> String in PostgresTimestamp.format(d) }
+        let busy = dayChunks(days).map { c -> (lo: String, hi: String, rows: Int) in
+            let lo = from.map { max($0, c.from) } ?? c.from, hi = to.map { min($0, c.to) } ?? c.to
+            return (fmt(lo), fmt(hi), c.rows)
+        }
+        let lo = from.map(fmt) ?? "-infinity", hi = to.map(fmt) ?? "infinity"
+        var all = busy
+        for g in gaps(busy.map { ($0.lo, $0.hi) }) {
+            let a = g.lo == "-infinity" ? lo : g.lo, b = g.hi == "infinity" ? hi : g.hi
+            if a != b { all.append((a, b, 0)) }
+        }
+        // In time order: -infinity first, infinity last, timestamps (one format) in between.
+        func key(_ s: String) -> (Int, String) { s == "-infinity" ? (0, "") : s == "infinity" ? (2, "") : (1, s) }
+        return all.sorted { key($0.lo) < key($1.lo) }
     }
 
     /// The stretches of time that `chunks` (in order, as `[lo, hi)` timestamps) leave out,

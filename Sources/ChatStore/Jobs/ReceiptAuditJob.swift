@@ -71,19 +71,30 @@ public struct ReceiptAuditJob: Sendable {
             // every chunk takes the hash path (which it runs on the shards).
             let citus = try CitusPlan.isAvailable(c)
             // The window given by hand (else everything): the first run's scope and the repair's.
+            let toDate = to ?? (manual ? Date() : nil)
             let windowFrom = from.map(PostgresTimestamp.format) ?? "-infinity"
-            let windowTo = to.map(PostgresTimestamp.format) ?? (manual ? PostgresTimestamp.format(Date()) : "infinity")
+            let windowTo = toDate.map(PostgresTimestamp.format) ?? "infinity"
             let window: [String: any PostgresEncodable] = ["from": windowFrom, "to": windowTo]
             let scope: String
+            // A window on PostgreSQL reads each day's messages straight from chat.messages (no
+            // scope table: Queries/receipt_audit.sql, :'windowed'); Citus, and the nightly's
+            // changes, audit a scope table.
+            let windowed = (manual || ctx.previousSnapshot == nil) && !citus
+            var windowChunks: [PostgresConnection.DayChunk] = []
             if manual || ctx.previousSnapshot == nil {
                 scope = manual ? "[\(window["from"]!), \(window["to"]!))" : "all"
-                try c.execute(try QueryFile.named("receipt_audit_window.sql").statement(window))
+                if windowed {
+                    try c.execute("CREATE TEMP TABLE audit_scope (conversation_id bigint, message_id bigint, sent_at timestamptz, sender_id bigint) ON COMMIT DROP")
+                    windowChunks = try c.windowDayChunks(from: from, to: toDate)
+                } else {
+                    try c.execute(try QueryFile.named("receipt_audit_window.sql").statement(window))
+                }
             } else {
                 scope = "changes"
                 try c.execute(try QueryFile.named("receipt_audit_changes.sql").statement(ctx.changeVariables))
             }
             try c.execute("ANALYZE pg_temp.audit_scope")
-            let examined = try c.scalar(Int.self, "SELECT count(*) FROM pg_temp.audit_scope")
+            let examined = windowed ? windowChunks.map(\.rows).reduce(0, +) : try c.scalar(Int.self, "SELECT count(*) FROM pg_temp.audit_scope")
             // The audit goes a day of the scope at a time (each day reads three receipts partitions).
             var connections = 1
             var repeated = false   // the second audit, of the repaired messages (its scope is theirs)
@@ -92,12 +103,17 @@ public struct ReceiptAuditJob: Sendable {
                     CREATE TEMP TABLE audit_found (category text, conversation_id bigint, message_id bigint, recipient_id bigint, sent_at timestamptz)
                     ON COMMIT DROP
                     """)
-                let chunks = try c.dayChunks(of: "pg_temp.audit_scope", probing: !citus)
-                let windowed = scope != "changes" && !citus
-                connections = try ReceiptAuditJob.auditChunks(chunks, on: c, helper: windowed && !repeated ? helper : nil, runner: runner,
-                                                window: (windowFrom, windowTo),
-                                                citus: citus, logger: ctx.logger)
+                // (The second audit, of the repaired messages, has them in a scope table.)
+                let fromWindow = windowed && !repeated
+                let chunks = fromWindow ? windowChunks : try c.dayChunks(of: "pg_temp.audit_scope", probing: !citus)
+                connections = try ReceiptAuditJob.auditChunks(chunks, on: c, helper: fromWindow ? helper : nil, runner: runner,
+                                                              windowed: fromWindow, citus: citus, logger: ctx.logger)
+                if fromWindow {
+                    for s in try QueryFile.named("receipt_audit_orphans.sql").statements([:]) { try c.execute(s) }
+                }
                 try c.execute("ANALYZE pg_temp.audit_found")
+                try c.execute(fromWindow ? try QueryFile.named("receipt_audit_known_window.sql").statement(window)
+                                         : try QueryFile.named("receipt_audit_known.sql").statement([:]))
                 for s in try QueryFile.named("receipt_audit_apply.sql").statements(["run_id": String(ctx.runID)]) { try c.execute(s) }
             }
             try audit()

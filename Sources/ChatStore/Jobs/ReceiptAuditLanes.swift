@@ -5,32 +5,34 @@ import Logging
 extension ReceiptAuditJob {
     /// Runs the audit's day chunks (`Queries/receipt_audit.sql`, each into `pg_temp.audit_found`)
     /// on the job's connection, or, given a helper and two chunks or more, the later half of them
-    /// (by rows) on a second connection at the same time. The helper imports the job's snapshot,
-    /// builds its share of `pg_temp.audit_scope` (the window's messages from the split on, and the
-    /// job's orphan rows there, copied over), audits its chunks into its own `audit_found`, and
-    /// that is copied into the job's. Its transaction only reads and is rolled back. If the
-    /// helper cannot connect or fails, the job's connection audits its chunks too: the result is
-    /// the same either way.
+    /// (by rows) on a second connection at the same time. A helper is only given for a window
+    /// (`windowed`: each chunk reads its messages from `chat.messages`, so the helper needs no
+    /// scope of its own): it imports the job's snapshot, audits its chunks into its own
+    /// `audit_found`, and that is copied into the job's. Its transaction only reads and is
+    /// rolled back. If the helper cannot connect or fails, the job's connection audits its
+    /// chunks too: the result is the same either way.
     /// - Returns: the number of connections that audited (1 or 2).
     @discardableResult
     static func auditChunks(_ chunks: [PostgresConnection.DayChunk], on c: PostgresConnection, helper connect: (@Sendable () throws -> PostgresConnection)?,
-                            runner: JobRunner, window: (from: String, to: String), citus: Bool, logger: Logger) throws -> Int {
+                            runner: JobRunner, windowed: Bool, citus: Bool, logger: Logger) throws -> Int {
         let chunk = try QueryFile.named("receipt_audit.sql")
         @Sendable func run(_ d: PostgresConnection.DayChunk, on conn: PostgresConnection) throws {
-            try conn.execute(try chunk.statement(["lo": d.lo, "hi": d.hi, "by_key": d.probeByKey && !citus ? "true" : "false"]))
+            // A window's chunk is a whole day of messages (or a stretch with none, for its
+            // orphans): hashed, never probed by key (the probe starts from the scope's rows).
+            let byKey = d.probeByKey && !citus && !windowed
+            try conn.execute(try chunk.statement(["lo": d.lo, "hi": d.hi, "by_key": byKey ? "true" : "false",
+                                                  "windowed": windowed ? "true" : "false"]))
         }
         let total = chunks.map(\.rows).reduce(0, +)
         var split = 0, sum = 0
         while split < chunks.count && sum + chunks[split].rows <= total / 2 { sum += chunks[split].rows; split += 1 }
         split = max(1, split)
-        guard let connect, chunks.count >= 2, split < chunks.count else {
+        guard let connect, windowed, chunks.count >= 2, split < chunks.count else {
             for d in chunks { try run(d, on: c) }
             return 1
         }
         let mine = Array(chunks[..<split]), theirs = Array(chunks[split...])
-        // The helper, set up from here (the orphan rows are copied from this connection).
-        // (A snapshot cannot be exported from a subtransaction: first; then the steps on this
-        // connection in a savepoint, so that a failure leaves the job's transaction usable.)
+        // The helper, set up from here. (A snapshot cannot be exported from a subtransaction.)
         let snapshot = try c.scalar(String.self, "SELECT pg_export_snapshot()")
         let h: PostgresConnection
         do {
@@ -41,24 +43,7 @@ extension ReceiptAuditJob {
             try runner.configure(h)
             try h.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             try h.execute(SQL(unsafeRaw: "SET TRANSACTION SNAPSHOT '\(snapshot)'"))
-            let lo = theirs[0].lo
             try h.execute("CREATE TEMP TABLE audit_scope (conversation_id bigint, message_id bigint, sent_at timestamptz, sender_id bigint)")
-            try h.execute("""
-                INSERT INTO pg_temp.audit_scope
-                SELECT conversation_id, message_id, sent_at, sender_id FROM chat.messages
-                WHERE sent_at >= \(lo)::timestamptz AND sent_at >= \(window.from)::timestamptz AND sent_at < \(window.to)::timestamptz
-                """)
-            try c.transaction { c in
-                // COPY takes no parameters: the split goes in through a setting of this transaction.
-                try c.execute("SELECT set_config('chatstore.audit_split', \(lo), true)")
-                try h.copyIn("COPY pg_temp.audit_scope FROM STDIN") { w in
-                    try c.copyOut("""
-                        COPY (SELECT * FROM pg_temp.audit_scope
-                              WHERE sender_id IS NULL AND sent_at >= current_setting('chatstore.audit_split')::timestamptz) TO STDOUT
-                        """) { try w.writeRaw($0) }
-                }
-            }
-            try h.execute("ANALYZE pg_temp.audit_scope")
             try h.execute("CREATE TEMP TABLE audit_found (category text, conversation_id bigint, message_id bigint, recipient_id bigint, sent_at timestamptz)")
         } catch {
             logger.warning("receipts: no second connection for the audit (\((error as? PostgresError)?.summary ?? String(describing: error))); auditing every day on one")
