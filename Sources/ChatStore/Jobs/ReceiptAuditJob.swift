@@ -109,7 +109,12 @@ public struct ReceiptAuditJob: Sendable {
                 connections = try ReceiptAuditJob.auditChunks(chunks, on: c, helper: fromWindow ? helper : nil, runner: runner,
                                                               windowed: fromWindow, citus: citus, logger: ctx.logger)
                 if fromWindow {
-                    for s in try QueryFile.named("receipt_audit_orphans.sql").statements([:]) { try c.execute(s) }
+                    // The messages with a receipt filed on a neighbouring day, audited again with
+                    // the days either side (Queries/receipt_audit_orphans.sql).
+                    for s in try QueryFile.named("receipt_audit_orphans.sql").statements(window) { try c.execute(s) }
+                    try c.execute("ANALYZE pg_temp.audit_scope")
+                    try ReceiptAuditJob.auditChunks(try c.dayChunks(of: "pg_temp.audit_scope", probing: true), on: c, helper: nil,
+                                                    runner: runner, windowed: false, citus: citus, logger: ctx.logger)
                 }
                 try c.execute("ANALYZE pg_temp.audit_found")
                 try c.execute(fromWindow ? try QueryFile.named("receipt_audit_known_window.sql").statement(window)
